@@ -1,0 +1,1 @@
+//! Stage: apply one migration script to the throwaway database.

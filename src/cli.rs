@@ -1,0 +1,121 @@
+//! Command-line interface (clap derive). Every flag here is documented in the README.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::chain::Format;
+use crate::compare::CosmeticPolicy;
+use crate::engine::Engine;
+use crate::provision::ProviderKind;
+
+#[derive(Debug, Parser)]
+#[command(name = "migcheck", version, about = "Verify database migrations before they reach production")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log what migcheck does (repeat for more detail); `MIGCHECK_LOG` takes a tracing filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// When to colour terminal output (`auto` honours NO_COLOR and whether stdout is a terminal).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Prove that a migration chain applies on an empty database and that every step reverses exactly.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoundtripMode {
+    /// For each migration: down (must restore the schema before it), then up again (must match).
+    Step,
+    /// Apply everything, go all the way down to empty, then all the way up again.
+    Full,
+}
+
+impl RoundtripMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            RoundtripMode::Step => "step",
+            RoundtripMode::Full => "full",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The folder that holds the migrations.
+    pub path: PathBuf,
+
+    /// Database engine to verify against: postgres, mysql or mariadb.
+    #[arg(long, short, env = "MIGCHECK_ENGINE", default_value = "postgres")]
+    pub engine: Engine,
+
+    /// Where the ephemeral database comes from.
+    #[arg(long, value_enum, env = "MIGCHECK_PROVIDER", default_value_t = ProviderKind::Auto)]
+    pub provider: ProviderKind,
+
+    /// Server for `--provider url` (e.g. postgres://user:pw@host:5432/postgres). migcheck creates a
+    /// throwaway database there and drops it at the end; it touches no other database.
+    #[arg(long, env = "MIGCHECK_DATABASE_URL", hide_env_values = true)]
+    pub url: Option<String>,
+
+    /// Directory to search first for server binaries (initdb/postgres, mariadbd/mysqld).
+    #[arg(long, env = "MIGCHECK_BIN_DIR")]
+    pub bin_dir: Option<PathBuf>,
+
+    /// Seconds a server may take to become ready.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub startup_timeout: u64,
+
+    /// Migration format; detected from the file names when omitted.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Fail the gate when a migration has no down.
+    #[arg(long)]
+    pub require_down: bool,
+
+    /// How reversibility is proven.
+    #[arg(long, value_enum, default_value_t = RoundtripMode::Step)]
+    pub roundtrip: RoundtripMode,
+
+    /// How differences that do not change behaviour (column order) count.
+    #[arg(long, value_enum, default_value_t = CosmeticPolicy::Note)]
+    pub cosmetic: CosmeticPolicy,
+
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Write the schema snapshot after the last migration here (canonical JSON).
+    #[arg(long, value_name = "FILE")]
+    pub snapshot_out: Option<PathBuf>,
+
+    /// Print only failures and the verdict.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl VerifyArgs {
+    pub fn startup_timeout(&self) -> Duration {
+        Duration::from_secs(self.startup_timeout)
+    }
+}

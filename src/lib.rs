@@ -1,0 +1,37 @@
+//! migcheck: verify database migrations before they reach production.
+//!
+//! The pipeline, one module per stage: `chain` (discover and check the migration chain),
+//! `provision` (obtain an ephemeral database), `apply` (run migration scripts), `snapshot`
+//! (read a canonical schema model), `compare` (diff two snapshots), `report` (JSON, JUnit,
+//! terminal). `verify` wires them together.
+
+pub mod apply;
+pub mod chain;
+pub mod cli;
+pub mod compare;
+pub mod engine;
+pub mod error;
+pub mod provision;
+pub mod redact;
+pub mod report;
+pub mod snapshot;
+pub mod sql;
+pub mod verify;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+
+/// Run a parsed command line; the returned code is one of `error::exit`.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Verify(args) => verify::run(args, cli.color).await,
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! (Implementation owned by the provisioning work.)

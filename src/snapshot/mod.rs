@@ -1,0 +1,78 @@
+//! Stage: read a canonical, deterministic model of the schema from the catalogs.
+//!
+//! A snapshot is a sorted map from object paths to their properties. Paths name the object and
+//! nest children under their table: `table public.users`, `table public.users > column email`,
+//! `table public.users > index users_email_idx`, `function public.touch()`, `type public.mood`.
+//! Two equal schemas serialise byte-identical (BTreeMaps, no positions or OIDs in the values).
+
+use std::collections::BTreeMap;
+
+use crate::error::Result;
+use crate::provision::Conn;
+
+mod mysql;
+mod postgres;
+
+/// Tables that migration tools keep for their own bookkeeping; never part of the schema model.
+pub const BOOKKEEPING_TABLES: &[&str] = &[
+    "schema_migrations",
+    "_sqlx_migrations",
+    "goose_db_version",
+    "flyway_schema_history",
+    "__diesel_schema_migrations",
+    "alembic_version",
+    "knex_migrations",
+    "knex_migrations_lock",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    pub objects: BTreeMap<String, SchemaObject>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SchemaObject {
+    /// Properties that change behaviour: any difference fails a comparison.
+    pub properties: BTreeMap<String, String>,
+    /// Properties that do not change behaviour (a column's ordinal position, ...):
+    /// how their differences count is the comparison policy's choice.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cosmetic: BTreeMap<String, String>,
+}
+
+/// Read the schema of the database `conn` is connected to.
+pub async fn take(conn: &mut Conn) -> Result<Snapshot> {
+    match conn {
+        Conn::Postgres(c) => postgres::take(c).await,
+        Conn::Mysql(c) => mysql::take(c).await,
+    }
+}
+
+impl Snapshot {
+    /// The canonical text rendering used for diffs: one header line per object, then
+    /// `  key: value` lines (multi-line values indented). Cosmetic properties are included
+    /// only when `with_cosmetic` is set.
+    pub fn render(&self, with_cosmetic: bool) -> String {
+        let mut out = String::new();
+        for (path, obj) in &self.objects {
+            out.push_str(path);
+            out.push('\n');
+            render_props(&mut out, &obj.properties, "");
+            if with_cosmetic {
+                render_props(&mut out, &obj.cosmetic, "~");
+            }
+        }
+        out
+    }
+}
+
+fn render_props(out: &mut String, props: &BTreeMap<String, String>, marker: &str) {
+    for (k, v) in props {
+        let mut lines = v.lines();
+        let first = lines.next().unwrap_or("");
+        out.push_str(&format!("  {marker}{k}: {first}\n"));
+        for l in lines {
+            out.push_str(&format!("  {marker}{:width$}  {l}\n", "", width = k.len()));
+        }
+    }
+}
