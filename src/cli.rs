@@ -11,7 +11,11 @@ use crate::engine::Engine;
 use crate::provision::ProviderKind;
 
 #[derive(Debug, Parser)]
-#[command(name = "migcheck", version, about = "Verify database migrations before they reach production")]
+#[command(
+    name = "migcheck",
+    version,
+    about = "Verify database migrations before they reach production"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

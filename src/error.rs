@@ -54,7 +54,11 @@ fn location(file: &Option<PathBuf>, line: &Option<usize>) -> String {
 }
 
 impl Error {
-    pub fn input(file: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
+    pub fn input(
+        file: impl Into<PathBuf>,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Input {
             file: Some(file.into()),
             line,

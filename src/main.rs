@@ -7,7 +7,10 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     // One thread: migcheck's work is sequential I/O, and server processes it spawns are tied to
     // this thread's lifetime (PR_SET_PDEATHSIG), which must be the process's main thread.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

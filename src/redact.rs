@@ -45,8 +45,16 @@ pub fn redact_url(raw: &str) -> String {
             let pairs: Vec<(String, String)> = u
                 .query_pairs()
                 .map(|(k, v)| {
-                    let secret = matches!(k.to_ascii_lowercase().as_str(), "password" | "pass" | "pwd");
-                    (k.into_owned(), if secret { "***".to_string() } else { v.into_owned() })
+                    let secret =
+                        matches!(k.to_ascii_lowercase().as_str(), "password" | "pass" | "pwd");
+                    (
+                        k.into_owned(),
+                        if secret {
+                            "***".to_string()
+                        } else {
+                            v.into_owned()
+                        },
+                    )
                 })
                 .collect();
             if !pairs.is_empty() {
@@ -62,7 +70,12 @@ fn mask_userinfo(raw: &str) -> String {
     if let (Some(scheme_end), Some(at)) = (raw.find("://"), raw.rfind('@')) {
         let userinfo = &raw[scheme_end + 3..at];
         if let Some(colon) = userinfo.find(':') {
-            return format!("{}{}:***{}", &raw[..scheme_end + 3], &userinfo[..colon], &raw[at..]);
+            return format!(
+                "{}{}:***{}",
+                &raw[..scheme_end + 3],
+                &userinfo[..colon],
+                &raw[at..]
+            );
         }
     }
     raw.to_string()
@@ -84,7 +97,10 @@ mod tests {
     #[test]
     fn password_is_masked() {
         let u = SecretUrl::new("postgres://alice:s3cret@db:5432/app?sslmode=require");
-        assert_eq!(u.to_string(), "postgres://alice:***@db:5432/app?sslmode=require");
+        assert_eq!(
+            u.to_string(),
+            "postgres://alice:***@db:5432/app?sslmode=require"
+        );
         assert!(!format!("{u:?}").contains("s3cret"));
     }
 
@@ -103,6 +119,9 @@ mod tests {
 
     #[test]
     fn scrub_removes_secrets() {
-        assert_eq!(scrub("auth failed for hunter22", &["hunter22"]), "auth failed for ***");
+        assert_eq!(
+            scrub("auth failed for hunter22", &["hunter22"]),
+            "auth failed for ***"
+        );
     }
 }

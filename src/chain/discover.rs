@@ -6,5 +6,9 @@ use super::{Chain, DiscoverOptions};
 use crate::error::{Error, Result};
 
 pub(super) fn discover(root: &Path, _options: &DiscoverOptions) -> Result<Chain> {
-    Err(Error::input(root, None, "chain discovery not implemented yet"))
+    Err(Error::input(
+        root,
+        None,
+        "chain discovery not implemented yet",
+    ))
 }

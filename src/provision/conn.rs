@@ -16,15 +16,24 @@ impl Conn {
     pub async fn connect(engine: Engine, url: &SecretUrl) -> Result<Conn> {
         let fail = |e: sqlx::Error| {
             Error::environment(
-                format!("cannot connect to {url}: {}", crate::redact::scrub(&e.to_string(), &[url.expose()])),
+                format!(
+                    "cannot connect to {url}: {}",
+                    crate::redact::scrub(&e.to_string(), &[url.expose()])
+                ),
                 None,
             )
         };
         Ok(match engine {
-            Engine::Postgres => Conn::Postgres(sqlx::PgConnection::connect(url.expose()).await.map_err(fail)?),
-            Engine::Mysql | Engine::Mariadb => {
-                Conn::Mysql(sqlx::MySqlConnection::connect(url.expose()).await.map_err(fail)?)
-            }
+            Engine::Postgres => Conn::Postgres(
+                sqlx::PgConnection::connect(url.expose())
+                    .await
+                    .map_err(fail)?,
+            ),
+            Engine::Mysql | Engine::Mariadb => Conn::Mysql(
+                sqlx::MySqlConnection::connect(url.expose())
+                    .await
+                    .map_err(fail)?,
+            ),
         })
     }
 

@@ -62,7 +62,10 @@ pub trait Server: Send + Sync {
 /// A provisioned server, chosen by `ProvisionOptions`.
 pub async fn provision(options: &ProvisionOptions) -> Result<Box<dyn Server>> {
     let _ = options;
-    Err(crate::error::Error::environment("provisioning not implemented yet", None))
+    Err(crate::error::Error::environment(
+        "provisioning not implemented yet",
+        None,
+    ))
 }
 
 /// A throwaway database created by migcheck on a `Server`; only this database is ever modified.
@@ -77,7 +80,10 @@ impl Database {
     /// Create a new database with a random `migcheck_` name on `server`.
     pub async fn create(server: &dyn Server) -> Result<Database> {
         let _ = server;
-        Err(crate::error::Error::environment("not implemented yet", None))
+        Err(crate::error::Error::environment(
+            "not implemented yet",
+            None,
+        ))
     }
 
     /// Open a connection to this database.

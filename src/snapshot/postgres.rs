@@ -1,3 +1,6 @@
 //! (Implementation owned by the snapshot work.)
-use crate::error::Result; use super::Snapshot;
-pub(super) async fn take(_c: &mut sqlx::PgConnection) -> Result<Snapshot> { Ok(Snapshot::default()) }
+use super::Snapshot;
+use crate::error::Result;
+pub(super) async fn take(_c: &mut sqlx::PgConnection) -> Result<Snapshot> {
+    Ok(Snapshot::default())
+}

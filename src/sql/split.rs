@@ -12,8 +12,14 @@ pub fn split(script: &Script, dialect: Dialect) -> Result<Vec<Statement>> {
     let mut out = Vec::new();
     for seg in &script.segments {
         match seg {
-            Segment::Verbatim { text, line } => out.push(Statement { sql: text.clone(), line: *line }),
-            Segment::Sql { text, line } => out.push(Statement { sql: text.clone(), line: *line }),
+            Segment::Verbatim { text, line } => out.push(Statement {
+                sql: text.clone(),
+                line: *line,
+            }),
+            Segment::Sql { text, line } => out.push(Statement {
+                sql: text.clone(),
+                line: *line,
+            }),
         }
     }
     Ok(out)
