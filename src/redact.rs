@@ -16,6 +16,12 @@ impl SecretUrl {
         &self.0
     }
 
+    /// The password in the URL, if any (to scrub it from server messages).
+    pub fn password(&self) -> Option<String> {
+        let u = url::Url::parse(&self.0).ok()?;
+        u.password().map(str::to_string)
+    }
+
     /// The URL with its password replaced by `***`.
     pub fn redacted(&self) -> String {
         redact_url(&self.0)

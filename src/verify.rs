@@ -1,9 +1,1000 @@
-//! The verify pipeline: chain, upgrade, roundtrip, report.
+//! The verify pipeline: chain checks, provision, upgrade, round trips, reports.
+//!
+//! Step mode (default), for each migration i: apply up (snapshot S_i), run its down (must equal
+//! S_{i-1}), apply up again (must equal S_i). Full mode: apply everything, go all the way down,
+//! then all the way up, comparing at every step. A failure never stops the run early unless the
+//! chain cannot go on (an up that does not apply): one run reports every problem.
 
-use crate::cli::{ColorChoice, VerifyArgs};
-use crate::error::Result;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::apply::{self, ApplyFailure, PreparedScript};
+use crate::chain::{
+    self, Chain, ChainProblem, DiscoverOptions, Format, Migration, ProblemSeverity,
+};
+use crate::cli::{ColorChoice, RoundtripMode, VerifyArgs};
+use crate::compare::{self, Comparison, CosmeticPolicy};
+use crate::engine::Dialect;
+use crate::error::{exit, Error, Result};
+use crate::provision::{self, cleanup, Conn, Database, ProvisionOptions, Server};
+use crate::redact::{self, SecretUrl};
+use crate::report::terminal::Printer;
+use crate::report::{
+    self, CheckReport, EngineReport, MigrationReport, OptionsReport, Phase, ProviderReport, Report,
+    Status, Timings, Verdict,
+};
+use crate::snapshot::{self, Snapshot};
+use crate::sql;
+
+/// Chain problems that make the order of migrations meaningless: nothing is applied.
+const BLOCKING_PROBLEMS: &[&str] = &["duplicate-version", "mixed-formats"];
 
 pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
-    let _ = (args, color);
-    Ok(0)
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    let printer = Printer::new(color, args.quiet);
+    let mut report = Report {
+        report_version: report::REPORT_VERSION,
+        migcheck_version: env!("CARGO_PKG_VERSION").to_string(),
+        verdict: Verdict::Fail,
+        exit_code: exit::GATE_FAILED,
+        started_at,
+        duration_ms: 0,
+        path: args.path.display().to_string(),
+        format: String::new(),
+        engine: None,
+        provider: None,
+        options: OptionsReport {
+            roundtrip: args.roundtrip.name().to_string(),
+            require_down: args.require_down,
+            cosmetic: format!("{:?}", args.cosmetic).to_lowercase(),
+        },
+        migrations: Vec::new(),
+        checks: Vec::new(),
+        findings: Vec::new(),
+        timings: Timings::default(),
+    };
+
+    let outcome = verify(&args, &printer, &mut report).await;
+    report.duration_ms = ms(started.elapsed());
+    report.timings.total_ms = report.duration_ms;
+    let code = match &outcome {
+        Ok(()) => {
+            let failed = report.checks.iter().any(|c| c.status == Status::Fail);
+            if failed {
+                exit::GATE_FAILED
+            } else {
+                exit::PASS
+            }
+        }
+        Err(Error::Interrupted(_)) => return outcome.map(|_| exit::INTERRUPTED),
+        Err(e) => {
+            // Bad input or a broken environment still leaves evidence for CI: a failed check.
+            report.checks.push(error_check(e));
+            e.exit_code()
+        }
+    };
+    report.exit_code = code;
+    report.verdict = if code == exit::PASS {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    write_reports(&args, &report)?;
+    outcome?;
+    printer.verdict(&report);
+    Ok(code)
+}
+
+async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Result<()> {
+    let phase = Instant::now();
+    let chain = chain::discover(
+        &args.path,
+        &DiscoverOptions {
+            format: args.format,
+            require_down: args.require_down,
+        },
+    )?;
+    report.format = chain.format.name().to_string();
+    report.migrations = chain.migrations.iter().map(migration_report).collect();
+    let dialect = args.engine.dialect();
+    let plans = prepare(&chain, dialect)?;
+    report.timings.chain_ms = ms(phase.elapsed());
+
+    printer.header(&report.path, &report.format, chain.migrations.len());
+    let chain_check = chain_check(&chain, phase.elapsed());
+    printer.chain(&chain_check);
+    report.checks.push(chain_check);
+    if let Some(blocker) = chain
+        .problems
+        .iter()
+        .find(|p| BLOCKING_PROBLEMS.contains(&p.kind))
+    {
+        tracing::info!(
+            kind = blocker.kind,
+            "chain cannot be ordered; no database needed"
+        );
+        return Ok(());
+    }
+
+    let options = ProvisionOptions {
+        engine: args.engine,
+        provider: args.provider,
+        url: args.url.clone().map(SecretUrl::new),
+        bin_dir: args.bin_dir.clone(),
+        startup_timeout: args.startup_timeout(),
+    };
+    let settings = Settings {
+        policy: args.cosmetic,
+        require_down: args.require_down,
+        snapshot_out: args.snapshot_out.as_deref(),
+    };
+    let result = cleanup::run_guarded(async {
+        let phase = Instant::now();
+        let server = provision::provision(&options).await?;
+        report.timings.server_start_ms = ms(phase.elapsed());
+        let info = server.info().clone();
+        report.engine = Some(EngineReport {
+            name: info.engine.name().to_string(),
+            version: info.version.clone(),
+            version_num: info.version_num,
+        });
+        report.provider = Some(ProviderReport {
+            name: server.provider().to_string(),
+            description: redact::redact_url(&server.describe()),
+            startup_ms: ms(server.startup()),
+        });
+        printer.provisioned(&server.describe(), ms(server.startup()));
+
+        let outcome =
+            run_on_server(&*server, &plans, args.roundtrip, &settings, printer, report).await;
+        let phase = Instant::now();
+        let shutdown = server.shutdown().await;
+        report.timings.teardown_ms += ms(phase.elapsed());
+        outcome.and(shutdown)
+    })
+    .await;
+    // Whatever happened above, nothing migcheck created may outlive the run.
+    cleanup::cleanup_all().await;
+    result
+}
+
+struct Settings<'a> {
+    policy: CosmeticPolicy,
+    require_down: bool,
+    snapshot_out: Option<&'a Path>,
+}
+
+/// One migration with its scripts split for the engine's dialect.
+struct Plan<'a> {
+    migration: &'a Migration,
+    up: PreparedScript,
+    down: Option<PreparedScript>,
+}
+
+/// Split every script before any database is started: a malformed file is bad input (exit 2).
+fn prepare(chain: &Chain, dialect: Dialect) -> Result<Vec<Plan<'_>>> {
+    let prepare_script = |script: &chain::Script| -> Result<PreparedScript> {
+        let statements = sql::split(script, dialect)?;
+        let flyway_detects = chain.format == Format::Flyway
+            && dialect == Dialect::Postgres
+            && statements
+                .iter()
+                .any(|s| must_run_outside_transaction(&s.sql));
+        Ok(PreparedScript {
+            file: script.file.clone(),
+            statements,
+            no_transaction: script.no_transaction || flyway_detects,
+        })
+    };
+    chain
+        .migrations
+        .iter()
+        .map(|m| {
+            Ok(Plan {
+                migration: m,
+                up: prepare_script(&m.up)?,
+                down: m.down.as_ref().map(prepare_script).transpose()?,
+            })
+        })
+        .collect()
+}
+
+/// Statements Postgres refuses inside a transaction block; Flyway detects these by itself and
+/// runs such a migration outside a transaction, so migcheck does the same for Flyway chains.
+fn must_run_outside_transaction(sql: &str) -> bool {
+    let upper = sql.to_ascii_uppercase();
+    let words: Vec<&str> = upper.split_whitespace().collect();
+    let starts = |prefix: &[&str]| words.len() >= prefix.len() && words[..prefix.len()] == *prefix;
+    (words.contains(&"CONCURRENTLY")
+        && (starts(&["CREATE", "INDEX"])
+            || starts(&["CREATE", "UNIQUE", "INDEX"])
+            || starts(&["DROP", "INDEX"])
+            || starts(&["REINDEX"])))
+        || starts(&["VACUUM"])
+        || starts(&["ALTER", "SYSTEM"])
+        || starts(&["CREATE", "DATABASE"])
+        || starts(&["DROP", "DATABASE"])
+}
+
+/// The throwaway database and the two connections migcheck uses on it: one applies
+/// migrations (its session state carries over between migrations, as with the real tools),
+/// one reads snapshots with default settings so a migration's `SET search_path` cannot change them.
+struct Session<'a> {
+    server: &'a dyn Server,
+    db: Option<Database>,
+    apply_conn: Option<Conn>,
+    snapshot_conn: Option<Conn>,
+    secrets: Vec<String>,
+    migrations_time: Duration,
+    snapshots_time: Duration,
+}
+
+impl<'a> Session<'a> {
+    async fn open(server: &'a dyn Server) -> Result<Session<'a>> {
+        let mut session = Session {
+            server,
+            db: None,
+            apply_conn: None,
+            snapshot_conn: None,
+            secrets: server.admin_url().password().into_iter().collect(),
+            migrations_time: Duration::ZERO,
+            snapshots_time: Duration::ZERO,
+        };
+        session.fresh_database().await?;
+        Ok(session)
+    }
+
+    async fn fresh_database(&mut self) -> Result<()> {
+        self.close().await?;
+        let db = Database::create(self.server).await?;
+        self.apply_conn = Some(db.connect().await?);
+        self.snapshot_conn = Some(db.connect().await?);
+        tracing::info!(database = %db.name, "throwaway database ready");
+        self.db = Some(db);
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        for conn in [self.apply_conn.take(), self.snapshot_conn.take()]
+            .into_iter()
+            .flatten()
+        {
+            conn.close().await;
+        }
+        if let Some(db) = self.db.take() {
+            db.drop_database(self.server).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply(&mut self, script: &PreparedScript) -> Result<Duration, ApplyFailure> {
+        let conn = self
+            .apply_conn
+            .as_mut()
+            .expect("session holds a connection while open");
+        let result = apply::apply(conn, script).await;
+        let took = match &result {
+            Ok(d) => *d,
+            Err(f) => f.duration,
+        };
+        self.migrations_time += took;
+        result.map_err(|mut f| {
+            let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+            f.message = redact::scrub(&f.message, &secrets);
+            f.detail = redact::scrub(&f.detail, &secrets);
+            f
+        })
+    }
+
+    async fn snapshot(&mut self) -> Result<Snapshot> {
+        let started = Instant::now();
+        let conn = self
+            .snapshot_conn
+            .as_mut()
+            .expect("session holds a connection while open");
+        let snap = snapshot::take(conn).await;
+        self.snapshots_time += started.elapsed();
+        snap
+    }
+
+    /// Start over on a new database and replay the ups of `plans` (after a failure left the
+    /// schema in a state later steps must not build on).
+    async fn replay(&mut self, plans: &[Plan<'_>]) -> Result<Snapshot> {
+        tracing::info!(
+            migrations = plans.len(),
+            "replaying ups on a fresh database"
+        );
+        self.fresh_database().await?;
+        for plan in plans {
+            if let Err(f) = self.apply(&plan.up).await {
+                return Err(Error::environment(
+                    format!(
+                        "{}:{}: an up that applied before failed on replay: {}",
+                        f.file.display(),
+                        f.line,
+                        f.message
+                    ),
+                    None,
+                ));
+            }
+        }
+        self.snapshot().await
+    }
+}
+
+async fn run_on_server(
+    server: &dyn Server,
+    plans: &[Plan<'_>],
+    mode: RoundtripMode,
+    settings: &Settings<'_>,
+    printer: &Printer,
+    report: &mut Report,
+) -> Result<()> {
+    let mut session = Session::open(server).await?;
+    let outcome = match mode {
+        RoundtripMode::Step => step_mode(&mut session, plans, settings, printer, report).await,
+        RoundtripMode::Full => full_mode(&mut session, plans, settings, printer, report).await,
+    };
+    report.timings.migrations_ms = ms(session.migrations_time);
+    report.timings.snapshots_ms = ms(session.snapshots_time);
+    let final_snapshot = outcome?;
+    if let (Some(path), Some(snap)) = (settings.snapshot_out, final_snapshot) {
+        write_snapshot(path, &snap)?;
+    }
+    let phase = Instant::now();
+    let closed = session.close().await;
+    report.timings.teardown_ms += ms(phase.elapsed());
+    closed
+}
+
+/// Returns the schema after the last migration that applied.
+async fn step_mode(
+    session: &mut Session<'_>,
+    plans: &[Plan<'_>],
+    settings: &Settings<'_>,
+    printer: &Printer,
+    report: &mut Report,
+) -> Result<Option<Snapshot>> {
+    let mut before = session.snapshot().await?;
+    let mut halted_by: Option<String> = None;
+    for (i, plan) in plans.iter().enumerate() {
+        let id = &plan.migration.id;
+        if let Some(failed) = &halted_by {
+            let upgrade = skipped("upgrade", plan, &format!("not run: {failed} did not apply"));
+            let roundtrip = skipped(
+                "roundtrip",
+                plan,
+                &format!("not run: {failed} did not apply"),
+            );
+            printer.migration(&upgrade, Some(&roundtrip));
+            report.checks.extend([upgrade, roundtrip]);
+            continue;
+        }
+        let (upgrade, after) = match session.apply(&plan.up).await {
+            Ok(took) => {
+                let after = session.snapshot().await?;
+                (upgrade_passed(plan, took), after)
+            }
+            Err(f) => {
+                let upgrade = apply_failed("upgrade", plan, &f, "up failed");
+                let roundtrip = skipped("roundtrip", plan, "not run: up failed");
+                printer.migration(&upgrade, Some(&roundtrip));
+                report.checks.extend([upgrade, roundtrip]);
+                halted_by = Some(id.clone());
+                continue;
+            }
+        };
+        let (roundtrip, diverged) =
+            roundtrip_step(session, plan, &before, &after, settings).await?;
+        if diverged {
+            // Later migrations must build on the schema the chain really produces.
+            let replayed = session.replay(&plans[..=i]).await?;
+            debug_assert!(
+                compare::compare(&after, &replayed, CosmeticPolicy::Ignore, "", "").is_equal()
+            );
+        }
+        printer.migration(&upgrade, Some(&roundtrip));
+        report.checks.extend([upgrade, roundtrip]);
+        before = after;
+    }
+    Ok(Some(before))
+}
+
+/// down then up again from the schema after the migration; returns the check and whether the
+/// database no longer holds `after`.
+async fn roundtrip_step(
+    session: &mut Session<'_>,
+    plan: &Plan<'_>,
+    before: &Snapshot,
+    after: &Snapshot,
+    settings: &Settings<'_>,
+) -> Result<(CheckReport, bool)> {
+    let id = &plan.migration.id;
+    let Some(down) = &plan.down else {
+        return Ok((no_down(plan, settings.require_down), false));
+    };
+    let mut check = base_check("roundtrip", plan, &down.file);
+    let started = Instant::now();
+
+    let down_phase = match session.apply(down).await {
+        Err(f) => {
+            // A rolled-back down leaves `after` in place; a half-applied one does not.
+            let diverged = f.partially_applied || session.snapshot().await? != *after;
+            let phase = phase_failed("down", &f);
+            fail_with(
+                &mut check,
+                &f,
+                format!("down of {id} failed: {}", f.message),
+            );
+            check.phases = vec![phase, skipped_phase("reapply", "not run: down failed")];
+            check.duration_ms = ms(started.elapsed());
+            return Ok((check, diverged));
+        }
+        Ok(took) => {
+            let reverted = session.snapshot().await?;
+            let cmp = compare::compare(
+                before,
+                &reverted,
+                settings.policy,
+                &format!("schema before {id} (expected)"),
+                &format!("schema after {id} down (actual)"),
+            );
+            compared_phase("down", took, &cmp, &mut check, || {
+                format!("down of {id} did not restore the schema before it")
+            })
+        }
+    };
+    let reapply_phase = match session.apply(&plan.up).await {
+        Err(f) => {
+            let phase = phase_failed("reapply", &f);
+            if check.status != Status::Fail {
+                fail_with(
+                    &mut check,
+                    &f,
+                    format!(
+                        "up of {id} failed when applied again after its down: {}",
+                        f.message
+                    ),
+                );
+            } else {
+                append_detail(
+                    &mut check,
+                    &format!(
+                        "then the up failed again: {} ({}:{})",
+                        f.message,
+                        f.file.display(),
+                        f.line
+                    ),
+                );
+            }
+            check.phases = vec![down_phase, phase];
+            check.duration_ms = ms(started.elapsed());
+            return Ok((check, true));
+        }
+        Ok(took) => {
+            let reapplied = session.snapshot().await?;
+            let cmp = compare::compare(
+                after,
+                &reapplied,
+                settings.policy,
+                &format!("schema after {id} (expected)"),
+                &format!("schema after {id} down and up again (actual)"),
+            );
+            compared_phase("reapply", took, &cmp, &mut check, || {
+                format!("up of {id} applied again after its down gave another schema")
+            })
+        }
+    };
+    let diverged = reapply_phase.status == Status::Fail;
+    check.phases = vec![down_phase, reapply_phase];
+    check.duration_ms = ms(started.elapsed());
+    if check.status == Status::Pass {
+        check.message = format!("down restored the schema before {id}; up again reproduced it");
+    }
+    Ok((check, diverged))
+}
+
+/// Apply everything, then all downs from the top, then all ups again, comparing at each step.
+async fn full_mode(
+    session: &mut Session<'_>,
+    plans: &[Plan<'_>],
+    settings: &Settings<'_>,
+    printer: &Printer,
+    report: &mut Report,
+) -> Result<Option<Snapshot>> {
+    // Flyway repeatables are re-run, never undone: the round trip covers versioned migrations
+    // and the repeatables are applied after it, as Flyway does.
+    let split = plans
+        .iter()
+        .position(|p| p.migration.repeatable)
+        .unwrap_or(plans.len());
+    let (versioned, repeatables) = plans.split_at(split);
+
+    let mut schemas = vec![session.snapshot().await?];
+    let mut upgrades = Vec::new();
+    let mut halted_by: Option<String> = None;
+    for plan in versioned {
+        if let Some(failed) = &halted_by {
+            upgrades.push(skipped(
+                "upgrade",
+                plan,
+                &format!("not run: {failed} did not apply"),
+            ));
+            continue;
+        }
+        match session.apply(&plan.up).await {
+            Ok(took) => {
+                schemas.push(session.snapshot().await?);
+                upgrades.push(upgrade_passed(plan, took));
+            }
+            Err(f) => {
+                upgrades.push(apply_failed("upgrade", plan, &f, "up failed"));
+                halted_by = Some(plan.migration.id.clone());
+            }
+        }
+    }
+    for upgrade in &upgrades {
+        printer.migration(upgrade, None);
+    }
+    report.checks.extend(upgrades);
+    if let Some(failed) = halted_by {
+        for plan in versioned {
+            let check = skipped(
+                "roundtrip",
+                plan,
+                &format!("not run: {failed} did not apply"),
+            );
+            printer.check(&check);
+            report.checks.push(check);
+        }
+        return Ok(schemas.pop());
+    }
+    let top = schemas.last().cloned().unwrap_or_default();
+
+    // Down, from the top; `reached` is how many migrations are still applied.
+    let mut checks: Vec<Option<CheckReport>> = vec![None; versioned.len()];
+    let mut reached = versioned.len();
+    for (i, plan) in versioned.iter().enumerate().rev() {
+        let id = &plan.migration.id;
+        let Some(down) = &plan.down else {
+            checks[i] = Some(no_down(plan, settings.require_down));
+            break;
+        };
+        let mut check = base_check("roundtrip", plan, &down.file);
+        match session.apply(down).await {
+            Err(f) => {
+                let phase = phase_failed("down", &f);
+                fail_with(
+                    &mut check,
+                    &f,
+                    format!("down of {id} failed: {}", f.message),
+                );
+                check.phases = vec![phase];
+                check.duration_ms = ms(f.duration);
+                checks[i] = Some(check);
+                break;
+            }
+            Ok(took) => {
+                let reverted = session.snapshot().await?;
+                let cmp = compare::compare(
+                    &schemas[i],
+                    &reverted,
+                    settings.policy,
+                    &format!("schema before {id} (expected)"),
+                    &format!("schema after the downs from the top to {id} (actual)"),
+                );
+                let phase = compared_phase("down", took, &cmp, &mut check, || {
+                    format!(
+                        "going down from the top, {id}'s down did not restore the schema before it"
+                    )
+                });
+                check.duration_ms = ms(took);
+                check.phases = vec![phase];
+                checks[i] = Some(check);
+                reached = i;
+            }
+        }
+    }
+    // Up again from wherever the downs stopped.
+    for (i, plan) in versioned.iter().enumerate().skip(reached) {
+        let id = &plan.migration.id;
+        let check = checks[i].get_or_insert_with(|| base_check("roundtrip", plan, &plan.up.file));
+        match session.apply(&plan.up).await {
+            Err(f) => {
+                check.phases.push(phase_failed("reapply", &f));
+                if check.status != Status::Fail {
+                    fail_with(
+                        check,
+                        &f,
+                        format!("up of {id} failed on the way back up: {}", f.message),
+                    );
+                }
+                break;
+            }
+            Ok(took) => {
+                let reapplied = session.snapshot().await?;
+                let cmp = compare::compare(
+                    &schemas[i + 1],
+                    &reapplied,
+                    settings.policy,
+                    &format!("schema after {id} (expected)"),
+                    &format!("schema after {id} on the way back up (actual)"),
+                );
+                let phase = compared_phase("reapply", took, &cmp, check, || {
+                    format!("on the way back up, {id} gave another schema than the first time")
+                });
+                check.duration_ms += ms(took);
+                check.phases.push(phase);
+            }
+        }
+    }
+    for (plan, check) in versioned.iter().zip(checks) {
+        let mut check = check.unwrap_or_else(|| {
+            skipped(
+                "roundtrip",
+                plan,
+                "not reached: a later migration could not be reverted",
+            )
+        });
+        if check.status == Status::Pass {
+            check.message = format!("full round trip through {} matched", plan.migration.id);
+        }
+        printer.check(&check);
+        report.checks.push(check);
+    }
+
+    let mut last = session.snapshot().await?;
+    if last != top {
+        tracing::debug!("schema after the full round trip differs from the first upgrade");
+    }
+    for plan in repeatables {
+        let upgrade = match session.apply(&plan.up).await {
+            Ok(took) => {
+                last = session.snapshot().await?;
+                upgrade_passed(plan, took)
+            }
+            Err(f) => apply_failed("upgrade", plan, &f, "up failed"),
+        };
+        let roundtrip = no_down(plan, false);
+        printer.migration(&upgrade, Some(&roundtrip));
+        report.checks.extend([upgrade, roundtrip]);
+    }
+    Ok(Some(last))
+}
+
+// ---- building checks ------------------------------------------------------------------
+
+fn base_check(name: &str, plan: &Plan<'_>, file: &Path) -> CheckReport {
+    CheckReport {
+        name: name.to_string(),
+        migration: Some(plan.migration.id.clone()),
+        status: Status::Pass,
+        duration_ms: 0,
+        message: String::new(),
+        file: Some(file.display().to_string()),
+        line: None,
+        detail: None,
+        diff: None,
+        objects: Vec::new(),
+        notes: Vec::new(),
+        phases: Vec::new(),
+    }
+}
+
+fn upgrade_passed(plan: &Plan<'_>, took: Duration) -> CheckReport {
+    let mut check = base_check("upgrade", plan, &plan.up.file);
+    check.duration_ms = ms(took);
+    let n = plan.up.statements.len();
+    check.message = format!(
+        "applied {n} statement{}{}",
+        if n == 1 { "" } else { "s" },
+        if plan.up.no_transaction {
+            " outside a transaction"
+        } else {
+            ""
+        }
+    );
+    check.phases = vec![Phase {
+        name: "up".to_string(),
+        status: Status::Pass,
+        duration_ms: ms(took),
+        message: String::new(),
+    }];
+    check
+}
+
+fn apply_failed(name: &str, plan: &Plan<'_>, f: &ApplyFailure, what: &str) -> CheckReport {
+    let mut check = base_check(name, plan, &f.file);
+    fail_with(&mut check, f, format!("{what}: {}", f.message));
+    check.duration_ms = ms(f.duration);
+    check.phases = vec![phase_failed("up", f)];
+    check
+}
+
+fn fail_with(check: &mut CheckReport, f: &ApplyFailure, message: String) {
+    check.status = Status::Fail;
+    check.message = message;
+    check.file = Some(f.file.display().to_string());
+    check.line = Some(f.line);
+    let mut detail = format!(
+        "{}:{}: {}\n{}",
+        f.file.display(),
+        f.line,
+        f.message,
+        f.detail
+    );
+    if f.partially_applied {
+        detail.push_str("\nstatements before the failing one were already committed: the migration is half-applied");
+    }
+    append_detail(check, detail.trim_end());
+}
+
+fn append_detail(check: &mut CheckReport, text: &str) {
+    match &mut check.detail {
+        Some(d) => {
+            d.push('\n');
+            d.push_str(text);
+        }
+        None => check.detail = Some(text.to_string()),
+    }
+}
+
+fn phase_failed(name: &str, f: &ApplyFailure) -> Phase {
+    Phase {
+        name: name.to_string(),
+        status: Status::Fail,
+        duration_ms: ms(f.duration),
+        message: format!("{}:{}: {}", f.file.display(), f.line, f.message),
+    }
+}
+
+fn skipped_phase(name: &str, message: &str) -> Phase {
+    Phase {
+        name: name.to_string(),
+        status: Status::Skip,
+        duration_ms: 0,
+        message: message.to_string(),
+    }
+}
+
+/// Fold a schema comparison into `check`; returns the phase.
+fn compared_phase(
+    name: &str,
+    took: Duration,
+    cmp: &Comparison,
+    check: &mut CheckReport,
+    failure: impl FnOnce() -> String,
+) -> Phase {
+    check.notes.extend(cmp.notes.iter().cloned());
+    if cmp.is_equal() {
+        return Phase {
+            name: name.to_string(),
+            status: Status::Pass,
+            duration_ms: ms(took),
+            message: String::new(),
+        };
+    }
+    let objects: Vec<String> = cmp
+        .changes
+        .iter()
+        .map(|c| format!("{:?} {}", c.change, c.object).to_lowercase())
+        .collect();
+    let message = format!(
+        "{}: {} object{} differ{} ({})",
+        failure(),
+        objects.len(),
+        if objects.len() == 1 { "" } else { "s" },
+        if objects.len() == 1 { "s" } else { "" },
+        summarize(&objects)
+    );
+    if check.status == Status::Pass {
+        check.status = Status::Fail;
+        check.message = message.clone();
+    }
+    check
+        .objects
+        .extend(cmp.changes.iter().map(|c| c.object.clone()));
+    match &mut check.diff {
+        Some(d) => d.push_str(&cmp.diff),
+        None => check.diff = Some(cmp.diff.clone()),
+    }
+    Phase {
+        name: name.to_string(),
+        status: Status::Fail,
+        duration_ms: ms(took),
+        message,
+    }
+}
+
+fn summarize(objects: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut s = objects
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if objects.len() > SHOWN {
+        s.push_str(&format!(", and {} more", objects.len() - SHOWN));
+    }
+    s
+}
+
+fn no_down(plan: &Plan<'_>, require_down: bool) -> CheckReport {
+    let mut check = base_check("roundtrip", plan, &plan.up.file);
+    if plan.migration.repeatable {
+        check.status = Status::Skip;
+        check.message = "repeatable migration: re-run when changed, never undone".to_string();
+    } else {
+        check.status = if require_down {
+            Status::Fail
+        } else {
+            Status::Skip
+        };
+        check.message = "no down migration: not reversible".to_string();
+    }
+    check
+}
+
+fn skipped(name: &str, plan: &Plan<'_>, message: &str) -> CheckReport {
+    let mut check = base_check(name, plan, &plan.up.file);
+    check.status = Status::Skip;
+    check.message = message.to_string();
+    check
+}
+
+fn chain_check(chain: &Chain, took: Duration) -> CheckReport {
+    let errors: Vec<&ChainProblem> = chain
+        .problems
+        .iter()
+        .filter(|p| p.severity == ProblemSeverity::Error)
+        .collect();
+    let warnings = chain.problems.len() - errors.len();
+    let first = errors.first().copied().or(chain.problems.first());
+    let message = if errors.is_empty() {
+        let mut m = format!(
+            "{} migration{} in order, no duplicate versions",
+            chain.migrations.len(),
+            if chain.migrations.len() == 1 { "" } else { "s" }
+        );
+        if warnings > 0 {
+            m.push_str(&format!(
+                "; {warnings} warning{}",
+                if warnings == 1 { "" } else { "s" }
+            ));
+        }
+        m
+    } else {
+        match errors.as_slice() {
+            [one] => one.message.clone(),
+            many => format!("{} chain problems, first: {}", many.len(), many[0].message),
+        }
+    };
+    let detail = (!chain.problems.is_empty()).then(|| {
+        chain
+            .problems
+            .iter()
+            .map(|p| {
+                let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
+                let severity = match p.severity {
+                    ProblemSeverity::Error => "error",
+                    ProblemSeverity::Warning => "warning",
+                };
+                format!(
+                    "{}{line}: {severity}[{}]: {}",
+                    p.file.display(),
+                    p.kind,
+                    p.message
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    CheckReport {
+        name: "chain".to_string(),
+        migration: None,
+        status: if errors.is_empty() {
+            Status::Pass
+        } else {
+            Status::Fail
+        },
+        duration_ms: ms(took),
+        message,
+        file: first.map(|p| p.file.display().to_string()),
+        line: first.and_then(|p| p.line),
+        detail,
+        diff: None,
+        objects: Vec::new(),
+        notes: Vec::new(),
+        phases: Vec::new(),
+    }
+}
+
+/// The check that records why a run could not finish (bad input, no database).
+fn error_check(e: &Error) -> CheckReport {
+    let (name, file, line) = match e {
+        Error::Input { file, line, .. } => (
+            "chain",
+            file.as_ref().map(|f| f.display().to_string()),
+            *line,
+        ),
+        Error::Usage(_) => ("usage", None, None),
+        _ => ("provision", None, None),
+    };
+    CheckReport {
+        name: name.to_string(),
+        migration: None,
+        status: Status::Fail,
+        duration_ms: 0,
+        message: e.to_string().lines().next().unwrap_or_default().to_string(),
+        file,
+        line,
+        detail: Some(e.to_string()),
+        diff: None,
+        objects: Vec::new(),
+        notes: Vec::new(),
+        phases: Vec::new(),
+    }
+}
+
+fn migration_report(m: &Migration) -> MigrationReport {
+    MigrationReport {
+        id: m.id.clone(),
+        version: m.version.text.clone(),
+        name: m.name.clone(),
+        files: m.files.iter().map(|f| f.display().to_string()).collect(),
+        has_down: m.down.is_some(),
+        no_transaction: m.up.no_transaction,
+    }
+}
+
+fn write_reports(args: &VerifyArgs, report: &Report) -> Result<()> {
+    if let Some(path) = &args.json {
+        report::json::write(report, path)?;
+    }
+    if let Some(path) = &args.junit {
+        report::junit::write(report, path)?;
+    }
+    Ok(())
+}
+
+fn write_snapshot(path: &Path, snapshot: &Snapshot) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(snapshot).unwrap_or_default();
+    text.push('\n');
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flyway_outside_transaction_detection() {
+        assert!(must_run_outside_transaction(
+            "CREATE INDEX CONCURRENTLY i ON t (a)"
+        ));
+        assert!(must_run_outside_transaction(
+            "create unique index concurrently i on t (a)"
+        ));
+        assert!(must_run_outside_transaction("DROP INDEX CONCURRENTLY i"));
+        assert!(must_run_outside_transaction("VACUUM t"));
+        assert!(!must_run_outside_transaction("CREATE INDEX i ON t (a)"));
+        assert!(!must_run_outside_transaction(
+            "COMMENT ON TABLE t IS 'CONCURRENTLY'"
+        ));
+    }
 }
