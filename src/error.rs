@@ -14,6 +14,8 @@ pub mod exit {
     pub const ENVIRONMENT: u8 = 3;
     /// Interrupted by SIGINT (128 + 2), after cleaning up.
     pub const INTERRUPTED: u8 = 130;
+    /// Terminated by SIGTERM (128 + 15), after cleaning up.
+    pub const TERMINATED: u8 = 143;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +42,7 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// The run was interrupted by a signal; resources were cleaned up.
+    /// The run was interrupted by a signal (`"SIGINT"`, `"SIGTERM"`); resources were cleaned up.
     #[error("interrupted by {0}; cleaned up")]
     Interrupted(&'static str),
 }
@@ -79,6 +81,7 @@ impl Error {
             Error::Environment { .. } => exit::ENVIRONMENT,
             // A report that cannot be written means the gate produced no evidence: treat as environment.
             Error::Io { .. } => exit::ENVIRONMENT,
+            Error::Interrupted("SIGTERM") => exit::TERMINATED,
             Error::Interrupted(_) => exit::INTERRUPTED,
         }
     }
