@@ -142,7 +142,10 @@ fn file_of(report: &Report, check: &CheckReport) -> Option<String> {
 }
 
 fn test_case(report: &Report, suite: &str, check: &CheckReport) -> TestCase {
-    let name = one_line(&check.name);
+    let name = match one_line(&check.name) {
+        n if n.is_empty() => "check".to_string(),
+        n => n,
+    };
     let time = Duration::milliseconds(i64::try_from(check.duration_ms).unwrap_or(i64::MAX));
     let kind = format!("migcheck.{name}");
     let message = one_line(&check.message);
@@ -246,10 +249,15 @@ fn notes_text(check: &CheckReport) -> Option<String> {
 /// What CI shows under a failed test case: where, why, which objects, the diff.
 fn failure_body(check: &CheckReport) -> String {
     let mut parts: Vec<String> = Vec::new();
+    let detail = check.detail.as_deref().unwrap_or_default();
     if let Some(loc) = location(check) {
-        parts.push(format!("at {loc}"));
+        // Chain problems already carry their own file:line in the detail.
+        let already_there = check.file.as_deref().is_some_and(|f| detail.contains(f));
+        if !already_there {
+            parts.push(format!("at {loc}"));
+        }
     }
-    if let Some(detail) = check.detail.as_deref().filter(|d| !d.trim().is_empty()) {
+    if !detail.trim().is_empty() {
         parts.push(detail.trim_end().to_string());
     }
     if !check.objects.is_empty() {
@@ -431,6 +439,10 @@ mod tests {
         assert_eq!(attr(case, "classname"), Some("migcheck.chain"));
         assert_eq!(attr(case, "file"), Some("migrations/0002_b.up.sql"));
         assert!(xml.contains("orphan-down: no matching up file"));
+        assert!(
+            !xml.contains("at migrations/0002_b.up.sql"),
+            "location repeated: {xml}"
+        );
     }
 
     #[test]
