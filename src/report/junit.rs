@@ -1,1 +1,512 @@
-//! (Implementation owned by the report work.)
+//! The JUnit XML report, for CI test-report views (GitLab `artifacts:reports:junit`, Jenkins).
+//!
+//! Layout: one `<testsuite>` named `migcheck.<engine>` (plain `migcheck` when the run stopped
+//! before a database was reached), one `<testcase>` per check. A test case is named after the
+//! check (`chain`, `upgrade`, `roundtrip`) and its class name is
+//! `migcheck.<engine>.<migration id>` (`migcheck.<engine>.chain` for whole-chain checks), so CI
+//! views group the checks of one migration together. Dots in a migration id (Flyway `V1.2__x`)
+//! become `_` so that tools splitting class names at dots keep the id whole.
+//!
+//! All text is stripped of ANSI escape sequences and of the control characters XML 1.0 forbids,
+//! and passwords in URLs are masked.
+
+use std::path::Path;
+
+use junit_report::{
+    Duration, OffsetDateTime, ReportBuilder, TestCase, TestResult, TestSuite, TestSuiteBuilder,
+};
+
+use super::{clean_text, CheckReport, Report, Status};
+use crate::error::{Error, Result};
+
+/// Render the report as JUnit XML (ends with a newline).
+pub fn to_string(report: &Report) -> String {
+    match render(report) {
+        Ok(xml) => xml,
+        Err(e) => fallback(&e.to_string()),
+    }
+}
+
+/// Write the JUnit report to `path` atomically, creating parent directories.
+pub fn write(report: &Report, path: &Path) -> Result<()> {
+    let xml = render(report).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(format!("could not render the JUnit report: {e}")),
+    })?;
+    super::write_atomic(path, xml.as_bytes())
+}
+
+fn render(report: &Report) -> std::result::Result<String, junit_report::Error> {
+    let suite = build_suite(report);
+    let junit = ReportBuilder::new().add_testsuite(suite).build();
+    let mut out = Vec::new();
+    junit.write_xml(&mut out)?;
+    let mut xml = String::from_utf8_lossy(&out).into_owned();
+    xml.push('\n');
+    Ok(xml)
+}
+
+/// A valid document that makes CI show a failure instead of an empty (green) test report.
+fn fallback(error: &str) -> String {
+    let message = xml_escape(&one_line(&format!(
+        "could not render the JUnit report: {error}"
+    )));
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<testsuites><testsuite name=\"migcheck\" \
+         tests=\"1\" errors=\"1\" failures=\"0\"><testcase name=\"report\" classname=\"migcheck\">\
+         <error type=\"migcheck.report\" message=\"{message}\"/></testcase></testsuite></testsuites>\n"
+    )
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn suite_name(report: &Report) -> String {
+    match &report.engine {
+        Some(engine) => format!("migcheck.{}", one_line(&engine.name)),
+        None => "migcheck".to_string(),
+    }
+}
+
+fn build_suite(report: &Report) -> TestSuite {
+    let name = suite_name(report);
+    let mut builder = TestSuiteBuilder::new(&name);
+    builder.set_timestamp(parse_rfc3339(&report.started_at).unwrap_or(OffsetDateTime::UNIX_EPOCH));
+    builder.set_system_out(&cdata_safe(&suite_summary(report)));
+    for check in &report.checks {
+        builder.add_testcase(test_case(report, &name, check));
+    }
+    let mut suite = builder.build();
+    suite.package = name;
+    suite
+}
+
+fn suite_summary(report: &Report) -> String {
+    let mut lines = vec![format!(
+        "migcheck {} verify {} ({}, {} migrations)",
+        report.migcheck_version,
+        report.path,
+        report.format,
+        report.migrations.len()
+    )];
+    match (&report.engine, &report.provider) {
+        (Some(engine), Some(provider)) => lines.push(format!(
+            "database: {} {} via {}, ready in {} ms",
+            engine.name, engine.version, provider.description, provider.startup_ms
+        )),
+        (Some(engine), None) => lines.push(format!("database: {} {}", engine.name, engine.version)),
+        (None, _) => lines.push("database: none (the run stopped before one was needed)".into()),
+    }
+    lines.push(format!(
+        "options: roundtrip={} require-down={} cosmetic={}",
+        report.options.roundtrip, report.options.require_down, report.options.cosmetic
+    ));
+    let c = report.counts();
+    lines.push(format!(
+        "verdict: {} (exit {}): {} passed, {} failed, {} skipped in {} ms",
+        match report.verdict {
+            super::Verdict::Pass => "pass",
+            super::Verdict::Fail => "fail",
+        },
+        report.exit_code,
+        c.passed,
+        c.failed,
+        c.skipped,
+        report.duration_ms
+    ));
+    clean_text(&lines.join("\n"))
+}
+
+fn class_name(suite: &str, check: &CheckReport) -> String {
+    match &check.migration {
+        Some(id) => format!("{suite}.{}", one_line(id).replace('.', "_")),
+        None => format!("{suite}.chain"),
+    }
+}
+
+/// The check's own file, else the first file of the migration it is about.
+fn file_of(report: &Report, check: &CheckReport) -> Option<String> {
+    if let Some(file) = &check.file {
+        return Some(file.clone());
+    }
+    let id = check.migration.as_deref()?;
+    report
+        .migrations
+        .iter()
+        .find(|m| m.id == id)
+        .and_then(|m| m.files.first().cloned())
+}
+
+fn test_case(report: &Report, suite: &str, check: &CheckReport) -> TestCase {
+    let name = match one_line(&check.name) {
+        n if n.is_empty() => "check".to_string(),
+        n => n,
+    };
+    let time = Duration::milliseconds(i64::try_from(check.duration_ms).unwrap_or(i64::MAX));
+    let kind = format!("migcheck.{name}");
+    let message = one_line(&check.message);
+    let mut case = match check.status {
+        Status::Pass => {
+            let mut case = TestCase::success(&name, time);
+            let out = pass_output(check);
+            if !out.is_empty() {
+                case.set_system_out(&cdata_safe(&out));
+            }
+            case
+        }
+        Status::Fail => {
+            let message = if message.is_empty() {
+                format!("{name} failed")
+            } else {
+                message
+            };
+            let mut case = TestCase::failure(&name, time, &kind, &message);
+            let body = failure_body(check);
+            if !body.is_empty() {
+                case.result = TestResult::Failure {
+                    type_: kind,
+                    message,
+                    cause: Some(cdata_safe(&body)),
+                };
+            }
+            case
+        }
+        Status::Skip => {
+            let message = if message.is_empty() {
+                "skipped".to_string()
+            } else {
+                message
+            };
+            let mut case = TestCase::skipped_with_cause(&name, &kind, &message);
+            case.time = time;
+            if let Some(detail) = check.detail.as_deref().map(clean_text) {
+                if !detail.trim().is_empty() {
+                    case.result = TestResult::SkippedWithCause {
+                        type_: kind,
+                        message,
+                        cause: Some(cdata_safe(&detail)),
+                    };
+                }
+            }
+            case
+        }
+    };
+    case.set_classname(&class_name(suite, check));
+    if let Some(file) = file_of(report, check) {
+        case.set_filepath(&one_line(&file));
+    }
+    case
+}
+
+fn location(check: &CheckReport) -> Option<String> {
+    let file = check.file.as_deref()?;
+    Some(match check.line {
+        Some(line) => format!("{file}:{line}"),
+        None => file.to_string(),
+    })
+}
+
+fn phases_text(check: &CheckReport) -> Option<String> {
+    if check.phases.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = check
+        .phases
+        .iter()
+        .map(|p| {
+            let status = match p.status {
+                Status::Pass => "pass",
+                Status::Fail => "FAIL",
+                Status::Skip => "skip",
+            };
+            format!(
+                "  {} {status} ({} ms): {}",
+                p.name, p.duration_ms, p.message
+            )
+        })
+        .collect();
+    Some(format!("phases:\n{}", lines.join("\n")))
+}
+
+fn notes_text(check: &CheckReport) -> Option<String> {
+    if check.notes.is_empty() {
+        return None;
+    }
+    Some(
+        check
+            .notes
+            .iter()
+            .map(|n| format!("note: {n}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+/// What CI shows under a failed test case: where, why, which objects, the diff.
+fn failure_body(check: &CheckReport) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let detail = check.detail.as_deref().unwrap_or_default();
+    if let Some(loc) = location(check) {
+        // Chain problems already carry their own file:line in the detail.
+        let already_there = check.file.as_deref().is_some_and(|f| detail.contains(f));
+        if !already_there {
+            parts.push(format!("at {loc}"));
+        }
+    }
+    if !detail.trim().is_empty() {
+        parts.push(detail.trim_end().to_string());
+    }
+    if !check.objects.is_empty() {
+        let list: Vec<String> = check.objects.iter().map(|o| format!("  {o}")).collect();
+        parts.push(format!("objects that differ:\n{}", list.join("\n")));
+    }
+    if let Some(diff) = check.diff.as_deref().filter(|d| !d.trim().is_empty()) {
+        parts.push(diff.trim_end().to_string());
+    }
+    parts.extend(phases_text(check));
+    parts.extend(notes_text(check));
+    clean_text(&parts.join("\n\n"))
+}
+
+/// Phase timings and cosmetic notes of a passed check.
+fn pass_output(check: &CheckReport) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(phases_text(check));
+    parts.extend(notes_text(check));
+    if let Some(detail) = check.detail.as_deref().filter(|d| !d.trim().is_empty()) {
+        parts.push(detail.trim_end().to_string());
+    }
+    clean_text(&parts.join("\n"))
+}
+
+/// Clean text for an attribute: one line, no tabs, trimmed.
+fn one_line(s: &str) -> String {
+    clean_text(s)
+        .split(['\n', '\t'])
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The writer puts bodies in CDATA sections verbatim; a `]]>` inside would end the section
+/// early. Split it across two sections so that the text reads back unchanged.
+fn cdata_safe(s: &str) -> String {
+    s.replace("]]>", "]]]]><![CDATA[>")
+}
+
+/// Parse the RFC 3339 timestamps migcheck writes (`2025-03-04T05:06:07.123Z`, or with a
+/// `+hh:mm` offset). Hand-written to avoid pulling in `time`'s parsing feature.
+fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
+    fn digits(s: &str, range: std::ops::Range<usize>) -> Option<u32> {
+        let part = s.get(range)?;
+        if part.bytes().all(|b| b.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    }
+    let s = s.trim();
+    let sep = |i: usize, allowed: &[u8]| s.as_bytes().get(i).is_some_and(|b| allowed.contains(b));
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return None;
+    }
+    let year = i32::try_from(digits(s, 0..4)?).ok()?;
+    let month = time::Month::try_from(u8::try_from(digits(s, 5..7)?).ok()?).ok()?;
+    let day = u8::try_from(digits(s, 8..10)?).ok()?;
+    let hour = u8::try_from(digits(s, 11..13)?).ok()?;
+    let minute = u8::try_from(digits(s, 14..16)?).ok()?;
+    let second = u8::try_from(digits(s, 17..19)?).ok()?;
+    let mut rest = s.get(19..)?;
+    let mut nanos = 0u32;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let len = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if len == 0 {
+            return None;
+        }
+        let mut padded: String = frac[..len.min(9)].to_string();
+        while padded.len() < 9 {
+            padded.push('0');
+        }
+        nanos = padded.parse().ok()?;
+        rest = &frac[len..];
+    }
+    let offset = match rest {
+        "Z" | "z" => time::UtcOffset::UTC,
+        _ => {
+            let sign: i8 = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
+                return None;
+            }
+            let h = i8::try_from(digits(rest, 1..3)?).ok()?;
+            let m = i8::try_from(digits(rest, 4..6)?).ok()?;
+            time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()?
+        }
+    };
+    let date = time::Date::from_calendar_date(year, month, day).ok()?;
+    let time = time::Time::from_hms_nano(hour, minute, second, nanos).ok()?;
+    Some(time::PrimitiveDateTime::new(date, time).assume_offset(offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::samples;
+
+    fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+        let key = format!(" {name}=\"");
+        let start = tag.find(&key)? + key.len();
+        let end = tag[start..].find('"')? + start;
+        Some(&tag[start..end])
+    }
+
+    fn tags<'a>(xml: &'a str, element: &str) -> Vec<&'a str> {
+        let open = format!("<{element}");
+        let mut out = Vec::new();
+        let mut rest = xml;
+        while let Some(i) = rest.find(&open) {
+            let after = &rest[i + open.len()..];
+            if after.starts_with([' ', '>', '/']) {
+                let end = after.find('>').map_or(after.len(), |e| e + 1);
+                out.push(&rest[i..i + open.len() + end]);
+            }
+            rest = &rest[i + open.len()..];
+        }
+        out
+    }
+
+    #[test]
+    fn passing_report_structure() {
+        let xml = to_string(&samples::passing());
+        assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"));
+        assert!(xml.ends_with("</testsuites>\n"));
+        let suite = tags(&xml, "testsuite")[0];
+        assert_eq!(attr(suite, "name"), Some("migcheck.postgres"));
+        assert_eq!(attr(suite, "tests"), Some("7"));
+        assert_eq!(attr(suite, "failures"), Some("0"));
+        assert_eq!(
+            attr(suite, "timestamp"),
+            Some("2025-03-04T05:06:07.123456789Z")
+        );
+        let cases = tags(&xml, "testcase");
+        assert_eq!(cases.len(), 7);
+        assert_eq!(attr(cases[0], "name"), Some("chain"));
+        assert_eq!(attr(cases[0], "classname"), Some("migcheck.postgres.chain"));
+        assert_eq!(
+            attr(cases[1], "classname"),
+            Some("migcheck.postgres.0001_create_users")
+        );
+        assert_eq!(
+            attr(cases[1], "file"),
+            Some("migrations/0001_create_users.up.sql")
+        );
+        assert_eq!(attr(cases[1], "time"), Some("0.012"));
+        assert_eq!(tags(&xml, "skipped").len(), 1);
+        assert!(xml.contains("message=\"no down: not reversible\""));
+        assert!(xml.contains("note: column order of public.users"));
+    }
+
+    #[test]
+    fn failure_is_escaped_and_clean() {
+        let xml = to_string(&samples::failing());
+        let failures = tags(&xml, "failure");
+        assert_eq!(failures.len(), 1);
+        assert_eq!(attr(failures[0], "type"), Some("migcheck.roundtrip"));
+        assert_eq!(
+            attr(failures[0], "message"),
+            Some("down did not restore the schema: 1 object differs")
+        );
+        assert!(!xml.contains('\u{1b}'));
+        assert!(!xml.contains('\u{1}'));
+        assert!(xml.contains("table public.users > index users_email_idx"));
+        assert!(xml.contains("-  check \"xy\""));
+    }
+
+    #[test]
+    fn chain_failure_without_engine() {
+        let xml = to_string(&samples::chain_failure());
+        let suite = tags(&xml, "testsuite")[0];
+        assert_eq!(attr(suite, "name"), Some("migcheck"));
+        let case = tags(&xml, "testcase")[0];
+        assert_eq!(attr(case, "classname"), Some("migcheck.chain"));
+        assert_eq!(attr(case, "file"), Some("migrations/0002_b.up.sql"));
+        assert!(xml.contains("orphan-down: no matching up file"));
+        assert!(
+            !xml.contains("at migrations/0002_b.up.sql"),
+            "location repeated: {xml}"
+        );
+    }
+
+    #[test]
+    fn attributes_are_escaped_and_single_line() {
+        let mut r = samples::failing();
+        let check = r
+            .checks
+            .iter_mut()
+            .find(|c| c.status == Status::Fail)
+            .unwrap();
+        check.message = "bad <tag> & \"quote\"\nsecond\tline postgres://u:pw@h/db".into();
+        check.migration = Some("V1.2__add".into());
+        let xml = to_string(&r);
+        let failure = tags(&xml, "failure")[0];
+        let message = attr(failure, "message").unwrap();
+        assert!(
+            !message.contains('<') && !message.contains('\n'),
+            "{message}"
+        );
+        assert!(message.contains("&lt;tag&gt; &amp;"), "{message}");
+        assert!(!xml.contains(":pw@"));
+        assert!(xml.contains("classname=\"migcheck.postgres.V1_2__add\""));
+    }
+
+    #[test]
+    fn cdata_terminator_survives() {
+        let mut r = samples::failing();
+        let check = r
+            .checks
+            .iter_mut()
+            .find(|c| c.status == Status::Fail)
+            .unwrap();
+        check.detail = Some("default is ']]>' here".into());
+        let xml = to_string(&r);
+        assert!(xml.contains("default is ']]]]><![CDATA[>' here"));
+    }
+
+    #[test]
+    fn timestamps() {
+        let t = parse_rfc3339("2025-03-04T05:06:07Z").unwrap();
+        assert_eq!(t.unix_timestamp(), 1741064767);
+        let t = parse_rfc3339("2025-03-04T07:06:07.5+02:00").unwrap();
+        assert_eq!(t.unix_timestamp(), 1741064767);
+        assert_eq!(t.nanosecond(), 500_000_000);
+        assert!(parse_rfc3339("yesterday").is_none());
+        assert!(parse_rfc3339("2025-13-04T05:06:07Z").is_none());
+        assert!(parse_rfc3339("2025-03-04T05:06:07").is_none());
+        assert!(parse_rfc3339("+025-03-04T05:06:07Z").is_none());
+    }
+
+    #[test]
+    fn fallback_is_escaped() {
+        let xml = fallback("a <b> & \"c\"");
+        assert!(xml.contains(
+            "message=\"could not render the JUnit report: a &lt;b&gt; &amp; &quot;c&quot;\""
+        ));
+    }
+
+    #[test]
+    fn write_matches_to_string() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reports/junit.xml");
+        let r = samples::failing();
+        write(&r, &path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), to_string(&r));
+    }
+}

@@ -142,3 +142,504 @@ pub struct Timings {
     pub teardown_ms: u64,
     pub total_ms: u64,
 }
+
+/// How many checks of a report passed, failed and were skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Counts {
+    pub fn total(&self) -> usize {
+        self.passed + self.failed + self.skipped
+    }
+}
+
+impl Report {
+    /// Passed/failed/skipped counts over `checks`.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for check in &self.checks {
+            match check.status {
+                Status::Pass => c.passed += 1,
+                Status::Fail => c.failed += 1,
+                Status::Skip => c.skipped += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Make untrusted text (server errors, SQL excerpts, diffs) safe to print or embed in XML:
+/// removes ANSI escape sequences and every control character except `\n` and `\t`
+/// (`\r\n` becomes `\n`), plus the non-characters U+FFFE/U+FFFF that XML 1.0 forbids.
+pub(crate) fn sanitize_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => skip_escape_sequence(&mut chars),
+            // C1 CSI: same grammar as `ESC [`.
+            '\u{9b}' => skip_csi(&mut chars),
+            '\n' | '\t' => out.push(c),
+            '\r' => {
+                if chars.peek() != Some(&'\n') {
+                    out.push('\n');
+                }
+            }
+            c if c.is_control() => {}
+            '\u{fffe}' | '\u{ffff}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn skip_escape_sequence(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    match chars.peek().copied() {
+        Some('[') => {
+            chars.next();
+            skip_csi(chars);
+        }
+        // OSC, DCS, SOS, PM, APC: a string terminated by BEL or ST (`ESC \`).
+        Some(']' | 'P' | 'X' | '^' | '_') => {
+            chars.next();
+            while let Some(c) = chars.next() {
+                if c == '\u{7}' || c == '\u{9c}' {
+                    break;
+                }
+                if c == '\u{1b}' && chars.peek() == Some(&'\\') {
+                    chars.next();
+                    break;
+                }
+            }
+        }
+        // Two-character sequences (`ESC c`, `ESC 7`, charset selection `ESC ( B`).
+        Some(c) if ('\u{20}'..='\u{2f}').contains(&c) => {
+            chars.next();
+            if chars
+                .peek()
+                .is_some_and(|c| ('\u{30}'..='\u{7e}').contains(c))
+            {
+                chars.next();
+            }
+        }
+        Some(c) if ('\u{30}'..='\u{7e}').contains(&c) => {
+            chars.next();
+        }
+        _ => {}
+    }
+}
+
+/// Skip the rest of a CSI sequence: parameter and intermediate bytes, then one final byte.
+fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while let Some(&c) = chars.peek() {
+        if ('\u{20}'..='\u{3f}').contains(&c) {
+            chars.next();
+        } else {
+            if ('\u{40}'..='\u{7e}').contains(&c) {
+                chars.next();
+            }
+            break;
+        }
+    }
+}
+
+/// Mask passwords in anything URL-like (`scheme://user:pass@host`) and in `password=...`
+/// key-value pairs found in free text. Text without such parts is returned unchanged.
+pub(crate) fn redact_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let start = rest
+            .find(|c: char| !c.is_whitespace())
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        out.push_str(&redact_token(&rest[..end]));
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn redact_token(token: &str) -> std::borrow::Cow<'_, str> {
+    let lower = token.to_ascii_lowercase();
+    if token.contains("://") {
+        let has_userinfo = token
+            .split_once("://")
+            .is_some_and(|(_, after)| after.split('/').next().is_some_and(|h| h.contains('@')));
+        if has_userinfo || has_secret_param(&lower) {
+            return crate::redact::redact_url(token).into();
+        }
+        return token.into();
+    }
+    // libpq/MySQL key-value style: `password=secret`, `pwd='secret'`.
+    for key in ["password=", "pass=", "pwd="] {
+        if let Some(pos) = lower.find(key) {
+            let boundary = pos == 0 || !lower.as_bytes()[pos - 1].is_ascii_alphanumeric();
+            if boundary {
+                let value_start = pos + key.len();
+                let value_end = token[value_start..]
+                    .find([';', '&', ',', ')'])
+                    .map_or(token.len(), |i| value_start + i);
+                if value_end > value_start {
+                    return format!("{}***{}", &token[..value_start], &token[value_end..]).into();
+                }
+            }
+        }
+    }
+    token.into()
+}
+
+fn has_secret_param(lower: &str) -> bool {
+    [
+        "?password=",
+        "&password=",
+        "?pass=",
+        "&pass=",
+        "?pwd=",
+        "&pwd=",
+    ]
+    .iter()
+    .any(|k| lower.contains(k))
+}
+
+/// Both sanitising passes, for text that leaves migcheck through a report or the terminal.
+pub(crate) fn clean_text(text: &str) -> String {
+    redact_secrets(&sanitize_text(text))
+}
+
+/// Write `bytes` to `path` atomically: a temporary file in the same directory is written,
+/// flushed to disk and renamed over `path`, so readers never see half a report.
+/// Missing parent directories are created.
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> crate::error::Result<()> {
+    use std::io::Write;
+
+    let io_err = |source: std::io::Error| crate::error::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(io_err)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".to_string());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}."))
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(io_err)?;
+    tmp.write_all(bytes).map_err(io_err)?;
+    tmp.flush().map_err(io_err)?;
+    #[cfg(unix)]
+    {
+        // Temporary files are created 0600; a report is an ordinary, shareable artifact.
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(io_err)?;
+    }
+    tmp.as_file().sync_all().map_err(io_err)?;
+    tmp.persist(path).map_err(|e| io_err(e.error))?;
+    Ok(())
+}
+
+/// Realistic reports for unit tests of the renderers.
+#[cfg(test)]
+pub(crate) mod samples {
+    use super::*;
+
+    pub fn check(
+        name: &str,
+        migration: Option<&str>,
+        status: Status,
+        ms: u64,
+        msg: &str,
+    ) -> CheckReport {
+        CheckReport {
+            name: name.to_string(),
+            migration: migration.map(str::to_string),
+            status,
+            duration_ms: ms,
+            message: msg.to_string(),
+            file: None,
+            line: None,
+            detail: None,
+            diff: None,
+            objects: Vec::new(),
+            notes: Vec::new(),
+            phases: Vec::new(),
+        }
+    }
+
+    pub fn phase(name: &str, status: Status, ms: u64, msg: &str) -> Phase {
+        Phase {
+            name: name.to_string(),
+            status,
+            duration_ms: ms,
+            message: msg.to_string(),
+        }
+    }
+
+    fn migration(id: &str, has_down: bool) -> MigrationReport {
+        let (version, name) = id.split_once('_').unwrap_or((id, ""));
+        let mut files = vec![format!("migrations/{id}.up.sql")];
+        if has_down {
+            files.push(format!("migrations/{id}.down.sql"));
+        }
+        MigrationReport {
+            id: id.to_string(),
+            version: version.to_string(),
+            name: name.to_string(),
+            files,
+            has_down,
+            no_transaction: false,
+        }
+    }
+
+    fn base(engine: bool) -> Report {
+        Report {
+            report_version: REPORT_VERSION,
+            migcheck_version: "0.1.0".to_string(),
+            verdict: Verdict::Pass,
+            exit_code: 0,
+            started_at: "2025-03-04T05:06:07.123456789Z".to_string(),
+            duration_ms: 2310,
+            path: "migrations/".to_string(),
+            format: "golang-migrate".to_string(),
+            engine: engine.then(|| EngineReport {
+                name: "postgres".to_string(),
+                version: "15.8".to_string(),
+                version_num: 150008,
+            }),
+            provider: engine.then(|| ProviderReport {
+                name: "local".to_string(),
+                description: "local PostgreSQL 15.8 (/usr/lib/postgresql/15/bin)".to_string(),
+                startup_ms: 612,
+            }),
+            options: OptionsReport {
+                roundtrip: "step".to_string(),
+                require_down: false,
+                cosmetic: "note".to_string(),
+            },
+            migrations: Vec::new(),
+            checks: Vec::new(),
+            findings: Vec::new(),
+            timings: Timings {
+                chain_ms: 3,
+                server_start_ms: 612,
+                migrations_ms: 1204,
+                snapshots_ms: 310,
+                teardown_ms: 40,
+                total_ms: 2310,
+            },
+        }
+    }
+
+    /// Everything passes; one migration has no down, one has a cosmetic note.
+    pub fn passing() -> Report {
+        let mut r = base(true);
+        r.migrations = vec![
+            migration("0001_create_users", true),
+            migration("0002_add_email", true),
+            migration("0003_seed", false),
+        ];
+        let mut chain = check("chain", None, Status::Pass, 3, "3 migrations, no problems");
+        chain.file = Some("migrations/".to_string());
+        r.checks.push(chain);
+        for (id, up_ms) in [("0001_create_users", 12), ("0002_add_email", 9)] {
+            let mut up = check("upgrade", Some(id), Status::Pass, up_ms, "applied");
+            up.file = Some(format!("migrations/{id}.up.sql"));
+            r.checks.push(up);
+            let mut rt = check(
+                "roundtrip",
+                Some(id),
+                Status::Pass,
+                19,
+                "down restores the schema; up re-applies identically",
+            );
+            rt.file = Some(format!("migrations/{id}.down.sql"));
+            rt.phases = vec![
+                phase("down", Status::Pass, 8, "schema restored"),
+                phase("reapply", Status::Pass, 11, "schema identical"),
+            ];
+            if id == "0002_add_email" {
+                rt.notes = vec![
+                    "column order of public.users differs after re-apply (cosmetic)".to_string(),
+                ];
+            }
+            r.checks.push(rt);
+        }
+        let mut up = check("upgrade", Some("0003_seed"), Status::Pass, 4, "applied");
+        up.file = Some("migrations/0003_seed.up.sql".to_string());
+        r.checks.push(up);
+        let mut rt = check(
+            "roundtrip",
+            Some("0003_seed"),
+            Status::Skip,
+            0,
+            "no down: not reversible",
+        );
+        rt.file = Some("migrations/0003_seed.up.sql".to_string());
+        r.checks.push(rt);
+        r
+    }
+
+    /// The down of 0002 leaves an index behind; the diff carries ANSI codes, a control
+    /// character and XML metacharacters. 0003 is skipped after the failure.
+    pub fn failing() -> Report {
+        let mut r = passing();
+        r.verdict = Verdict::Fail;
+        r.exit_code = 1;
+        r.checks
+            .retain(|c| c.migration.as_deref() != Some("0003_seed"));
+        let rt = r
+            .checks
+            .iter_mut()
+            .find(|c| c.name == "roundtrip" && c.migration.as_deref() == Some("0002_add_email"))
+            .expect("sample has a roundtrip for 0002");
+        rt.status = Status::Fail;
+        rt.message = "down did not restore the schema: 1 object differs".to_string();
+        rt.line = Some(1);
+        rt.objects = vec!["table public.users > index users_email_idx".to_string()];
+        rt.diff = Some(
+            "--- before up\n+++ after down\n@@ -3,2 +3,3 @@\n   column email text\n\u{1b}[32m+  index users_email_idx ON users (lower(email)) WHERE email <> '' AND a < b & c > d\u{1b}[0m\n\u{1b}[31m-  check \"x\u{1}y\"\u{1b}[0m\n".to_string(),
+        );
+        rt.phases = vec![
+            phase(
+                "down",
+                Status::Fail,
+                8,
+                "schema differs from the one before up",
+            ),
+            phase("reapply", Status::Skip, 0, "not run after a failed down"),
+        ];
+        let mut up = check(
+            "upgrade",
+            Some("0003_seed"),
+            Status::Skip,
+            0,
+            "not applied: an earlier migration failed",
+        );
+        up.file = Some("migrations/0003_seed.up.sql".to_string());
+        r.checks.push(up);
+        r
+    }
+
+    /// The chain is broken; no database was provisioned.
+    pub fn chain_failure() -> Report {
+        let mut r = base(false);
+        r.verdict = Verdict::Fail;
+        r.exit_code = 1;
+        r.timings = Timings {
+            chain_ms: 2,
+            total_ms: 2,
+            ..Timings::default()
+        };
+        r.duration_ms = 2;
+        let mut chain = check(
+            "chain",
+            None,
+            Status::Fail,
+            2,
+            "2 problems in the migration chain",
+        );
+        chain.file = Some("migrations/0002_b.up.sql".to_string());
+        chain.line = None;
+        chain.detail = Some(
+            "migrations/0002_b.up.sql: duplicate-version: version 2 is also used by migrations/0002_a.up.sql\nmigrations/0004_x.down.sql: orphan-down: no matching up file".to_string(),
+        );
+        r.checks.push(chain);
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_strips_ansi_and_controls() {
+        let raw = "\u{1b}[31m-  col int\u{1b}[0m\r\nok\u{1}\tx\u{7}\u{0}\u{1b}]0;title\u{7}y\u{1b}(Bz\u{fffe}";
+        assert_eq!(sanitize_text(raw), "-  col int\nok\txyz");
+    }
+
+    #[test]
+    fn sanitize_keeps_plain_text() {
+        let raw = "table public.users > index <a & b> \"é\" ✓\n\tline";
+        assert_eq!(sanitize_text(raw), raw);
+    }
+
+    #[test]
+    fn sanitize_lone_cr_becomes_newline() {
+        assert_eq!(sanitize_text("a\rb"), "a\nb");
+    }
+
+    #[test]
+    fn redact_urls_in_text() {
+        let s = redact_secrets("cannot connect to postgres://u:pw@h/db: refused");
+        assert!(!s.contains(":pw@"), "{s}");
+        assert!(s.contains("postgres://u:***@h/db"), "{s}");
+        assert!(s.starts_with("cannot connect to "));
+        assert!(s.ends_with(" refused"));
+    }
+
+    #[test]
+    fn redact_key_value_passwords() {
+        assert_eq!(
+            redact_secrets("host=h user=u password=hunter22 dbname=x"),
+            "host=h user=u password=*** dbname=x"
+        );
+        assert_eq!(
+            redact_secrets("mysql://root@h/db?password=hunter22"),
+            "mysql://root@h/db?password=***"
+        );
+    }
+
+    #[test]
+    fn redact_leaves_plain_urls_alone() {
+        let s = "see https://example.com and compass=north";
+        assert_eq!(redact_secrets(s), s);
+    }
+
+    #[test]
+    fn counts() {
+        let r = samples::failing();
+        let c = r.counts();
+        assert_eq!(c.total(), r.checks.len());
+        assert!(c.failed >= 1);
+    }
+
+    #[test]
+    fn atomic_write_creates_parents_and_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/report.txt");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    }
+
+    #[test]
+    fn atomic_write_reports_io_error_with_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "x").unwrap();
+        let path = blocker.join("report.json");
+        match write_atomic(&path, b"x") {
+            Err(crate::error::Error::Io { path: p, .. }) => assert_eq!(p, path),
+            other => panic!("expected Error::Io, got {other:?}"),
+        }
+    }
+}

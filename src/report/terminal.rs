@@ -1,1 +1,848 @@
-//! (Implementation owned by the report work.)
+//! Human output on stdout, streamed while the pipeline runs: one line per step as it happens,
+//! failure details indented under the line they belong to, and a verdict at the end.
+//!
+//! Every piece of text that comes from outside (server errors, diffs, descriptions) is stripped
+//! of escape sequences and control characters and has URL passwords masked before it is
+//! printed. Write errors (a closed pipe) are ignored: the reports and the exit code remain the
+//! evidence, and a progress printer must never abort the run.
+
+use std::ffi::OsStr;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::{clean_text, CheckReport, Phase, Report, Status, Verdict};
+use crate::cli::ColorChoice;
+
+/// Ids shorter than this are padded so that results line up without knowing the chain.
+const MIN_LABEL_WIDTH: usize = 20;
+/// Longer ids are not padded beyond this; the line just gets longer.
+const MAX_LABEL_WIDTH: usize = 48;
+const INDENT: &str = "    ";
+
+/// Decide whether to colour: always/never as asked; for `auto`, only when the output is a
+/// terminal and `NO_COLOR` is unset or empty (<https://no-color.org>).
+pub fn use_color(choice: ColorChoice, is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_terminal && no_color.is_none_or(OsStr::is_empty),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Style {
+    Green,
+    Red,
+    Yellow,
+    Cyan,
+    Dim,
+    Bold,
+    BoldGreen,
+    BoldRed,
+}
+
+impl Style {
+    fn code(self) -> &'static str {
+        match self {
+            Style::Green => "32",
+            Style::Red => "31",
+            Style::Yellow => "33",
+            Style::Cyan => "36",
+            Style::Dim => "2",
+            Style::Bold => "1",
+            Style::BoldGreen => "1;32",
+            Style::BoldRed => "1;31",
+        }
+    }
+}
+
+/// Streams progress and results to stdout (or any writer, for tests).
+pub struct Printer {
+    out: Mutex<Box<dyn Write + Send>>,
+    color: bool,
+    quiet: bool,
+    label_width: AtomicUsize,
+}
+
+impl Printer {
+    /// A printer on stdout; colour as decided by [`use_color`] for stdout and `NO_COLOR`.
+    pub fn new(color: ColorChoice, quiet: bool) -> Self {
+        let stdout = std::io::stdout();
+        let no_color = std::env::var_os("NO_COLOR");
+        let color = use_color(color, stdout.is_terminal(), no_color.as_deref());
+        Self::with_writer(Box::new(stdout), color, quiet)
+    }
+
+    /// A printer on any writer, with colour decided by the caller.
+    pub fn with_writer(out: Box<dyn Write + Send>, color: bool, quiet: bool) -> Self {
+        Printer {
+            out: Mutex::new(out),
+            color,
+            quiet,
+            label_width: AtomicUsize::new(MIN_LABEL_WIDTH),
+        }
+    }
+
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// Pad migration ids to the longest of these (within limits) so that columns line up.
+    /// Optional: without it ids are padded to a fixed minimum width.
+    pub fn align<I, S>(&self, ids: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let longest = ids
+            .into_iter()
+            .map(|id| id.as_ref().chars().count())
+            .max()
+            .unwrap_or(0);
+        self.label_width.store(
+            longest.clamp(MIN_LABEL_WIDTH, MAX_LABEL_WIDTH),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// `migcheck verify migrations/ (golang-migrate, 12 migrations)`
+    pub fn header(&self, path: &str, format: &str, migrations: usize) {
+        if self.quiet {
+            return;
+        }
+        let plural = if migrations == 1 { "" } else { "s" };
+        self.emit(&format!(
+            "{} {} ({}, {migrations} migration{plural})\n",
+            self.paint(Style::Bold, "migcheck verify"),
+            clean_text(path),
+            clean_text(format),
+        ));
+    }
+
+    /// `database: local PostgreSQL 15.8 (/usr/lib/postgresql/15/bin) · ready in 612 ms`
+    pub fn provisioned(&self, description: &str, startup_ms: u64) {
+        if self.quiet {
+            return;
+        }
+        self.emit(&format!(
+            "database: {} · ready in {}\n",
+            one_line(description),
+            duration(startup_ms)
+        ));
+    }
+
+    /// A warning that does not change the verdict (e.g. a cleanup that did not finish).
+    /// Printed in quiet mode too.
+    pub fn warning(&self, message: &str) {
+        let text = clean_text(message);
+        let mut lines = text.lines();
+        let first = lines.next().unwrap_or_default();
+        let mut out = format!("{} {first}\n", self.paint(Style::Yellow, "warning:"));
+        for line in lines {
+            out.push_str(&format!("{INDENT}{line}\n"));
+        }
+        self.emit(&out);
+    }
+
+    /// The chain check; on failure each problem (one per line of `detail`) is listed.
+    pub fn chain(&self, check: &CheckReport) {
+        self.check_line("chain", check);
+    }
+
+    /// Any check that is not about one migration's upgrade (e.g. a full roundtrip).
+    pub fn check(&self, check: &CheckReport) {
+        let label = match &check.migration {
+            Some(id) => format!("{} {}", check.name, id),
+            None => check.name.clone(),
+        };
+        self.check_line(&label, check);
+    }
+
+    /// One line per migration: its upgrade and, when run, its roundtrip; failure details below.
+    ///
+    /// `✓ 0003_add_index        applied 12 ms · reverted 8 ms · re-applied 11 ms`
+    pub fn migration(&self, upgrade: &CheckReport, roundtrip: Option<&CheckReport>) {
+        let checks: Vec<&CheckReport> = std::iter::once(upgrade).chain(roundtrip).collect();
+        let status = worst(checks.iter().map(|c| c.status));
+        if self.quiet && status != Status::Fail {
+            return;
+        }
+        let id = upgrade
+            .migration
+            .as_deref()
+            .or_else(|| roundtrip.and_then(|r| r.migration.as_deref()))
+            .unwrap_or(upgrade.name.as_str());
+
+        let mut segments = vec![self.upgrade_segment(upgrade)];
+        if let Some(rt) = roundtrip {
+            // A roundtrip skipped for the same reason as its upgrade adds nothing.
+            let redundant = upgrade.status == Status::Skip && rt.status == Status::Skip;
+            if !redundant {
+                segments.extend(self.roundtrip_segments(rt));
+            }
+        }
+        let mut out = format!(
+            "{} {}  {}\n",
+            self.mark(status),
+            self.pad(&one_line(id)),
+            segments.join(" · ")
+        );
+        for check in &checks {
+            if check.status == Status::Fail {
+                out.push_str(&self.failure_details(check, true));
+            } else if !self.quiet {
+                out.push_str(&self.notes(check));
+            }
+        }
+        self.emit(&out);
+    }
+
+    /// The summary: counts, where the time went, the reports written, and PASS or FAIL.
+    /// `written` lists reports that were written, e.g. `[("JSON report", path)]`.
+    pub fn verdict(&self, report: &Report, written: &[(&str, &Path)]) {
+        let c = report.counts();
+        let mut out = String::from("\n");
+        let failed = format!("{} failed", c.failed);
+        let failed = if c.failed > 0 {
+            self.paint(Style::Red, &failed)
+        } else {
+            failed
+        };
+        let skipped = format!("{} skipped", c.skipped);
+        let skipped = if c.skipped > 0 {
+            self.paint(Style::Yellow, &skipped)
+        } else {
+            skipped
+        };
+        let plural = if c.total() == 1 { "" } else { "s" };
+        out.push_str(&format!(
+            "{} check{plural}: {} passed, {failed}, {skipped}\n",
+            c.total(),
+            c.passed
+        ));
+
+        let t = &report.timings;
+        let total = if t.total_ms > 0 {
+            t.total_ms
+        } else {
+            report.duration_ms
+        };
+        let mut parts = vec![format!("{} total", duration(total))];
+        for (label, ms) in [
+            ("chain", t.chain_ms),
+            ("server start", t.server_start_ms),
+            ("migrations", t.migrations_ms),
+            ("snapshots", t.snapshots_ms),
+            ("teardown", t.teardown_ms),
+        ] {
+            if ms > 0 {
+                parts.push(format!("{label} {}", duration(ms)));
+            }
+        }
+        out.push_str(&format!("time: {}\n", parts.join(" · ")));
+
+        for (label, path) in written {
+            out.push_str(&format!(
+                "{}: {}\n",
+                clean_text(label),
+                clean_text(&path.display().to_string())
+            ));
+        }
+        out.push_str(&match report.verdict {
+            Verdict::Pass => self.paint(Style::BoldGreen, "PASS"),
+            Verdict::Fail => self.paint(Style::BoldRed, "FAIL"),
+        });
+        out.push('\n');
+        self.emit(&out);
+    }
+
+    // -----------------------------------------------------------------------------------------
+
+    fn check_line(&self, label: &str, check: &CheckReport) {
+        if self.quiet && check.status != Status::Fail {
+            return;
+        }
+        let message = one_line(&check.message);
+        let summary = match check.status {
+            Status::Pass => format!("{message} {}", self.dim_duration(check.duration_ms)),
+            Status::Fail => format!(
+                "{} {}",
+                self.paint(Style::Red, &message),
+                self.dim_duration(check.duration_ms)
+            ),
+            Status::Skip => format!("{message} {}", self.paint(Style::Yellow, "(skipped)")),
+        };
+        let mut out = format!(
+            "{} {}  {}\n",
+            self.mark(check.status),
+            self.pad(&one_line(label)),
+            summary.trim_start()
+        );
+        match check.status {
+            Status::Fail => out.push_str(&self.failure_details(check, false)),
+            Status::Pass | Status::Skip => {
+                // Warnings that did not fail the check (e.g. a missing down without
+                // --require-down) come in `detail`.
+                if let Some(detail) = check.detail.as_deref() {
+                    for line in clean_text(detail).lines().filter(|l| !l.trim().is_empty()) {
+                        out.push_str(&format!("{INDENT}{line}\n"));
+                    }
+                }
+                out.push_str(&self.notes(check));
+            }
+        }
+        self.emit(&out);
+    }
+
+    fn upgrade_segment(&self, upgrade: &CheckReport) -> String {
+        match upgrade.status {
+            Status::Pass => format!("applied {}", duration(upgrade.duration_ms)),
+            Status::Fail => self.paint(
+                Style::Red,
+                &format!("apply failed ({})", duration(upgrade.duration_ms)),
+            ),
+            Status::Skip => self.skip_text(&upgrade.message),
+        }
+    }
+
+    fn roundtrip_segments(&self, rt: &CheckReport) -> Vec<String> {
+        if rt.phases.is_empty() {
+            return vec![match rt.status {
+                Status::Pass => format!("roundtrip {}", duration(rt.duration_ms)),
+                Status::Fail => self.paint(
+                    Style::Red,
+                    &format!("roundtrip failed ({})", duration(rt.duration_ms)),
+                ),
+                Status::Skip => self.skip_text(&rt.message),
+            }];
+        }
+        rt.phases.iter().map(|p| self.phase_segment(p)).collect()
+    }
+
+    fn phase_segment(&self, phase: &Phase) -> String {
+        let (done, verb) = match phase.name.as_str() {
+            "down" => ("reverted", "down"),
+            "reapply" => ("re-applied", "re-apply"),
+            "up" => ("applied", "up"),
+            other => (other, other),
+        };
+        let verb = one_line(verb);
+        match phase.status {
+            Status::Pass => format!("{} {}", one_line(done), duration(phase.duration_ms)),
+            Status::Fail => self.paint(
+                Style::Red,
+                &format!("{verb} failed ({})", duration(phase.duration_ms)),
+            ),
+            Status::Skip => self.paint(Style::Dim, &format!("{verb} skipped")),
+        }
+    }
+
+    /// `no down: not reversible (skipped)`
+    fn skip_text(&self, message: &str) -> String {
+        let message = one_line(message);
+        let tag = self.paint(Style::Yellow, "(skipped)");
+        if message.is_empty() {
+            tag
+        } else {
+            format!("{message} {tag}")
+        }
+    }
+
+    /// Indented block under a failed line: message, location, detail, objects, diff, notes.
+    fn failure_details(&self, check: &CheckReport, with_message: bool) -> String {
+        let mut out = String::new();
+        if with_message {
+            let message = clean_text(&check.message);
+            let mut lines = message.lines().filter(|l| !l.trim().is_empty());
+            if let Some(first) = lines.next() {
+                out.push_str(&format!(
+                    "{INDENT}{}: {first}\n",
+                    self.paint(Style::Bold, &one_line(&check.name))
+                ));
+                for line in lines {
+                    out.push_str(&format!("{INDENT}{line}\n"));
+                }
+            }
+        }
+        let detail = check.detail.as_deref().map(clean_text).unwrap_or_default();
+        if let Some(file) = check.file.as_deref().map(clean_text) {
+            // Chain problems already carry their own file:line in the detail.
+            if !detail.contains(file.as_str()) {
+                let location = match check.line {
+                    Some(line) => format!("at {file}:{line}"),
+                    None => format!("at {file}"),
+                };
+                out.push_str(&format!("{INDENT}{}\n", self.paint(Style::Dim, &location)));
+            }
+        }
+        for line in detail.lines().filter(|l| !l.trim().is_empty()) {
+            out.push_str(&format!("{INDENT}{line}\n"));
+        }
+        for object in &check.objects {
+            out.push_str(&format!("{INDENT}differs: {}\n", one_line(object)));
+        }
+        if let Some(diff) = check.diff.as_deref() {
+            for line in clean_text(diff).lines() {
+                out.push_str(&format!("{INDENT}{}\n", self.diff_line(line)));
+            }
+        }
+        out.push_str(&self.notes(check));
+        out
+    }
+
+    fn notes(&self, check: &CheckReport) -> String {
+        check
+            .notes
+            .iter()
+            .map(|n| {
+                format!(
+                    "{INDENT}{}\n",
+                    self.paint(Style::Dim, &format!("note: {}", one_line(n)))
+                )
+            })
+            .collect()
+    }
+
+    fn diff_line(&self, line: &str) -> String {
+        if line.starts_with("+++") || line.starts_with("---") {
+            self.paint(Style::Bold, line)
+        } else if line.starts_with('+') {
+            self.paint(Style::Green, line)
+        } else if line.starts_with('-') {
+            self.paint(Style::Red, line)
+        } else if line.starts_with("@@") {
+            self.paint(Style::Cyan, line)
+        } else {
+            line.to_string()
+        }
+    }
+
+    fn mark(&self, status: Status) -> String {
+        match status {
+            Status::Pass => self.paint(Style::Green, "✓"),
+            Status::Fail => self.paint(Style::Red, "✗"),
+            Status::Skip => self.paint(Style::Yellow, "-"),
+        }
+    }
+
+    fn pad(&self, label: &str) -> String {
+        let width = self.label_width.load(Ordering::Relaxed);
+        format!("{label:<width$}")
+    }
+
+    fn dim_duration(&self, ms: u64) -> String {
+        self.paint(Style::Dim, &format!("({})", duration(ms)))
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color && !text.is_empty() {
+            format!("\u{1b}[{}m{text}\u{1b}[0m", style.code())
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Write a block and flush, so that progress shows while the run goes on.
+    fn emit(&self, text: &str) {
+        let mut out = match self.out.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Ignored on purpose: see the module documentation.
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+/// Fail beats skip beats pass.
+fn worst(statuses: impl Iterator<Item = Status>) -> Status {
+    statuses.fold(Status::Pass, |acc, s| match (acc, s) {
+        (Status::Fail, _) | (_, Status::Fail) => Status::Fail,
+        (Status::Skip, _) | (_, Status::Skip) => Status::Skip,
+        _ => Status::Pass,
+    })
+}
+
+/// Cleaned text on one line.
+fn one_line(s: &str) -> String {
+    clean_text(s)
+        .split(['\n', '\t'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `612 ms`, `1.20 s`, `2 min 05 s`.
+fn duration(ms: u64) -> String {
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{}.{:02} s", ms / 1_000, (ms % 1_000) / 10)
+    } else {
+        let secs = ms / 1_000;
+        format!("{} min {:02} s", secs / 60, secs % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::samples;
+    use std::sync::Arc;
+
+    /// A writer the test can read back after the printer wrote into it.
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Buf {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    fn printer(color: bool, quiet: bool) -> (Printer, Buf) {
+        let buf = Buf::default();
+        (
+            Printer::with_writer(Box::new(buf.clone()), color, quiet),
+            buf,
+        )
+    }
+
+    fn find<'a>(r: &'a Report, name: &str, id: &str) -> &'a CheckReport {
+        r.checks
+            .iter()
+            .find(|c| c.name == name && c.migration.as_deref() == Some(id))
+            .unwrap()
+    }
+
+    /// Print a whole report the way the pipeline does.
+    fn run(r: &Report, p: &Printer) {
+        p.header(&r.path, &r.format, r.migrations.len());
+        if let Some(provider) = &r.provider {
+            p.provisioned(&provider.description, provider.startup_ms);
+        }
+        for c in r.checks.iter().filter(|c| c.name == "chain") {
+            p.chain(c);
+        }
+        for m in &r.migrations {
+            let up = r
+                .checks
+                .iter()
+                .find(|c| c.name == "upgrade" && c.migration.as_deref() == Some(&m.id));
+            let rt = r
+                .checks
+                .iter()
+                .find(|c| c.name == "roundtrip" && c.migration.as_deref() == Some(&m.id));
+            if let Some(up) = up {
+                p.migration(up, rt);
+            }
+        }
+        p.verdict(r, &[("JSON report", Path::new("out/migcheck.json"))]);
+    }
+
+    #[test]
+    fn color_decision() {
+        let empty = OsStr::new("");
+        let set = OsStr::new("1");
+        assert!(use_color(ColorChoice::Auto, true, None));
+        assert!(use_color(ColorChoice::Auto, true, Some(empty)));
+        assert!(!use_color(ColorChoice::Auto, true, Some(set)));
+        assert!(!use_color(ColorChoice::Auto, false, None));
+        assert!(use_color(ColorChoice::Always, false, Some(set)));
+        assert!(!use_color(ColorChoice::Never, true, None));
+    }
+
+    #[test]
+    fn passing_run_plain() {
+        let (p, buf) = printer(false, false);
+        let r = samples::passing();
+        p.align(r.migrations.iter().map(|m| m.id.as_str()));
+        run(&r, &p);
+        let expected = "\
+migcheck verify migrations/ (golang-migrate, 3 migrations)
+database: local PostgreSQL 15.8 (/usr/lib/postgresql/15/bin) · ready in 612 ms
+✓ chain                 3 migrations, no problems (3 ms)
+✓ 0001_create_users     applied 12 ms · reverted 8 ms · re-applied 11 ms
+✓ 0002_add_email        applied 9 ms · reverted 8 ms · re-applied 11 ms
+    note: column order of public.users differs after re-apply (cosmetic)
+- 0003_seed             applied 4 ms · no down: not reversible (skipped)
+
+7 checks: 6 passed, 0 failed, 1 skipped
+time: 2.31 s total · chain 3 ms · server start 612 ms · migrations 1.20 s · snapshots 310 ms · teardown 40 ms
+JSON report: out/migcheck.json
+PASS
+";
+        assert_eq!(buf.text(), expected);
+    }
+
+    #[test]
+    fn failing_migration_plain_details() {
+        let (p, buf) = printer(false, false);
+        let r = samples::failing();
+        let id = "0002_add_email";
+        p.migration(find(&r, "upgrade", id), Some(find(&r, "roundtrip", id)));
+        let out = buf.text();
+        let expected = "\
+✗ 0002_add_email        applied 9 ms · down failed (8 ms) · re-apply skipped
+    roundtrip: down did not restore the schema: 1 object differs
+    at migrations/0002_add_email.down.sql:1
+    differs: table public.users > index users_email_idx
+    --- before up
+    +++ after down
+    @@ -3,2 +3,3 @@
+       column email text
+    +  index users_email_idx ON users (lower(email)) WHERE email <> '' AND a < b & c > d
+    -  check \"xy\"
+    note: column order of public.users differs after re-apply (cosmetic)
+";
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn failing_migration_colored() {
+        let (p, buf) = printer(true, false);
+        let r = samples::failing();
+        let id = "0002_add_email";
+        p.migration(find(&r, "upgrade", id), Some(find(&r, "roundtrip", id)));
+        let out = buf.text();
+        assert!(
+            out.starts_with("\u{1b}[31m✗\u{1b}[0m 0002_add_email"),
+            "{out:?}"
+        );
+        assert!(out.contains(
+            "    \u{1b}[32m+  index users_email_idx ON users (lower(email)) WHERE email <> '' AND a < b & c > d\u{1b}[0m\n"
+        ), "{out:?}");
+        assert!(
+            out.contains("    \u{1b}[31m-  check \"xy\"\u{1b}[0m\n"),
+            "{out:?}"
+        );
+        assert!(out.contains("\u{1b}[2mnote: column order"), "{out:?}");
+        assert!(
+            out.contains("\u{1b}[31mdown failed (8 ms)\u{1b}[0m"),
+            "{out:?}"
+        );
+        // The input's own colour codes and control character are gone: every ESC is ours.
+        assert!(!out.contains('\u{1}'));
+        assert!(!out.contains("\u{1b}[32m\u{1b}[32m"));
+    }
+
+    #[test]
+    fn no_escape_codes_without_color() {
+        let (p, buf) = printer(false, false);
+        run(&samples::failing(), &p);
+        let out = buf.text();
+        assert!(!out.contains('\u{1b}'), "{out:?}");
+        assert!(out.ends_with("FAIL\n"));
+    }
+
+    #[test]
+    fn verdict_colored() {
+        let (p, buf) = printer(true, false);
+        p.verdict(&samples::failing(), &[]);
+        let out = buf.text();
+        assert!(out.ends_with("\u{1b}[1;31mFAIL\u{1b}[0m\n"), "{out:?}");
+        assert!(out.contains("\u{1b}[31m1 failed\u{1b}[0m"), "{out:?}");
+        let (p, buf) = printer(true, false);
+        p.verdict(&samples::passing(), &[]);
+        assert!(buf.text().ends_with("\u{1b}[1;32mPASS\u{1b}[0m\n"));
+    }
+
+    #[test]
+    fn quiet_prints_only_failures_and_verdict() {
+        let (p, buf) = printer(false, true);
+        run(&samples::failing(), &p);
+        let out = buf.text();
+        let expected_start =
+            "✗ 0002_add_email        applied 9 ms · down failed (8 ms) · re-apply skipped\n";
+        assert!(out.starts_with(expected_start), "{out}");
+        assert!(!out.contains("migcheck verify"));
+        assert!(!out.contains("database:"));
+        assert!(!out.contains("0001_create_users"));
+        assert!(!out.contains("0003_seed"));
+        assert!(
+            out.contains("6 checks: 4 passed, 1 failed, 1 skipped\n"),
+            "{out}"
+        );
+        assert!(out.ends_with("FAIL\n"));
+
+        let (p, buf) = printer(false, true);
+        run(&samples::passing(), &p);
+        assert!(buf.text().starts_with("\n7 checks:"), "{}", buf.text());
+    }
+
+    #[test]
+    fn chain_failure_lists_problems() {
+        let (p, buf) = printer(false, false);
+        let r = samples::chain_failure();
+        p.chain(&r.checks[0]);
+        p.verdict(&r, &[]);
+        let expected = "\
+✗ chain                 2 problems in the migration chain (2 ms)
+    migrations/0002_b.up.sql: duplicate-version: version 2 is also used by migrations/0002_a.up.sql
+    migrations/0004_x.down.sql: orphan-down: no matching up file
+
+1 check: 0 passed, 1 failed, 0 skipped
+time: 2 ms total · chain 2 ms
+FAIL
+";
+        assert_eq!(buf.text(), expected);
+    }
+
+    #[test]
+    fn other_checks_and_location() {
+        let (p, buf) = printer(false, false);
+        let mut c = samples::check(
+            "roundtrip",
+            None,
+            Status::Fail,
+            1500,
+            "full roundtrip: schema differs after all downs",
+        );
+        c.file = Some("migrations/0001_a.down.sql".into());
+        c.line = Some(7);
+        c.detail = Some("ERROR: table \"x\" does not exist\u{1b}[0m".into());
+        p.check(&c);
+        let skip = samples::check(
+            "roundtrip",
+            None,
+            Status::Skip,
+            0,
+            "full roundtrip needs every down",
+        );
+        p.check(&skip);
+        let expected = "\
+✗ roundtrip             full roundtrip: schema differs after all downs (1.50 s)
+    at migrations/0001_a.down.sql:7
+    ERROR: table \"x\" does not exist
+- roundtrip             full roundtrip needs every down (skipped)
+";
+        assert_eq!(buf.text(), expected);
+    }
+
+    #[test]
+    fn passwords_never_printed() {
+        let (p, buf) = printer(false, false);
+        p.provisioned("server postgres://u:pw@h/db (url)", 5);
+        let mut c = samples::check(
+            "upgrade",
+            Some("0001_a"),
+            Status::Fail,
+            3,
+            "could not connect to postgres://u:pw@h/db",
+        );
+        c.detail = Some("conninfo: host=h user=u password=pw dbname=db".into());
+        p.migration(&c, None);
+        p.warning("cleanup of mysql://root:pw@h:3306/x failed");
+        let out = buf.text();
+        assert!(
+            out.starts_with("database: server postgres://u:***@h/db (url) · ready in 5 ms\n"),
+            "{out}"
+        );
+        assert!(
+            !out.contains(":pw@") && !out.contains("password=pw"),
+            "{out}"
+        );
+        assert!(out.contains("password=***"), "{out}");
+    }
+
+    #[test]
+    fn upgrade_failure_and_skipped_migration() {
+        let (p, buf) = printer(false, false);
+        let mut up = samples::check(
+            "upgrade",
+            Some("0004_bad"),
+            Status::Fail,
+            3,
+            "ERROR: syntax error at or near \"TABEL\"",
+        );
+        up.file = Some("migrations/0004_bad.up.sql".into());
+        up.line = Some(2);
+        let rt = samples::check(
+            "roundtrip",
+            Some("0004_bad"),
+            Status::Skip,
+            0,
+            "not run: upgrade failed",
+        );
+        p.migration(&up, Some(&rt));
+        let up5 = samples::check(
+            "upgrade",
+            Some("0005_next"),
+            Status::Skip,
+            0,
+            "not applied: an earlier migration failed",
+        );
+        let rt5 = samples::check(
+            "roundtrip",
+            Some("0005_next"),
+            Status::Skip,
+            0,
+            "not applied: an earlier migration failed",
+        );
+        p.migration(&up5, Some(&rt5));
+        let expected = "\
+✗ 0004_bad              apply failed (3 ms) · not run: upgrade failed (skipped)
+    upgrade: ERROR: syntax error at or near \"TABEL\"
+    at migrations/0004_bad.up.sql:2
+- 0005_next             not applied: an earlier migration failed (skipped)
+";
+        assert_eq!(buf.text(), expected);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(0), "0 ms");
+        assert_eq!(duration(999), "999 ms");
+        assert_eq!(duration(1_000), "1.00 s");
+        assert_eq!(duration(2_314), "2.31 s");
+        assert_eq!(duration(125_000), "2 min 05 s");
+    }
+
+    #[test]
+    fn header_singular_and_alignment() {
+        let (p, buf) = printer(false, false);
+        p.header("db/", "dbmate", 1);
+        p.align(["a_very_long_migration_identifier_0001"]);
+        let up = samples::check("upgrade", Some("x"), Status::Pass, 1, "applied");
+        p.migration(&up, None);
+        assert_eq!(
+            buf.text(),
+            format!(
+                "migcheck verify db/ (dbmate, 1 migration)\n✓ {:<37}  applied 1 ms\n",
+                "x"
+            )
+        );
+    }
+
+    #[test]
+    fn write_errors_are_ignored() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            }
+        }
+        let p = Printer::with_writer(Box::new(Broken), true, false);
+        run(&samples::failing(), &p);
+    }
+}
