@@ -82,7 +82,14 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
     };
     write_reports(&args, &report)?;
     outcome?;
-    printer.verdict(&report);
+    let mut written: Vec<(&str, &Path)> = Vec::new();
+    if let Some(p) = &args.json {
+        written.push(("JSON report", p));
+    }
+    if let Some(p) = &args.junit {
+        written.push(("JUnit report", p));
+    }
+    printer.verdict(&report, &written);
     Ok(code)
 }
 
@@ -101,6 +108,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     let plans = prepare(&chain, dialect)?;
     report.timings.chain_ms = ms(phase.elapsed());
 
+    printer.align(chain.migrations.iter().map(|m| m.id.as_str()));
     printer.header(&report.path, &report.format, chain.migrations.len());
     let chain_check = chain_check(&chain, phase.elapsed());
     printer.chain(&chain_check);
