@@ -11,7 +11,7 @@ mod golang_migrate;
 mod goose;
 mod sqlx_simple;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -847,41 +847,52 @@ impl Builder {
     }
 
     /// Pair downs with ups: same id first, then same version (golang-migrate and Flyway pair by
-    /// version alone).
+    /// version alone). Indexed so that large chains stay linear.
     fn attach_downs(&mut self) {
+        let mut by_id: HashMap<&str, usize> = HashMap::new();
+        let mut by_version: HashMap<&[u128], Vec<usize>> = HashMap::new();
+        for (i, d) in self.drafts.iter().enumerate() {
+            if !d.repeatable {
+                by_id.entry(d.id.as_str()).or_insert(i);
+                by_version.entry(&d.version.parts).or_default().push(i);
+            }
+        }
+        let mut attach: Vec<(usize, Down)> = Vec::new();
+        let mut taken: HashSet<usize> = HashSet::new();
+        let mut orphans = Vec::new();
         for down in std::mem::take(&mut self.downs) {
-            let slot = self
-                .drafts
-                .iter()
-                .position(|d| d.down.is_none() && !d.repeatable && d.id == down.id)
-                .or_else(|| {
-                    self.drafts.iter().position(|d| {
-                        d.down.is_none() && !d.repeatable && d.version.parts == down.version.parts
-                    })
-                });
+            let free = |i: &usize| self.drafts[*i].down.is_none() && !taken.contains(i);
+            let same_version = by_version.get(down.version.parts.as_slice());
+            let slot = by_id
+                .get(down.id.as_str())
+                .copied()
+                .filter(free)
+                .or_else(|| same_version.and_then(|v| v.iter().copied().find(free)));
             match slot {
                 Some(i) => {
-                    let d = &mut self.drafts[i];
-                    d.down = Some(down.script);
-                    d.files.extend(down.files);
+                    taken.insert(i);
+                    attach.push((i, down));
                 }
                 None => {
-                    let taken = self
-                        .drafts
-                        .iter()
-                        .find(|d| !d.repeatable && d.version.parts == down.version.parts);
-                    let message = match taken {
-                        Some(t) => format!(
+                    let message = match same_version.and_then(|v| v.first()) {
+                        Some(&t) => format!(
                             "second down for version {} ({} already has one)",
                             down.version,
-                            t.up.file.display()
+                            self.drafts[t].up.file.display()
                         ),
                         None => format!("down for version {} has no matching up", down.version),
                     };
-                    let file = down.script.file.clone();
-                    self.problem("orphan-down", ProblemSeverity::Error, &file, None, message);
+                    orphans.push((down.script.file, message));
                 }
             }
+        }
+        for (i, down) in attach {
+            let d = &mut self.drafts[i];
+            d.down = Some(down.script);
+            d.files.extend(down.files);
+        }
+        for (file, message) in orphans {
+            self.problem("orphan-down", ProblemSeverity::Error, &file, None, message);
         }
     }
 
