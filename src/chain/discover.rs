@@ -411,10 +411,18 @@ fn detect(
             .map(|f| format!("{} ({f})", pattern(*f)))
             .collect::<Vec<_>>()
             .join(", ");
+        let stray = match flats.first() {
+            Some(f) => format!(
+                "; {} .sql file(s) match none of them (e.g. {})",
+                flats.len(),
+                f.name
+            ),
+            None => String::new(),
+        };
         return Err(Error::input(
             root,
             None,
-            format!("no migrations found; looked for {looked}"),
+            format!("no migrations found; looked for {looked}{stray}"),
         ));
     };
     let mut excluded = Vec::new();

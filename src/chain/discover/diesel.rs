@@ -31,9 +31,7 @@ pub(super) fn parse_dir_name(name: &str) -> Option<(Version, &str)> {
 /// `run_in_transaction = false` in `metadata.toml` means: run outside a transaction.
 pub(super) fn no_transaction(text: &str, path: &Path) -> Result<bool> {
     let table: toml::Table = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e.span().map(|s| super::line_of(text, s.start));
         Error::input(
             path,
             line,

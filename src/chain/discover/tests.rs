@@ -423,6 +423,18 @@ fn input_errors() {
     let e = discover(dir.path(), &DiscoverOptions::default()).unwrap_err();
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().contains("no migrations found"), "{e}");
+    assert!(
+        e.to_string().contains("V{version}__{description}.sql"),
+        "{e}"
+    );
+
+    let stray = folder(&[("3-add.sql", "SELECT 1;")]);
+    let e = discover(stray.path(), &DiscoverOptions::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("match none of them (e.g. 3-add.sql)"),
+        "{e}"
+    );
 
     let missing = dir.path().join("nope");
     let e = discover(&missing, &DiscoverOptions::default()).unwrap_err();
