@@ -68,6 +68,8 @@ enum Compound {
     Unknown,
     /// Started with CREATE; `n` words seen since.
     AfterCreate(u8),
+    /// Started with BEGIN: a transaction, or MariaDB's `BEGIN NOT ATOMIC` block.
+    AfterBegin,
     Yes,
     No,
 }
@@ -89,6 +91,9 @@ struct Splitter<'a> {
     delimiter: String,
     /// BEGIN ATOMIC (Postgres) or BEGIN/CASE (MySQL compound) nesting depth.
     depth: usize,
+    /// Postgres parenthesis depth: like psql, `;` inside parentheses (`CREATE RULE ... DO (a; b)`)
+    /// does not end the statement.
+    parens: usize,
     prev_was_begin: bool,
     /// The previous word was END (MySQL compound); `Some(true)` if it closed a block.
     after_end: Option<bool>,
@@ -109,6 +114,7 @@ impl<'a> Splitter<'a> {
             line_start: true,
             delimiter: ";".to_string(),
             depth: 0,
+            parens: 0,
             prev_was_begin: false,
             after_end: None,
             compound: Compound::Unknown,
@@ -139,6 +145,7 @@ impl<'a> Splitter<'a> {
             });
         }
         self.depth = 0;
+        self.parens = 0;
         self.prev_was_begin = false;
         self.after_end = None;
         self.compound = Compound::Unknown;
@@ -186,7 +193,7 @@ impl<'a> Splitter<'a> {
                 b';' if !custom => {
                     self.i += 1;
                     self.after_end = None;
-                    if self.depth == 0 {
+                    if self.depth == 0 && self.parens == 0 {
                         self.emit(out);
                     } else {
                         self.content(from, line);
@@ -219,6 +226,14 @@ impl<'a> Splitter<'a> {
                 }
                 b'$' if !self.mysql() => {
                     self.dollar(line)?;
+                }
+                b'(' if !self.mysql() => {
+                    self.parens += 1;
+                    self.i += 1;
+                }
+                b')' if !self.mysql() => {
+                    self.parens = self.parens.saturating_sub(1);
+                    self.i += 1;
                 }
                 c if is_word_start(c) => {
                     self.word(from);
@@ -376,11 +391,21 @@ impl<'a> Splitter<'a> {
                 self.prev_was_begin = is("BEGIN");
             }
             Dialect::Mysql => {
+                if self.compound == Compound::AfterBegin && is("NOT") && !custom {
+                    // The opening BEGIN was seen before we knew it opened a block.
+                    self.compound = Compound::Yes;
+                    self.depth = 1;
+                    return;
+                }
                 self.compound = match self.compound {
                     Compound::Unknown if self.start.is_none() && is("CREATE") => {
                         Compound::AfterCreate(0)
                     }
+                    Compound::Unknown if self.start.is_none() && is("BEGIN") => {
+                        Compound::AfterBegin
+                    }
                     Compound::Unknown => Compound::No,
+                    Compound::AfterBegin => Compound::No,
                     Compound::AfterCreate(_)
                         if is("PROCEDURE") || is("FUNCTION") || is("TRIGGER") || is("EVENT") =>
                     {
@@ -692,6 +717,14 @@ mod tests {
     }
 
     #[test]
+    fn pg_semicolons_inside_parentheses() {
+        let text = "CREATE RULE r AS ON INSERT TO t DO INSTEAD (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2));\nSELECT 1;";
+        let got = pg(text);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[1], s("SELECT 1", 2));
+    }
+
+    #[test]
     fn pg_nested_block_comments() {
         let got = pg("/* outer /* inner; */ still comment; */ SELECT 1; SELECT /* x */ 2;");
         assert_eq!(got, vec![s("SELECT 1", 1), s("SELECT /* x */ 2", 1)]);
@@ -806,6 +839,32 @@ mod tests {
         // A function without BEGIN ends at its first semicolon.
         let got = my("CREATE FUNCTION f() RETURNS INT DETERMINISTIC RETURN 1;\nSELECT f();");
         assert_eq!(got.len(), 2);
+    }
+
+    #[test]
+    fn mariadb_anonymous_block_and_transactions() {
+        let got = my(
+            "BEGIN NOT ATOMIC\n  DECLARE x INT;\n  SET x = 1;\nEND;\nBEGIN;\nSELECT 1;\nCOMMIT;",
+        );
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(got[1], s("BEGIN", 5));
+    }
+
+    #[test]
+    fn mysql_delimiter_with_crlf_and_mid_line_word() {
+        let got = my(
+            "DELIMITER //\r\nSELECT 1; SELECT 2 //\r\nDELIMITER ;\r\nSELECT delimiter FROM t;\r\n",
+        );
+        assert_eq!(
+            got,
+            vec![s("SELECT 1; SELECT 2", 2), s("SELECT delimiter FROM t", 4)]
+        );
+    }
+
+    #[test]
+    fn pg_dollar_tags_are_case_sensitive() {
+        let got = pg("SELECT $A$ x $a$ ; $A$;\nSELECT 2;");
+        assert_eq!(got, vec![s("SELECT $A$ x $a$ ; $A$", 1), s("SELECT 2", 2)]);
     }
 
     #[test]
