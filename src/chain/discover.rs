@@ -199,6 +199,16 @@ fn pattern(format: Format) -> &'static str {
     }
 }
 
+/// Formats whose files can be told apart only by suffix or content share a family: a misfit
+/// there is a broken file of the chosen format (missing section, no `.up`), not a stray.
+fn family(format: Format) -> u8 {
+    match format {
+        Format::GolangMigrate | Format::SqlxSimple | Format::Dbmate | Format::Goose => 0,
+        Format::Flyway => 1,
+        Format::Diesel => 2,
+    }
+}
+
 /// Detection precedence on equal file counts.
 const ORDER: [Format; 6] = [
     Format::Diesel,
@@ -292,8 +302,13 @@ pub(super) fn discover(root: &Path, options: &DiscoverOptions) -> Result<Chain> 
     };
 
     for f in flats {
-        if f.evidence().is_some_and(|e| excluded.contains(&e)) {
-            continue;
+        match f.evidence() {
+            Some(e) if excluded.contains(&e) => continue,
+            Some(e) if options.format.is_none() && family(e) != family(format) => {
+                b.unrecognized(&f.path, format, &format!("looks like a {e} migration"));
+                continue;
+            }
+            _ => {}
         }
         b.flat(format, f, &confs)?;
     }
@@ -426,8 +441,10 @@ fn detect(
         ));
     };
     let mut excluded = Vec::new();
-    for (f, _, file) in &seen {
-        if *f == best.0 {
+    for (f, count, file) in &seen {
+        // One stray file of another format is a misnamed file, reported as unrecognized;
+        // several (or as many as the main format has) mean two formats share the folder.
+        if *f == best.0 || (*count < 2 && count * 2 < best.1) {
             continue;
         }
         excluded.push(*f);

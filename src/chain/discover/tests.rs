@@ -293,7 +293,7 @@ fn flyway() {
     assert_eq!(m.version.text, "1_2");
     assert!(chain.migrations[0].down.is_some());
     assert!(chain.migrations[3].repeatable);
-    // 0004_x.up.sql is golang-migrate: a second format.
+    // A single 0004_x.up.sql among Flyway files is a stray file, not a second format.
     let mut k = kinds(&chain);
     k.sort();
     assert_eq!(
@@ -301,10 +301,22 @@ fn flyway() {
         vec![
             "missing-down",
             "missing-down",
-            "mixed-formats",
             "orphan-down",
+            "unrecognized-file",
             "unrecognized-file"
         ]
+    );
+    let stray = chain
+        .problems
+        .iter()
+        .find(|p| name_of(&p.file) == "0004_x.up.sql")
+        .unwrap();
+    assert!(
+        stray
+            .message
+            .contains("looks like a golang-migrate migration"),
+        "{}",
+        stray.message
     );
 }
 
