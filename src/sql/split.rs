@@ -915,6 +915,17 @@ mod tests {
     }
 
     #[test]
+    fn never_panics_on_truncated_input() {
+        let text = "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 'a\\'b', \"c\", `d`; END //\nDELIMITER ;\n/*! x */ # c\n-- d\nSELECT E'\\'', $t$ é $t$, $1, (1; 2), /* /* */ */ 'ü';\nCREATE FUNCTION f() BEGIN ATOMIC SELECT CASE WHEN 1 THEN 2 END; END;\r\n";
+        for end in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
+            for d in [Dialect::Postgres, Dialect::Mysql] {
+                let _ = split(&script(&text[..end], 1), d);
+                let _ = strip_comments(&text[..end]);
+            }
+        }
+    }
+
+    #[test]
     fn large_input_is_linear() {
         let mut text = String::new();
         for i in 0..10_000 {
