@@ -42,6 +42,53 @@ fn judge(e: &Expectation, provider: &str, run: &Run) -> Vec<String> {
             problems.push(format!("{label}: provider {} in report", json["provider"]["name"]));
         }
     }
+    let key = |c: &serde_json::Value| {
+        format!("{}:{}", c["name"].as_str().unwrap_or("?"), c["migration"].as_str().unwrap_or(""))
+    };
+    if e.exit == 2 {
+        let stderr = run.stderr();
+        if let Some(file) = &e.file {
+            if !stderr.contains(file.as_str()) {
+                problems.push(format!("{label}: the error does not name {file}\n{}", run.describe()));
+            }
+        }
+        if let Some(line) = e.line {
+            if !stderr.contains(&format!(":{line}")) {
+                problems.push(format!("{label}: the error does not name line {line}\n{}", run.describe()));
+            }
+        }
+    } else if e.file.is_some() || e.line.is_some() {
+        let failed: Vec<serde_json::Value> = run.checks().into_iter().filter(|c| c["status"] == "fail").collect();
+        let first = failed.first().cloned().unwrap_or_default();
+        let detail = format!("{}{}", first["file"].as_str().unwrap_or(""), first["detail"].as_str().unwrap_or(""));
+        if let Some(file) = &e.file {
+            if !detail.contains(file.as_str()) {
+                problems.push(format!("{label}: failure does not point at {file}: {first}"));
+            }
+        }
+        if let Some(line) = e.line {
+            if first["line"] != line {
+                problems.push(format!("{label}: failure points at line {}, expected {line}: {first}", first["line"]));
+            }
+        }
+    }
+    for wanted in &e.notes {
+        let has = run.checks().iter().any(|c| key(c) == *wanted && c["notes"].as_array().is_some_and(|n| !n.is_empty()));
+        if !has {
+            problems.push(format!("{label}: expected cosmetic notes on {wanted}\n{}", run.describe()));
+        }
+    }
+    for wanted in &e.skipped {
+        let (check, migration) = wanted.split_once(':').unwrap_or((wanted, ""));
+        let matching: Vec<_> = run
+            .checks()
+            .into_iter()
+            .filter(|c| c["name"] == check && (migration == "*" || c["migration"] == migration))
+            .collect();
+        if matching.is_empty() || matching.iter().any(|c| c["status"] != "skip") {
+            problems.push(format!("{label}: expected {wanted} to be skipped\n{}", run.describe()));
+        }
+    }
     match &run.junit {
         None => problems.push(format!("{label}: no JUnit report")),
         Some(_) => {

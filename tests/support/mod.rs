@@ -159,6 +159,16 @@ pub struct Expectation {
     pub failing: Vec<String>,
     #[serde(default)]
     pub args: Vec<String>,
+    /// File name the failure points at (the failing check's `file`, or the exit-2 message).
+    pub file: Option<String>,
+    /// Line the failure points at.
+    pub line: Option<usize>,
+    /// `check:migration` entries that must carry cosmetic notes.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// `check:migration` entries (`check:*` for all) that must be skipped.
+    #[serde(default)]
+    pub skipped: Vec<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
