@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use similar::TextDiff;
+use similar::{ChangeTag, TextDiff};
 
 use crate::snapshot::Snapshot;
 
@@ -114,11 +114,7 @@ pub fn compare(
         let with_cosmetic = policy == CosmeticPolicy::Fail;
         let old = expected.render(with_cosmetic);
         let new = actual.render(with_cosmetic);
-        TextDiff::from_lines(&old, &new)
-            .unified_diff()
-            .context_radius(3)
-            .header(expected_label, actual_label)
-            .to_string()
+        unified_diff(&old, &new, expected_label, actual_label)
     };
 
     Comparison {
@@ -126,6 +122,51 @@ pub fn compare(
         notes,
         diff,
     }
+}
+
+/// A unified diff (3 lines of context) whose hunk headers also name the object the hunk's first
+/// change belongs to, the way `git diff` names the enclosing function:
+/// `@@ -4,7 +4,7 @@ table public.users > column email`.
+fn unified_diff(old: &str, new: &str, old_label: &str, new_label: &str) -> String {
+    let diff = TextDiff::from_lines(old, new);
+    let old_lines: Vec<&str> = old.lines().collect();
+    let new_lines: Vec<&str> = new.lines().collect();
+    let mut out = String::new();
+    let mut unified = diff.unified_diff();
+    unified.context_radius(3);
+    for hunk in unified.iter_hunks() {
+        if out.is_empty() {
+            out.push_str(&format!("--- {old_label}\n+++ {new_label}\n"));
+        }
+        let section = hunk
+            .iter_changes()
+            .find_map(|c| match c.tag() {
+                ChangeTag::Equal => None,
+                ChangeTag::Delete => c.old_index().and_then(|i| enclosing_object(&old_lines, i)),
+                ChangeTag::Insert => c.new_index().and_then(|i| enclosing_object(&new_lines, i)),
+            })
+            .map(|p| format!(" {p}"))
+            .unwrap_or_default();
+        out.push_str(&format!("{}{section}\n", hunk.header()));
+        for change in hunk.iter_changes() {
+            let value = change.value();
+            out.push_str(&format!("{}{value}", change.tag()));
+            if !value.ends_with('\n') {
+                out.push_str("\n\\ No newline at end of file\n");
+            }
+        }
+    }
+    out
+}
+
+/// The object header (an unindented line) that line `index` of a rendering belongs to.
+fn enclosing_object<'a>(lines: &[&'a str], index: usize) -> Option<&'a str> {
+    lines
+        .get(..=index)?
+        .iter()
+        .rev()
+        .find(|l| !l.starts_with(' ') && !l.is_empty())
+        .copied()
 }
 
 /// One sentence per differing cosmetic property of the object at `path`.
@@ -362,5 +403,25 @@ mod tests {
             "{}",
             c.diff
         );
+    }
+
+    #[test]
+    fn hunk_headers_name_the_changed_object() {
+        let body = |n: u32| {
+            let mut lines: Vec<String> = (0..20).map(|i| format!("line {i}")).collect();
+            lines[15] = format!("RETURN {n};");
+            lines.join("\n")
+        };
+        let f = |n: u32| {
+            snap(vec![
+                ("function public.a()", obj(&[("definition", "x")], &[])),
+                ("function public.f()", obj(&[("definition", &body(n))], &[])),
+            ])
+        };
+        let c = compare(&f(1), &f(2), CosmeticPolicy::Note, "a", "b");
+        let header = c.diff.lines().nth(2).unwrap_or("");
+        assert!(header.starts_with("@@ "), "{}", c.diff);
+        assert!(header.ends_with(" @@ function public.f()"), "{}", c.diff);
+        assert!(!c.diff.contains("\nfunction public.f()\n"), "{}", c.diff);
     }
 }
