@@ -1,1 +1,160 @@
-//! (Implementation owned by the provisioning work.)
+//! Process-wide registry of everything provisioning created and must remove again: local server
+//! processes with their temporary directories, and throwaway databases on `url` servers.
+//!
+//! Three paths lead here:
+//! * the normal path: `Server::shutdown` / `Database::drop_database` remove what they own and
+//!   unregister it; `cleanup_all` removes whatever is left;
+//! * an interrupt: `run_guarded` drops the pipeline future on SIGINT/SIGTERM, then runs
+//!   `cleanup_all` before returning `Error::Interrupted`;
+//! * a panic or early return: the local server guard kills its process and removes its
+//!   directory synchronously in `Drop`.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+
+/// Something that must be undone before migcheck exits.
+#[async_trait::async_trait]
+pub(crate) trait Cleanup: Send + Sync {
+    /// What is being cleaned up, for logs (never contains a password).
+    fn label(&self) -> String;
+    /// Remove the resource. Must be idempotent and must not fail loudly: log instead.
+    async fn run(&self);
+}
+
+struct Entry {
+    id: u64,
+    /// For throwaway databases: the database name (unique, random), used to unregister.
+    database: Option<String>,
+    /// For throwaway databases: the admin URL of the server it lives on.
+    server: Option<String>,
+    action: Arc<dyn Cleanup>,
+}
+
+struct Registry {
+    next_id: u64,
+    entries: Vec<Entry>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    next_id: 1,
+    entries: Vec::new(),
+});
+
+fn registry() -> MutexGuard<'static, Registry> {
+    // A panic while holding the lock leaves the data consistent (pushes and removals only).
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn push(database: Option<String>, server: Option<String>, action: Arc<dyn Cleanup>) -> u64 {
+    let mut reg = registry();
+    let id = reg.next_id;
+    reg.next_id += 1;
+    tracing::debug!(id, what = %action.label(), "registered for cleanup");
+    reg.entries.push(Entry {
+        id,
+        database,
+        server,
+        action,
+    });
+    id
+}
+
+/// Keeps a resource registered while alive; dropping it unregisters (without running the action).
+pub(crate) struct Registration {
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        registry().entries.retain(|e| e.id != self.id);
+    }
+}
+
+/// Register a resource; it stays registered until the returned guard is dropped.
+pub(crate) fn register(action: Arc<dyn Cleanup>) -> Registration {
+    Registration {
+        id: push(None, None, action),
+    }
+}
+
+/// Register a throwaway database (keyed by its unique name) living on the server `server_admin_url`.
+pub(crate) fn register_database(name: &str, server_admin_url: &str, action: Arc<dyn Cleanup>) {
+    push(
+        Some(name.to_string()),
+        Some(server_admin_url.to_string()),
+        action,
+    );
+}
+
+/// Forget a throwaway database (it was dropped).
+pub(crate) fn unregister_database(name: &str) {
+    registry()
+        .entries
+        .retain(|e| e.database.as_deref() != Some(name));
+}
+
+/// Unregister and return the cleanups of every throwaway database still registered on a server.
+pub(crate) fn take_databases_on(server_admin_url: &str) -> Vec<Arc<dyn Cleanup>> {
+    let mut reg = registry();
+    let mut taken = Vec::new();
+    reg.entries.retain(|e| {
+        if e.database.is_some() && e.server.as_deref() == Some(server_admin_url) {
+            taken.push(e.action.clone());
+            false
+        } else {
+            true
+        }
+    });
+    taken
+}
+
+/// How many resources are currently registered.
+pub fn pending() -> usize {
+    registry().entries.len()
+}
+
+/// Remove everything still registered, newest first (databases before the servers they live on).
+/// Safe to call more than once; failures are logged, not returned.
+pub async fn cleanup_all() {
+    let entries: Vec<Entry> = std::mem::take(&mut registry().entries);
+    for entry in entries.into_iter().rev() {
+        tracing::info!(what = %entry.action.label(), "cleaning up");
+        entry.action.run().await;
+    }
+}
+
+/// Run `fut`, racing SIGINT and SIGTERM. On a signal, `fut` is dropped (its guards kill what they
+/// own), every registered resource is removed, and `Error::Interrupted` is returned.
+pub async fn run_guarded<T, F>(fut: F) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let (mut sigint, mut sigterm) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(i), Ok(t)) => (i, t),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(
+                "cannot install signal handlers ({e}); running without interrupt cleanup"
+            );
+            return fut.await;
+        }
+    };
+
+    let name: &'static str = tokio::select! {
+        result = fut => return result,
+        _ = sigint.recv() => "SIGINT",
+        _ = sigterm.recv() => "SIGTERM",
+    };
+    // `fut` has been dropped by now: its local guards already ran.
+    tracing::warn!("received {name}; cleaning up");
+    cleanup_all().await;
+    Err(Error::Interrupted(name))
+}

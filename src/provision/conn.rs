@@ -2,7 +2,7 @@
 
 use sqlx::Connection;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, ServerInfo};
 use crate::error::{Error, Result};
 use crate::redact::SecretUrl;
 
@@ -14,27 +14,57 @@ pub enum Conn {
 
 impl Conn {
     pub async fn connect(engine: Engine, url: &SecretUrl) -> Result<Conn> {
-        let fail = |e: sqlx::Error| {
+        Conn::try_connect(engine, url).await.map_err(|e| {
             Error::environment(
-                format!(
-                    "cannot connect to {url}: {}",
-                    crate::redact::scrub(&e.to_string(), &[url.expose()])
-                ),
+                format!("cannot connect to {url}: {}", scrub_error(&e, url)),
                 None,
             )
-        };
-        Ok(match engine {
-            Engine::Postgres => Conn::Postgres(
-                sqlx::PgConnection::connect(url.expose())
-                    .await
-                    .map_err(fail)?,
-            ),
-            Engine::Mysql | Engine::Mariadb => Conn::Mysql(
-                sqlx::MySqlConnection::connect(url.expose())
-                    .await
-                    .map_err(fail)?,
-            ),
         })
+    }
+
+    /// Like `connect`, but hands back the driver error (for retry loops); scrub it with
+    /// `scrub_error` before showing it.
+    pub async fn try_connect(engine: Engine, url: &SecretUrl) -> Result<Conn, sqlx::Error> {
+        Ok(match engine {
+            Engine::Postgres => Conn::Postgres(sqlx::PgConnection::connect(url.expose()).await?),
+            Engine::Mysql | Engine::Mariadb => {
+                Conn::Mysql(sqlx::MySqlConnection::connect(url.expose()).await?)
+            }
+        })
+    }
+
+    /// What the server says about itself. For MySQL-protocol servers the engine is taken from
+    /// `SELECT VERSION()` (MariaDB says so in its version string).
+    pub async fn server_info(&mut self) -> Result<ServerInfo, sqlx::Error> {
+        match self {
+            Conn::Postgres(c) => {
+                let (version, num): (String, String) = sqlx::query_as(
+                    "SELECT current_setting('server_version'), current_setting('server_version_num')",
+                )
+                .fetch_one(&mut *c)
+                .await?;
+                Ok(ServerInfo {
+                    engine: Engine::Postgres,
+                    version_num: num.trim().parse().unwrap_or(0),
+                    version,
+                })
+            }
+            Conn::Mysql(c) => {
+                let version: String = sqlx::query_scalar("SELECT VERSION()")
+                    .fetch_one(&mut *c)
+                    .await?;
+                Ok(mysql_server_info(&version))
+            }
+        }
+    }
+
+    /// Run one statement that returns no rows.
+    pub async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match self {
+            Conn::Postgres(c) => sqlx::raw_sql(sql).execute(&mut *c).await.map(|_| ()),
+            Conn::Mysql(c) => sqlx::raw_sql(sql).execute(&mut *c).await.map(|_| ()),
+        }
     }
 
     pub async fn close(self) {
@@ -42,5 +72,67 @@ impl Conn {
             Conn::Postgres(c) => c.close().await,
             Conn::Mysql(c) => c.close().await,
         };
+    }
+}
+
+/// A driver error as text, with the URL and its password removed.
+pub fn scrub_error(e: &sqlx::Error, url: &SecretUrl) -> String {
+    let password = url::Url::parse(url.expose())
+        .ok()
+        .and_then(|u| u.password().map(str::to_string));
+    let decoded = password.as_deref().map(|p| {
+        url::form_urlencoded::parse(format!("p={p}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    });
+    let mut secrets = vec![url.expose()];
+    secrets.extend(password.as_deref());
+    secrets.extend(decoded.as_deref());
+    crate::redact::scrub(&e.to_string(), &secrets)
+}
+
+/// `ServerInfo` from a MySQL/MariaDB `VERSION()` string such as `10.11.6-MariaDB-0+deb12u1`.
+pub fn mysql_server_info(version: &str) -> ServerInfo {
+    let engine = if version.to_ascii_lowercase().contains("mariadb") {
+        Engine::Mariadb
+    } else {
+        Engine::Mysql
+    };
+    ServerInfo {
+        engine,
+        version_num: version_num(version),
+        version: version.to_string(),
+    }
+}
+
+/// major*10000 + minor*100 + patch from the leading `X.Y.Z` of a version string.
+pub fn version_num(version: &str) -> u32 {
+    let lead: &str = version
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()
+        .unwrap_or("");
+    let mut parts = lead.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    let patch = parts.next().unwrap_or(0);
+    major * 10000 + minor * 100 + patch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_versions() {
+        assert_eq!(version_num("10.11.6-MariaDB-0+deb12u1"), 101106);
+        assert_eq!(version_num("8.0.36"), 80036);
+        assert_eq!(version_num("8.4"), 80400);
+        assert_eq!(version_num("garbage"), 0);
+        assert_eq!(
+            mysql_server_info("10.11.6-MariaDB-0+deb12u1").engine,
+            Engine::Mariadb
+        );
+        assert_eq!(mysql_server_info("8.0.36").engine, Engine::Mysql);
     }
 }

@@ -1,1 +1,0 @@
-//! (Implementation owned by the provisioning work.)
