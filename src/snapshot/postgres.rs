@@ -226,6 +226,8 @@ const VIEWS: &str = concat!(
     not_ext!("pg_class", "c.oid"),
 );
 
+/// Functions, procedures and aggregates; the path carries the input argument types, so
+/// overloads are distinct objects.
 const FUNCTIONS: &str = concat!(
     "SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' WHEN 'a' THEN 'aggregate ' ELSE 'function ' END",
     " || n.nspname || '.' || p.proname || '(' || oidvectortypes(p.proargtypes) || ')',",
@@ -247,6 +249,9 @@ const FUNCTIONS: &str = concat!(
     user_ns!("n"),
     " AND ",
     not_ext!("pg_proc", "p.oid"),
+    // Functions the system made for another object (range and multirange constructors).
+    " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass",
+    "  AND d.objid = p.oid AND d.deptype = 'i')",
 );
 
 const TRIGGERS: &str = concat!(
