@@ -79,17 +79,15 @@ impl Snapshot {
             properties,
             cosmetic,
         };
-        if !self.objects.contains_key(&path) {
-            self.objects.insert(path, obj);
-            return;
-        }
+        let mut candidate = path.clone();
         let mut n = 2usize;
         loop {
-            let candidate = format!("{path} ({n})");
-            if !self.objects.contains_key(&candidate) {
-                self.objects.insert(candidate, obj);
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.objects.entry(candidate)
+            {
+                slot.insert(obj);
                 return;
             }
+            candidate = format!("{path} ({n})");
             n += 1;
         }
     }

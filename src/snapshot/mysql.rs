@@ -13,7 +13,10 @@ use super::{Snapshot, BOOKKEEPING_TABLES};
 use crate::error::{Error, Result};
 
 type Props = BTreeMap<String, String>;
-type Rows = Vec<Vec<Option<String>>>;
+type TextRow = Vec<Option<String>>;
+type Rows = Vec<TextRow>;
+/// (table, name) -> (the first row seen, the ordered parts)
+type Grouped<'a, P> = BTreeMap<(String, String), (&'a TextRow, Vec<P>)>;
 
 /// Which server we are talking to; queries differ by flavour and version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,8 +237,7 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
     )
     .await?;
     // (table, index) -> (first row, [(seq, key part)])
-    let mut indexes: BTreeMap<(String, String), (&Vec<Option<String>>, Vec<(u32, String)>)> =
-        BTreeMap::new();
+    let mut indexes: Grouped<(u32, String)> = BTreeMap::new();
     for r in &rows {
         if !tables.contains_key(col(r, 0)) {
             continue;
@@ -298,8 +300,7 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
         &db,
     )
     .await?;
-    let mut fks: BTreeMap<(String, String), (&Vec<Option<String>>, Vec<(u32, String, String)>)> =
-        BTreeMap::new();
+    let mut fks: Grouped<(u32, String, String)> = BTreeMap::new();
     for r in &rows {
         if !tables.contains_key(col(r, 0)) {
             continue;
