@@ -576,6 +576,18 @@ async fn postgres_snapshots() {
         let second = snap(&mut a).await;
         dump(&first);
         assert_same(&first, &second, "two reads");
+        // The session's search_path changes neither the snapshot nor is changed by it.
+        exec(&mut a, &["SET search_path = app, public"]).await;
+        let third = snap(&mut a).await;
+        assert_same(&first, &third, "another search_path");
+        if let Conn::Postgres(c) = &mut a {
+            let path: String = sqlx::query_scalar("SHOW search_path")
+                .fetch_one(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("SHOW search_path: {e}"));
+            assert_eq!(path, "app, public");
+        }
+        exec(&mut a, &["RESET search_path"]).await;
         assert_has(
             &first,
             &[
