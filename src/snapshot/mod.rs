@@ -66,6 +66,54 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Add an object; a path that is already taken (which the catalogs should never produce)
+    /// gets a ` (2)`, ` (3)`, ... suffix so nothing is silently merged.
+    fn insert(
+        &mut self,
+        path: String,
+        properties: BTreeMap<String, String>,
+        cosmetic: BTreeMap<String, String>,
+    ) {
+        let obj = SchemaObject {
+            properties,
+            cosmetic,
+        };
+        let mut candidate = path.clone();
+        let mut n = 2usize;
+        loop {
+            if let std::collections::btree_map::Entry::Vacant(slot) = self.objects.entry(candidate)
+            {
+                slot.insert(obj);
+                return;
+            }
+            candidate = format!("{path} ({n})");
+            n += 1;
+        }
+    }
+}
+
+/// Parse a JSON object of properties (as the Postgres queries produce them) into a map of
+/// strings; `null` values are dropped, other non-string values are kept in their JSON form.
+fn json_props(text: Option<&str>) -> std::result::Result<BTreeMap<String, String>, String> {
+    let Some(text) = text else {
+        return Ok(BTreeMap::new());
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("malformed property object: {e}"))?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(format!("expected a property object, got {text}"));
+    };
+    Ok(map
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some((k, s)),
+            other => Some((k, other.to_string())),
+        })
+        .collect())
+}
+
 fn render_props(out: &mut String, props: &BTreeMap<String, String>, marker: &str) {
     for (k, v) in props {
         let mut lines = v.lines();

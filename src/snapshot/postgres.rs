@@ -1,6 +1,384 @@
-//! (Implementation owned by the snapshot work.)
-use super::Snapshot;
-use crate::error::Result;
-pub(super) async fn take(_c: &mut sqlx::PgConnection) -> Result<Snapshot> {
-    Ok(Snapshot::default())
+//! PostgreSQL snapshot: one catalog query per object kind across the whole database.
+//!
+//! Every query returns the same three columns: the object `path`, its behaviour-changing
+//! properties as a JSON object and (optionally) its cosmetic properties as a JSON object.
+//! The queries run inside a transaction with `search_path` set to `pg_catalog` only, so that
+//! `pg_get_*def`, `format_type` and `pg_get_expr` qualify every user object the same way
+//! regardless of the session's search path; the transaction is rolled back at the end, which
+//! restores the session's settings.
+
+use sqlx::{Connection, Row};
+
+use super::{Snapshot, BOOKKEEPING_TABLES};
+use crate::error::{Error, Result};
+
+/// Schemas that hold user objects (everything except the system ones).
+macro_rules! user_ns {
+    ($n:literal) => {
+        concat!(
+            "(",
+            $n,
+            ".nspname NOT LIKE 'pg\\_%' AND ",
+            $n,
+            ".nspname <> 'information_schema')"
+        )
+    };
+}
+
+/// The object (`$oid` of catalog `$catalog`) is not a member of an extension.
+macro_rules! not_ext {
+    ($catalog:literal, $oid:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd WHERE xd.classid = '",
+            $catalog,
+            "'::regclass AND xd.objid = ",
+            $oid,
+            " AND xd.deptype = 'e')"
+        )
+    };
+}
+
+/// The path prefix of a relation (`table `, `view `, `materialized view `) by its relkind.
+macro_rules! rel_prefix {
+    ($c:literal) => {
+        concat!(
+            "(CASE ",
+            $c,
+            ".relkind WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' ELSE 'table ' END)"
+        )
+    };
+}
+
+/// Grants as sorted `grantee: privileges` lines; a NULL ACL is replaced by the default one so
+/// that "never granted" and "granted then revoked" read the same.
+macro_rules! grants {
+    ($acl:expr, $kind:literal, $owner:expr) => {
+        concat!(
+            "(SELECT string_agg(g.line, E'\\n' ORDER BY g.line) FROM (",
+            "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee) END",
+            " || ': ' || string_agg(a.privilege_type || CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END,",
+            " ', ' ORDER BY a.privilege_type) AS line",
+            " FROM pg_catalog.aclexplode(coalesce(",
+            $acl,
+            ", pg_catalog.acldefault('",
+            $kind,
+            "', ",
+            $owner,
+            "))) a GROUP BY a.grantee) g)"
+        )
+    };
+}
+
+const SCHEMAS: &str = concat!(
+    "SELECT 'schema ' || n.nspname, jsonb_strip_nulls(jsonb_build_object(",
+    "'comment', obj_description(n.oid, 'pg_namespace'),",
+    "'grants', ",
+    grants!("n.nspacl", "n", "n.nspowner"),
+    "))::text, NULL::text",
+    " FROM pg_namespace n WHERE ",
+    user_ns!("n"),
+    " AND ",
+    not_ext!("pg_namespace", "n.oid"),
+);
+
+const TABLES: &str = concat!(
+    "SELECT 'table ' || n.nspname || '.' || c.relname, jsonb_strip_nulls(jsonb_build_object(",
+    "'kind', CASE c.relkind WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table' ELSE 'table' END,",
+    "'persistence', CASE c.relpersistence WHEN 'u' THEN 'unlogged' ELSE 'permanent' END,",
+    "'partition key', CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,",
+    "'partition bound', CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END,",
+    "(CASE WHEN c.relispartition THEN 'partition of' ELSE 'inherits' END),",
+    " (SELECT string_agg(pn.nspname || '.' || pc.relname, ', ' ORDER BY i.inhseqno) FROM pg_inherits i",
+    "  JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace",
+    "  WHERE i.inhrelid = c.oid),",
+    "'row level security', CASE WHEN c.relrowsecurity THEN 'enabled' ELSE 'disabled' END,",
+    "'force row level security', CASE WHEN c.relforcerowsecurity THEN 'yes' ELSE 'no' END,",
+    "'replica identity', CASE c.relreplident WHEN 'n' THEN 'nothing' WHEN 'f' THEN 'full' WHEN 'i' THEN 'index' ELSE 'default' END,",
+    "'access method', (SELECT am.amname FROM pg_am am WHERE am.oid = c.relam AND am.amname <> 'heap'),",
+    "'options', (SELECT string_agg(o, ', ' ORDER BY o) FROM unnest(c.reloptions) o),",
+    "'foreign server', (SELECT s.srvname || coalesce(' (' || array_to_string(ft.ftoptions, ', ') || ')', '')",
+    "  FROM pg_foreign_table ft JOIN pg_foreign_server s ON s.oid = ft.ftserver WHERE ft.ftrelid = c.oid),",
+    "'comment', obj_description(c.oid, 'pg_class'),",
+    "'grants', ",
+    grants!("c.relacl", "r", "c.relowner"),
+    "))::text, NULL::text",
+    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace",
+    " WHERE c.relkind IN ('r', 'p', 'f') AND ",
+    user_ns!("n"),
+    " AND NOT (c.relname = ANY($1)) AND ",
+    not_ext!("pg_class", "c.oid"),
+);
+
+const COLUMNS: &str = concat!(
+    "SELECT 'table ' || n.nspname || '.' || c.relname || ' > column ' || a.attname,",
+    " jsonb_strip_nulls(jsonb_build_object(",
+    "'type', format_type(a.atttypid, a.atttypmod),",
+    "'not null', CASE WHEN a.attnotnull THEN 'yes' ELSE 'no' END,",
+    "'default', CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,",
+    "'generated', CASE WHEN a.attgenerated = 's' THEN 'ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED' END,",
+    "'identity', CASE a.attidentity WHEN 'a' THEN 'ALWAYS' WHEN 'd' THEN 'BY DEFAULT' END",
+    " || coalesce((SELECT ' (' || concat_ws(', ', 'type ' || format_type(s.seqtypid, NULL), 'start ' || s.seqstart,",
+    "   'increment ' || s.seqincrement, 'min ' || s.seqmin, 'max ' || s.seqmax, 'cache ' || s.seqcache,",
+    "   CASE WHEN s.seqcycle THEN 'cycle' END) || ')'",
+    "  FROM pg_depend d JOIN pg_sequence s ON s.seqrelid = d.objid",
+    "  WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass",
+    "  AND d.refobjid = c.oid AND d.refobjsubid = a.attnum AND d.deptype = 'i' LIMIT 1), ''),",
+    "'collation', CASE WHEN a.attcollation <> t.typcollation THEN",
+    " (SELECT cn.nspname || '.' || co.collname FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace",
+    "  WHERE co.oid = a.attcollation) END,",
+    "'comment', col_description(c.oid, a.attnum),",
+    "'grants', (SELECT string_agg(x, ', ' ORDER BY x) FROM unnest(a.attacl::text[]) x)",
+    "))::text,",
+    " jsonb_build_object('position', (row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum))::text)::text",
+    " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace",
+    " JOIN pg_type t ON t.oid = a.atttypid",
+    " LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum",
+    " WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'f') AND ",
+    user_ns!("n"),
+    " AND NOT (c.relname = ANY($1)) AND ",
+    not_ext!("pg_class", "c.oid"),
+);
+
+const CONSTRAINTS: &str = concat!(
+    "SELECT 'table ' || n.nspname || '.' || c.relname || ' > constraint ' || k.conname,",
+    " jsonb_strip_nulls(jsonb_build_object(",
+    "'type', CASE k.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique' WHEN 'c' THEN 'check'",
+    "  WHEN 'f' THEN 'foreign key' WHEN 'x' THEN 'exclusion' WHEN 't' THEN 'constraint trigger' ELSE k.contype::text END,",
+    "'definition', pg_get_constraintdef(k.oid),",
+    "'comment', obj_description(k.oid, 'pg_constraint')",
+    "))::text, NULL::text",
+    " FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace",
+    " WHERE k.conrelid <> 0 AND ",
+    user_ns!("n"),
+    " AND NOT (c.relname = ANY($1)) AND ",
+    not_ext!("pg_class", "c.oid"),
+);
+
+/// Indexes that back a primary key, unique or exclusion constraint are described by the
+/// constraint's definition and are left out here.
+const INDEXES: &str = concat!(
+    "SELECT ",
+    rel_prefix!("c"),
+    " || n.nspname || '.' || c.relname || ' > index ' || ic.relname,",
+    " jsonb_strip_nulls(jsonb_build_object(",
+    "'definition', pg_get_indexdef(i.indexrelid),",
+    "'valid', CASE WHEN NOT i.indisvalid THEN 'no' END,",
+    "'clustered', CASE WHEN i.indisclustered THEN 'yes' END,",
+    "'replica identity', CASE WHEN i.indisreplident THEN 'yes' END,",
+    "'comment', obj_description(ic.oid, 'pg_class')",
+    "))::text, NULL::text",
+    " FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid",
+    " JOIN pg_namespace n ON n.oid = c.relnamespace",
+    " WHERE c.relkind IN ('r', 'p', 'm', 'f') AND ",
+    user_ns!("n"),
+    " AND NOT (c.relname = ANY($1)) AND ",
+    not_ext!("pg_class", "c.oid"),
+    " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid",
+    "  AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x'))",
+);
+
+/// Sequences; identity sequences are described on their column, sequences owned by a
+/// bookkeeping table are left out.
+const SEQUENCES: &str = concat!(
+    "SELECT 'sequence ' || n.nspname || '.' || c.relname, jsonb_strip_nulls(jsonb_build_object(",
+    "'type', format_type(s.seqtypid, NULL),",
+    "'start', s.seqstart::text, 'increment', s.seqincrement::text,",
+    "'min', s.seqmin::text, 'max', s.seqmax::text, 'cache', s.seqcache::text,",
+    "'cycle', CASE WHEN s.seqcycle THEN 'yes' ELSE 'no' END,",
+    "'persistence', CASE c.relpersistence WHEN 'u' THEN 'unlogged' END,",
+    "'owned by', (SELECT on_.nspname || '.' || oc.relname || '.' || oa.attname FROM pg_depend d",
+    "  JOIN pg_class oc ON oc.oid = d.refobjid JOIN pg_namespace on_ ON on_.oid = oc.relnamespace",
+    "  JOIN pg_attribute oa ON oa.attrelid = d.refobjid AND oa.attnum = d.refobjsubid",
+    "  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass",
+    "  AND d.deptype = 'a' LIMIT 1),",
+    "'comment', obj_description(c.oid, 'pg_class'),",
+    "'grants', ",
+    grants!("c.relacl", "s", "c.relowner"),
+    "))::text, NULL::text",
+    " FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace",
+    " WHERE ",
+    user_ns!("n"),
+    " AND ",
+    not_ext!("pg_class", "c.oid"),
+    " AND NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class oc ON oc.oid = d.refobjid",
+    "  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass",
+    "  AND (d.deptype = 'i' OR (d.deptype = 'a' AND oc.relname = ANY($1))))",
+);
+
+const VIEWS: &str = concat!(
+    "SELECT ",
+    rel_prefix!("c"),
+    " || n.nspname || '.' || c.relname, jsonb_strip_nulls(jsonb_build_object(",
+    "'definition', pg_get_viewdef(c.oid, true),",
+    "'columns', (SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod)",
+    "  || coalesce(' -- ' || col_description(c.oid, a.attnum), ''), E'\\n' ORDER BY a.attnum)",
+    "  FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),",
+    "'options', (SELECT string_agg(o, ', ' ORDER BY o) FROM unnest(c.reloptions) o),",
+    "'populated', CASE WHEN c.relkind = 'm' THEN CASE WHEN c.relispopulated THEN 'yes' ELSE 'no' END END,",
+    "'comment', obj_description(c.oid, 'pg_class'),",
+    "'grants', ",
+    grants!("c.relacl", "r", "c.relowner"),
+    "))::text, NULL::text",
+    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace",
+    " WHERE c.relkind IN ('v', 'm') AND ",
+    user_ns!("n"),
+    " AND ",
+    not_ext!("pg_class", "c.oid"),
+);
+
+/// Functions, procedures and aggregates; the path carries the input argument types, so
+/// overloads are distinct objects.
+const FUNCTIONS: &str = concat!(
+    "SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' WHEN 'a' THEN 'aggregate ' ELSE 'function ' END",
+    " || n.nspname || '.' || p.proname || '(' || oidvectortypes(p.proargtypes) || ')',",
+    " jsonb_strip_nulls(jsonb_build_object(",
+    "'definition', CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END,",
+    "'arguments', CASE WHEN p.prokind = 'a' THEN pg_get_function_arguments(p.oid) END,",
+    "'returns', CASE WHEN p.prokind = 'a' THEN pg_get_function_result(p.oid) END,",
+    "'aggregate', (SELECT concat_ws(', ', 'sfunc ' || ag.aggtransfn::text, 'stype ' || format_type(ag.aggtranstype, NULL),",
+    "  CASE WHEN ag.aggfinalfn <> 0 THEN 'finalfunc ' || ag.aggfinalfn::text END,",
+    "  CASE WHEN ag.aggcombinefn <> 0 THEN 'combinefunc ' || ag.aggcombinefn::text END,",
+    "  'initcond ' || quote_literal(ag.agginitval), 'kind ' || ag.aggkind::text)",
+    "  FROM pg_aggregate ag WHERE ag.aggfnoid = p.oid),",
+    "'comment', obj_description(p.oid, 'pg_proc'),",
+    "'grants', ",
+    grants!("p.proacl", "f", "p.proowner"),
+    "))::text, NULL::text",
+    " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace",
+    " WHERE ",
+    user_ns!("n"),
+    " AND ",
+    not_ext!("pg_proc", "p.oid"),
+    // Functions the system made for another object (range and multirange constructors).
+    " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass",
+    "  AND d.objid = p.oid AND d.deptype = 'i')",
+);
+
+const TRIGGERS: &str = concat!(
+    "SELECT ",
+    rel_prefix!("c"),
+    " || n.nspname || '.' || c.relname || ' > trigger ' || t.tgname,",
+    " jsonb_strip_nulls(jsonb_build_object(",
+    "'definition', pg_get_triggerdef(t.oid, true),",
+    "'enabled', CASE t.tgenabled WHEN 'O' THEN 'origin' WHEN 'D' THEN 'disabled' WHEN 'R' THEN 'replica'",
+    "  WHEN 'A' THEN 'always' ELSE t.tgenabled::text END,",
+    "'comment', obj_description(t.oid, 'pg_trigger')",
+    "))::text, NULL::text",
+    " FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace",
+    " WHERE NOT t.tgisinternal AND ",
+    user_ns!("n"),
+    " AND NOT (c.relname = ANY($1)) AND ",
+    not_ext!("pg_class", "c.oid"),
+);
+
+const POLICIES: &str = concat!(
+    "SELECT 'table ' || n.nspname || '.' || c.relname || ' > policy ' || p.polname,",
+    " jsonb_strip_nulls(jsonb_build_object(",
+    "'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'",
+    "  WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,",
+    "'mode', CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,",
+    "'roles', (SELECT string_agg(r.name, ', ' ORDER BY r.name) FROM (SELECT CASE WHEN x = 0 THEN 'PUBLIC'",
+    "  ELSE pg_catalog.pg_get_userbyid(x) END AS name FROM unnest(p.polroles) x) r),",
+    "'using', pg_get_expr(p.polqual, p.polrelid),",
+    "'with check', pg_get_expr(p.polwithcheck, p.polrelid),",
+    "'comment', obj_description(p.oid, 'pg_policy')",
+    "))::text, NULL::text",
+    " FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace",
+    " WHERE ",
+    user_ns!("n"),
+    " AND NOT (c.relname = ANY($1)) AND ",
+    not_ext!("pg_class", "c.oid"),
+);
+
+/// Enum, composite, range types and domains (a domain's constraints are keys of its own).
+const TYPES: &str = concat!(
+    "SELECT CASE t.typtype WHEN 'd' THEN 'domain ' ELSE 'type ' END || n.nspname || '.' || t.typname,",
+    " (jsonb_strip_nulls(jsonb_build_object(",
+    "'kind', CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'c' THEN 'composite' WHEN 'r' THEN 'range' END,",
+    "'labels', CASE WHEN t.typtype = 'e' THEN (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)",
+    "  FROM pg_enum e WHERE e.enumtypid = t.oid) END,",
+    "'attributes', CASE WHEN t.typtype = 'c' THEN (SELECT string_agg(quote_ident(a.attname) || ' '",
+    "  || format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attcollation <> at.typcollation",
+    "  THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END, E'\\n' ORDER BY a.attnum)",
+    "  FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid",
+    "  WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END,",
+    "'subtype', (SELECT format_type(r.rngsubtype, NULL) || coalesce(' COLLATE ' || nullif(r.rngcollation, 0)::regcollation::text, '')",
+    "  FROM pg_range r WHERE r.rngtypid = t.oid),",
+    "'base type', CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,",
+    "'not null', CASE WHEN t.typtype = 'd' THEN CASE WHEN t.typnotnull THEN 'yes' ELSE 'no' END END,",
+    "'default', CASE WHEN t.typtype = 'd' THEN pg_get_expr(t.typdefaultbin, 0) END,",
+    "'collation', CASE WHEN t.typtype = 'd' AND t.typcollation <> bt.typcollation",
+    "  THEN t.typcollation::regcollation::text END,",
+    "'comment', obj_description(t.oid, 'pg_type')",
+    ")) || coalesce((SELECT jsonb_object_agg('constraint ' || k.conname, pg_get_constraintdef(k.oid)",
+    "  || coalesce(E'\\ncomment: ' || obj_description(k.oid, 'pg_constraint'), ''))",
+    "  FROM pg_constraint k WHERE k.contypid = t.oid), '{}'::jsonb))::text, NULL::text",
+    " FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace",
+    " LEFT JOIN pg_type bt ON bt.oid = t.typbasetype",
+    " WHERE (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND",
+    "  (SELECT rc.relkind FROM pg_class rc WHERE rc.oid = t.typrelid) = 'c')) AND ",
+    user_ns!("n"),
+    " AND ",
+    not_ext!("pg_type", "t.oid"),
+);
+
+const EXTENSIONS: &str = concat!(
+    "SELECT 'extension ' || e.extname, jsonb_build_object('version', e.extversion, 'schema', n.nspname)::text, NULL::text",
+    " FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace",
+);
+
+/// `(kind, query)`: the kind names the query in error messages.
+const QUERIES: &[(&str, &str)] = &[
+    ("schemas", SCHEMAS),
+    ("tables", TABLES),
+    ("columns", COLUMNS),
+    ("constraints", CONSTRAINTS),
+    ("indexes", INDEXES),
+    ("sequences", SEQUENCES),
+    ("views", VIEWS),
+    ("functions", FUNCTIONS),
+    ("triggers", TRIGGERS),
+    ("policies", POLICIES),
+    ("types", TYPES),
+    ("extensions", EXTENSIONS),
+];
+
+fn failed(what: &str, e: sqlx::Error) -> Error {
+    Error::environment(format!("reading the schema ({what}) failed: {e}"), None)
+}
+
+pub(super) async fn take(conn: &mut sqlx::PgConnection) -> Result<Snapshot> {
+    let mut tx = conn.begin().await.map_err(|e| failed("begin", e))?;
+    // Local to the transaction (or savepoint): rolled back below.
+    sqlx::query("SELECT pg_catalog.set_config('search_path', 'pg_catalog', true)")
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| failed("search_path", e))?;
+
+    let bookkeeping: Vec<String> = BOOKKEEPING_TABLES.iter().map(|s| s.to_string()).collect();
+    let mut snapshot = Snapshot::default();
+    for (what, sql) in QUERIES {
+        let mut query = sqlx::query(*sql);
+        if sql.contains("$1") {
+            query = query.bind(&bookkeeping);
+        }
+        let rows = query
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| failed(what, e))?;
+        for row in rows {
+            let path: String = row.try_get(0).map_err(|e| failed(what, e))?;
+            let props: Option<String> = row.try_get(1).map_err(|e| failed(what, e))?;
+            let cosmetic: Option<String> = row.try_get(2).map_err(|e| failed(what, e))?;
+            let props = super::json_props(props.as_deref()).map_err(|e| {
+                Error::environment(format!("reading the schema ({what}): {e}"), None)
+            })?;
+            let cosmetic = super::json_props(cosmetic.as_deref()).map_err(|e| {
+                Error::environment(format!("reading the schema ({what}): {e}"), None)
+            })?;
+            snapshot.insert(path, props, cosmetic);
+        }
+    }
+    tx.rollback().await.map_err(|e| failed("rollback", e))?;
+    Ok(snapshot)
 }
