@@ -697,7 +697,7 @@ const MY_RICH_A: &[&str] = &[
         FULLTEXT KEY orders_note_ft (note),
         CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE ON UPDATE RESTRICT
     ) ENGINE=InnoDB ROW_FORMAT=DYNAMIC",
-    "CREATE TABLE audit (id INT PRIMARY KEY, what VARCHAR(50) NOT NULL) ENGINE=MyISAM",
+    "CREATE TABLE audit (id INT PRIMARY KEY, what VARCHAR(50) NOT NULL CHECK (what <> '')) ENGINE=MyISAM",
     "CREATE VIEW active_users AS SELECT id, email FROM users WHERE status = 'active' WITH CHECK OPTION",
     "CREATE FUNCTION order_count(u BIGINT UNSIGNED) RETURNS INT READS SQL DATA DETERMINISTIC COMMENT 'orders per user'
      BEGIN
@@ -720,7 +720,7 @@ const MY_RICH_A: &[&str] = &[
 
 const MY_RICH_B: &[&str] = &[
     "CREATE TABLE knex_migrations (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(255), KEY (name))",
-    "CREATE TABLE audit (id INT PRIMARY KEY, what VARCHAR(50) NOT NULL) ENGINE=MyISAM",
+    "CREATE TABLE audit (id INT PRIMARY KEY, what VARCHAR(50) NOT NULL CHECK (what <> '')) ENGINE=MyISAM",
     "CREATE TABLE users (
         id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
         email VARCHAR(190) NOT NULL COMMENT 'login',
@@ -911,6 +911,7 @@ async fn mysql_snapshots() {
                 "table orders > index orders_note_ft",
                 "table orders > trigger orders_audit",
                 "table audit",
+                "table audit > constraint what",
                 "view active_users",
                 "function order_count",
                 "procedure forget",
