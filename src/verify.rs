@@ -706,6 +706,7 @@ fn upgrade_passed(plan: &Plan<'_>, took: Duration) -> CheckReport {
     check.phases = vec![Phase {
         name: "up".to_string(),
         status: Status::Pass,
+        schema_differs: false,
         duration_ms: ms(took),
         message: String::new(),
     }];
@@ -752,6 +753,7 @@ fn phase_failed(name: &str, f: &ApplyFailure) -> Phase {
     Phase {
         name: name.to_string(),
         status: Status::Fail,
+        schema_differs: false,
         duration_ms: ms(f.duration),
         message: format!("{}:{}: {}", f.file.display(), f.line, f.message),
     }
@@ -761,6 +763,7 @@ fn skipped_phase(name: &str, message: &str) -> Phase {
     Phase {
         name: name.to_string(),
         status: Status::Skip,
+        schema_differs: false,
         duration_ms: 0,
         message: message.to_string(),
     }
@@ -779,6 +782,7 @@ fn compared_phase(
         return Phase {
             name: name.to_string(),
             status: Status::Pass,
+            schema_differs: false,
             duration_ms: ms(took),
             message: String::new(),
         };
@@ -810,6 +814,7 @@ fn compared_phase(
     Phase {
         name: name.to_string(),
         status: Status::Fail,
+        schema_differs: true,
         duration_ms: ms(took),
         message,
     }

@@ -36,6 +36,7 @@ fn phase(name: &str, status: Status, ms: u64, msg: &str) -> Phase {
     Phase {
         name: name.to_string(),
         status,
+        schema_differs: false,
         duration_ms: ms,
         message: msg.to_string(),
     }

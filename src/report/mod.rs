@@ -119,6 +119,9 @@ pub struct Phase {
     /// `up`, `down`, `reapply`.
     pub name: String,
     pub status: Status,
+    /// True when the step ran but left another schema than expected (as opposed to an error).
+    #[serde(default)]
+    pub schema_differs: bool,
     pub duration_ms: u64,
     pub message: String,
 }
@@ -383,6 +386,7 @@ pub(crate) mod samples {
         Phase {
             name: name.to_string(),
             status,
+            schema_differs: false,
             duration_ms: ms,
             message: msg.to_string(),
         }

@@ -335,6 +335,15 @@ impl Printer {
         let verb = one_line(verb);
         match phase.status {
             Status::Pass => format!("{} {}", one_line(done), duration(phase.duration_ms)),
+            // The step ran, but left another schema than expected.
+            Status::Fail if phase.schema_differs => self.paint(
+                Style::Red,
+                &format!(
+                    "{} {} (schema differs)",
+                    one_line(done),
+                    duration(phase.duration_ms)
+                ),
+            ),
             Status::Fail => self.paint(
                 Style::Red,
                 &format!("{verb} failed ({})", duration(phase.duration_ms)),
