@@ -63,7 +63,11 @@ fn interrupt_run(engine: &str, sleep_sql: &str, signal: Signal, extra: &[&str]) 
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut seen = Vec::new();
     loop {
-        assert!(Instant::now() < deadline, "migcheck never reported migration 0001:\n{}", seen.join("\n"));
+        assert!(
+            Instant::now() < deadline,
+            "migcheck never reported migration 0001:\n{}",
+            seen.join("\n")
+        );
         match lines.next() {
             Some(Ok(line)) => {
                 let done = line.contains("0001_create");
@@ -72,7 +76,10 @@ fn interrupt_run(engine: &str, sleep_sql: &str, signal: Signal, extra: &[&str]) 
                     break;
                 }
             }
-            _ => panic!("migcheck ended before migration 0001 applied:\n{}", seen.join("\n")),
+            _ => panic!(
+                "migcheck ended before migration 0001 applied:\n{}",
+                seen.join("\n")
+            ),
         }
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -88,15 +95,29 @@ fn interrupt_run(engine: &str, sleep_sql: &str, signal: Signal, extra: &[&str]) 
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "migcheck did not exit within 60 s of {signal}");
+        assert!(
+            Instant::now() < deadline,
+            "migcheck did not exit within 60 s of {signal}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap_or_default();
     let expected = if signal == Signal::SIGINT { 130 } else { 143 };
-    assert_eq!(status.code(), Some(expected), "exit status after {signal}; stderr:\n{stderr}");
+    assert_eq!(
+        status.code(),
+        Some(expected),
+        "exit status after {signal}; stderr:\n{stderr}"
+    );
 
-    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.path()).collect();
-    assert!(left.is_empty(), "temp files left behind after {signal}: {left:?}");
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "temp files left behind after {signal}: {left:?}"
+    );
     // Give killed children a moment to be reaped before looking for them.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -104,22 +125,40 @@ fn interrupt_run(engine: &str, sleep_sql: &str, signal: Signal, extra: &[&str]) 
         if procs.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "server processes outlived migcheck: {procs:?}");
+        assert!(
+            Instant::now() < deadline,
+            "server processes outlived migcheck: {procs:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 #[test]
 fn sigint_during_postgres_run_cleans_up() {
-    interrupt_run("postgres", "SELECT pg_sleep(60)", Signal::SIGINT, &["--provider", "local"]);
+    interrupt_run(
+        "postgres",
+        "SELECT pg_sleep(60)",
+        Signal::SIGINT,
+        &["--provider", "local"],
+    );
 }
 
 #[test]
 fn sigterm_during_postgres_run_cleans_up() {
-    interrupt_run("postgres", "SELECT pg_sleep(60)", Signal::SIGTERM, &["--provider", "local"]);
+    interrupt_run(
+        "postgres",
+        "SELECT pg_sleep(60)",
+        Signal::SIGTERM,
+        &["--provider", "local"],
+    );
 }
 
 #[test]
 fn sigint_during_mariadb_run_cleans_up() {
-    interrupt_run("mariadb", "DO SLEEP(60)", Signal::SIGINT, &["--provider", "local"]);
+    interrupt_run(
+        "mariadb",
+        "DO SLEEP(60)",
+        Signal::SIGINT,
+        &["--provider", "local"],
+    );
 }

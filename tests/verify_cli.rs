@@ -9,7 +9,11 @@ use support::{fixture, migcheck, verify};
 fn missing_folder_is_bad_input() {
     let run = verify(&fixture("does/not/exist"), &["--engine", "postgres"]);
     assert_eq!(run.code(), 2, "{}", run.describe());
-    assert!(run.stderr().contains("does/not/exist"), "{}", run.describe());
+    assert!(
+        run.stderr().contains("does/not/exist"),
+        "{}",
+        run.describe()
+    );
     // The report still records why the gate did not pass.
     let json = run.json.as_ref().expect("JSON report on bad input");
     assert_eq!(json["verdict"], "fail");
@@ -19,7 +23,12 @@ fn missing_folder_is_bad_input() {
 #[test]
 fn unknown_engine_is_usage_error() {
     let out = migcheck()
-        .args(["verify", "fixtures/postgres/golang-migrate/clean", "--engine", "oracle"])
+        .args([
+            "verify",
+            "fixtures/postgres/golang-migrate/clean",
+            "--engine",
+            "oracle",
+        ])
         .current_dir(support::repo_root())
         .output()
         .unwrap();
@@ -29,7 +38,10 @@ fn unknown_engine_is_usage_error() {
 
 #[test]
 fn url_provider_without_url_is_usage_error() {
-    let run = verify(&fixture("postgres/golang-migrate/clean"), &["--provider", "url"]);
+    let run = verify(
+        &fixture("postgres/golang-migrate/clean"),
+        &["--provider", "url"],
+    );
     assert_eq!(run.code(), 2, "{}", run.describe());
     assert!(run.stderr().contains("--url"), "{}", run.describe());
 }
@@ -44,22 +56,37 @@ fn unreachable_server_is_environment_error_and_never_shows_the_password() {
     );
     assert_eq!(run.code(), 3, "{}", run.describe());
     let json = serde_json::to_string(run.json.as_ref().expect("report")).unwrap();
-    for text in [run.stdout(), run.stderr(), json, run.junit.clone().unwrap_or_default()] {
+    for text in [
+        run.stdout(),
+        run.stderr(),
+        json,
+        run.junit.clone().unwrap_or_default(),
+    ] {
         assert!(!text.contains(secret), "password leaked:\n{text}");
     }
-    assert!(run.stderr().contains("alice:***@127.0.0.1:1"), "{}", run.describe());
+    assert!(
+        run.stderr().contains("alice:***@127.0.0.1:1"),
+        "{}",
+        run.describe()
+    );
 }
 
 #[test]
 fn clean_chain_report_has_the_documented_shape() {
-    let run = verify(&fixture("postgres/golang-migrate/clean"), &["--engine", "postgres", "--provider", "local"]);
+    let run = verify(
+        &fixture("postgres/golang-migrate/clean"),
+        &["--engine", "postgres", "--provider", "local"],
+    );
     assert_eq!(run.code(), 0, "{}", run.describe());
     let j = run.json.as_ref().unwrap();
     assert_eq!(j["report_version"], 1);
     assert_eq!(j["verdict"], "pass");
     assert_eq!(j["format"], "golang-migrate");
     assert_eq!(j["engine"]["name"], "postgres");
-    assert!(j["engine"]["version"].as_str().unwrap().starts_with(char::is_numeric));
+    assert!(j["engine"]["version"]
+        .as_str()
+        .unwrap()
+        .starts_with(char::is_numeric));
     assert_eq!(j["provider"]["name"], "local");
     assert!(j["findings"].as_array().unwrap().is_empty());
     let migrations = j["migrations"].as_array().unwrap();
@@ -71,13 +98,20 @@ fn clean_chain_report_has_the_documented_shape() {
     // chain + (upgrade, roundtrip) per migration, all passing, each timed.
     let checks = run.checks();
     assert_eq!(checks.len(), 1 + 2 * migrations.len());
-    assert!(checks.iter().all(|c| c["status"] == "pass" && c["duration_ms"].is_u64()));
+    assert!(checks
+        .iter()
+        .all(|c| c["status"] == "pass" && c["duration_ms"].is_u64()));
     let roundtrips = checks.iter().filter(|c| c["name"] == "roundtrip").count();
     assert_eq!(roundtrips, migrations.len());
     // One progress line per migration on the terminal.
     for m in migrations {
         let id = m["id"].as_str().unwrap();
-        assert_eq!(run.stdout().lines().filter(|l| l.contains(id)).count(), 1, "{}", run.stdout());
+        assert_eq!(
+            run.stdout().lines().filter(|l| l.contains(id)).count(),
+            1,
+            "{}",
+            run.stdout()
+        );
     }
     let t = &j["timings"];
     assert!(t["server_start_ms"].as_u64().unwrap() > 0);
@@ -86,28 +120,54 @@ fn clean_chain_report_has_the_documented_shape() {
 
 #[test]
 fn forgotten_index_shows_a_diff_naming_the_index() {
-    let run = verify(&fixture("postgres/broken/down-forgets-index"), &["--engine", "postgres"]);
+    let run = verify(
+        &fixture("postgres/broken/down-forgets-index"),
+        &["--engine", "postgres"],
+    );
     assert_eq!(run.code(), 1, "{}", run.describe());
-    let failed: Vec<_> = run.checks().into_iter().filter(|c| c["status"] == "fail").collect();
+    let failed: Vec<_> = run
+        .checks()
+        .into_iter()
+        .filter(|c| c["status"] == "fail")
+        .collect();
     assert_eq!(failed.len(), 1, "{}", run.describe());
     let check = &failed[0];
     assert_eq!(check["name"], "roundtrip");
     let objects = check["objects"].as_array().expect("objects that differ");
-    assert!(objects.iter().any(|o| o.as_str().unwrap().contains("> index ")), "{check}");
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.as_str().unwrap().contains("> index ")),
+        "{check}"
+    );
     let diff = check["diff"].as_str().expect("a diff");
-    assert!(diff.lines().any(|l| l.starts_with('+') && l.contains("index")), "{diff}");
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with('+') && l.contains("index")),
+        "{diff}"
+    );
     // The terminal shows the same diff.
     assert!(run.stdout().contains("index"), "{}", run.stdout());
 }
 
 #[test]
 fn full_roundtrip_mode_passes_a_clean_chain_and_catches_a_bad_down() {
-    let run = verify(&fixture("postgres/golang-migrate/clean"), &["--roundtrip", "full"]);
+    let run = verify(
+        &fixture("postgres/golang-migrate/clean"),
+        &["--roundtrip", "full"],
+    );
     assert_eq!(run.code(), 0, "{}", run.describe());
     assert_eq!(run.json.as_ref().unwrap()["options"]["roundtrip"], "full");
-    let run = verify(&fixture("postgres/broken/down-forgets-index"), &["--roundtrip", "full"]);
+    let run = verify(
+        &fixture("postgres/broken/down-forgets-index"),
+        &["--roundtrip", "full"],
+    );
     assert_eq!(run.code(), 1, "{}", run.describe());
-    assert!(run.failing().iter().any(|f| f.starts_with("roundtrip:")), "{}", run.describe());
+    assert!(
+        run.failing().iter().any(|f| f.starts_with("roundtrip:")),
+        "{}",
+        run.describe()
+    );
 }
 
 #[test]
@@ -125,7 +185,11 @@ fn snapshot_out_is_byte_identical_across_runs() {
     }
     assert_eq!(outputs[0], outputs[1]);
     let snap: serde_json::Value = serde_json::from_slice(&outputs[0]).unwrap();
-    assert!(snap["objects"].as_object().unwrap().keys().any(|k| k.starts_with("table ")));
+    assert!(snap["objects"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .any(|k| k.starts_with("table ")));
 }
 
 #[test]
@@ -138,15 +202,29 @@ fn quiet_prints_failures_and_verdict_only() {
         .iter()
         .map(|m| m["id"].as_str().unwrap().to_string())
         .collect();
-    assert!(!ids.iter().any(|id| run.stdout().contains(id.as_str())), "{}", run.stdout());
-    assert!(run.stdout().to_lowercase().contains("pass"), "{}", run.stdout());
+    assert!(
+        !ids.iter().any(|id| run.stdout().contains(id.as_str())),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout().to_lowercase().contains("pass"),
+        "{}",
+        run.stdout()
+    );
 }
 
 #[test]
 fn require_down_turns_a_missing_down_into_a_failure() {
     let run = verify(&fixture("postgres/broken/missing-down"), &[]);
     assert_eq!(run.code(), 0, "{}", run.describe());
-    assert!(run.checks().iter().any(|c| c["status"] == "skip" && c["name"] == "roundtrip"));
-    let run = verify(&fixture("postgres/broken/missing-down"), &["--require-down"]);
+    assert!(run
+        .checks()
+        .iter()
+        .any(|c| c["status"] == "skip" && c["name"] == "roundtrip"));
+    let run = verify(
+        &fixture("postgres/broken/missing-down"),
+        &["--require-down"],
+    );
     assert_eq!(run.code(), 1, "{}", run.describe());
 }

@@ -12,7 +12,12 @@ fn judge(e: &Expectation, provider: &str, run: &Run) -> Vec<String> {
     let mut problems = Vec::new();
     let label = format!("{} ({provider}, args {:?})", e.path, e.args);
     if run.code() != e.exit {
-        problems.push(format!("{label}: expected exit {}, got {}\n{}", e.exit, run.code(), run.describe()));
+        problems.push(format!(
+            "{label}: expected exit {}, got {}\n{}",
+            e.exit,
+            run.code(),
+            run.describe()
+        ));
         return problems;
     }
     // Exit 2 (bad input) still writes a report naming the problem; exit 0/1 must list checks.
@@ -22,7 +27,10 @@ fn judge(e: &Expectation, provider: &str, run: &Run) -> Vec<String> {
     };
     let verdict = if e.exit == 0 { "pass" } else { "fail" };
     if json["verdict"] != verdict {
-        problems.push(format!("{label}: verdict {} (expected {verdict})", json["verdict"]));
+        problems.push(format!(
+            "{label}: verdict {} (expected {verdict})",
+            json["verdict"]
+        ));
     }
     if json["exit_code"] != e.exit {
         problems.push(format!("{label}: report exit_code {}", json["exit_code"]));
@@ -39,43 +47,75 @@ fn judge(e: &Expectation, provider: &str, run: &Run) -> Vec<String> {
             ));
         }
         if json["provider"]["name"] != provider && !run.failing().iter().any(|f| f == "chain") {
-            problems.push(format!("{label}: provider {} in report", json["provider"]["name"]));
+            problems.push(format!(
+                "{label}: provider {} in report",
+                json["provider"]["name"]
+            ));
         }
     }
     let key = |c: &serde_json::Value| {
-        format!("{}:{}", c["name"].as_str().unwrap_or("?"), c["migration"].as_str().unwrap_or(""))
+        format!(
+            "{}:{}",
+            c["name"].as_str().unwrap_or("?"),
+            c["migration"].as_str().unwrap_or("")
+        )
     };
     if e.exit == 2 {
         let stderr = run.stderr();
         if let Some(file) = &e.file {
             if !stderr.contains(file.as_str()) {
-                problems.push(format!("{label}: the error does not name {file}\n{}", run.describe()));
+                problems.push(format!(
+                    "{label}: the error does not name {file}\n{}",
+                    run.describe()
+                ));
             }
         }
         if let Some(line) = e.line {
             if !stderr.contains(&format!(":{line}")) {
-                problems.push(format!("{label}: the error does not name line {line}\n{}", run.describe()));
+                problems.push(format!(
+                    "{label}: the error does not name line {line}\n{}",
+                    run.describe()
+                ));
             }
         }
     } else if e.file.is_some() || e.line.is_some() {
-        let failed: Vec<serde_json::Value> = run.checks().into_iter().filter(|c| c["status"] == "fail").collect();
+        let failed: Vec<serde_json::Value> = run
+            .checks()
+            .into_iter()
+            .filter(|c| c["status"] == "fail")
+            .collect();
         let first = failed.first().cloned().unwrap_or_default();
-        let detail = format!("{}{}", first["file"].as_str().unwrap_or(""), first["detail"].as_str().unwrap_or(""));
+        let detail = format!(
+            "{}{}",
+            first["file"].as_str().unwrap_or(""),
+            first["detail"].as_str().unwrap_or("")
+        );
         if let Some(file) = &e.file {
             if !detail.contains(file.as_str()) {
-                problems.push(format!("{label}: failure does not point at {file}: {first}"));
+                problems.push(format!(
+                    "{label}: failure does not point at {file}: {first}"
+                ));
             }
         }
         if let Some(line) = e.line {
             if first["line"] != line {
-                problems.push(format!("{label}: failure points at line {}, expected {line}: {first}", first["line"]));
+                problems.push(format!(
+                    "{label}: failure points at line {}, expected {line}: {first}",
+                    first["line"]
+                ));
             }
         }
     }
     for wanted in &e.notes {
-        let has = run.checks().iter().any(|c| key(c) == *wanted && c["notes"].as_array().is_some_and(|n| !n.is_empty()));
+        let has = run
+            .checks()
+            .iter()
+            .any(|c| key(c) == *wanted && c["notes"].as_array().is_some_and(|n| !n.is_empty()));
         if !has {
-            problems.push(format!("{label}: expected cosmetic notes on {wanted}\n{}", run.describe()));
+            problems.push(format!(
+                "{label}: expected cosmetic notes on {wanted}\n{}",
+                run.describe()
+            ));
         }
     }
     for wanted in &e.skipped {
@@ -86,7 +126,10 @@ fn judge(e: &Expectation, provider: &str, run: &Run) -> Vec<String> {
             .filter(|c| c["name"] == check && (migration == "*" || c["migration"] == migration))
             .collect();
         if matching.is_empty() || matching.iter().any(|c| c["status"] != "skip") {
-            problems.push(format!("{label}: expected {wanted} to be skipped\n{}", run.describe()));
+            problems.push(format!(
+                "{label}: expected {wanted} to be skipped\n{}",
+                run.describe()
+            ));
         }
     }
     match &run.junit {
@@ -109,7 +152,10 @@ fn run_all(engine: Engine, provider: &str, extra: &[String]) {
         .into_iter()
         .filter(|e| e.engines.iter().any(|n| n == engine_name(engine)))
         .collect();
-    assert!(!cases.is_empty(), "no fixtures for {engine} in fixtures/expectations.toml");
+    assert!(
+        !cases.is_empty(),
+        "no fixtures for {engine} in fixtures/expectations.toml"
+    );
     let mut problems = Vec::new();
     for e in &cases {
         let mut args: Vec<String> = vec![
@@ -141,13 +187,17 @@ fn run_all_via_url(engine: Engine) {
     let url = server.admin_url().expose().to_string();
     let sentinel = "keep_me_untouched";
     rt.block_on(async {
-        let mut conn = migcheck::provision::Conn::connect(engine, server.admin_url()).await.expect("connect");
+        let mut conn = migcheck::provision::Conn::connect(engine, server.admin_url())
+            .await
+            .expect("connect");
         exec(&mut conn, &format!("CREATE DATABASE {sentinel}")).await;
         conn.close().await;
     });
     let result = std::panic::catch_unwind(|| run_all(engine, "url", &["--url".to_string(), url]));
     let leftovers = rt.block_on(async {
-        let mut conn = migcheck::provision::Conn::connect(engine, server.admin_url()).await.expect("connect");
+        let mut conn = migcheck::provision::Conn::connect(engine, server.admin_url())
+            .await
+            .expect("connect");
         let names = list_databases(&mut conn).await;
         conn.close().await;
         names
@@ -156,9 +206,18 @@ fn run_all_via_url(engine: Engine) {
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
-    assert!(leftovers.iter().any(|d| d == sentinel), "the sentinel database disappeared: {leftovers:?}");
-    let throwaway: Vec<_> = leftovers.iter().filter(|d| d.starts_with("migcheck_")).collect();
-    assert!(throwaway.is_empty(), "throwaway databases left behind: {throwaway:?}");
+    assert!(
+        leftovers.iter().any(|d| d == sentinel),
+        "the sentinel database disappeared: {leftovers:?}"
+    );
+    let throwaway: Vec<_> = leftovers
+        .iter()
+        .filter(|d| d.starts_with("migcheck_"))
+        .collect();
+    assert!(
+        throwaway.is_empty(),
+        "throwaway databases left behind: {throwaway:?}"
+    );
 }
 
 async fn exec(conn: &mut migcheck::provision::Conn, sql: &str) {
@@ -173,20 +232,24 @@ async fn exec(conn: &mut migcheck::provision::Conn, sql: &str) {
 async fn list_databases(conn: &mut migcheck::provision::Conn) -> Vec<String> {
     use sqlx::Row;
     match conn {
-        migcheck::provision::Conn::Postgres(c) => sqlx::query("SELECT datname::text FROM pg_database")
-            .fetch_all(c)
-            .await
-            .expect("list databases")
-            .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect(),
-        migcheck::provision::Conn::Mysql(c) => sqlx::query("SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA")
-            .fetch_all(c)
-            .await
-            .expect("list databases")
-            .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect(),
+        migcheck::provision::Conn::Postgres(c) => {
+            sqlx::query("SELECT datname::text FROM pg_database")
+                .fetch_all(c)
+                .await
+                .expect("list databases")
+                .iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect()
+        }
+        migcheck::provision::Conn::Mysql(c) => {
+            sqlx::query("SELECT CAST(SCHEMA_NAME AS CHAR) FROM information_schema.SCHEMATA")
+                .fetch_all(c)
+                .await
+                .expect("list databases")
+                .iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect()
+        }
     }
 }
 
