@@ -167,9 +167,16 @@ fn run_as_for_root(preferred: &str) -> Result<Option<(String, RunAs)>> {
 
 /// A fresh 0700 temporary directory (honours TMPDIR).
 fn make_tempdir() -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
     tempfile::Builder::new()
         .prefix("migcheck-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
+        .and_then(|dir| {
+            // Whatever the umask did: private.
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+            Ok(dir)
+        })
         .map_err(|e| {
             Error::environment(
                 format!(
