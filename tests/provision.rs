@@ -168,7 +168,12 @@ async fn lifecycle(engine: Engine, title: &str) {
 
     exercise_database(&server).await;
 
+    let stopping = Instant::now();
     server.shutdown().await.expect("shutdown");
+    println!(
+        "{describe}: shutdown took {} ms",
+        stopping.elapsed().as_millis()
+    );
     assert!(!alive(pid), "server pid {pid} still alive after shutdown");
     assert!(
         !dir.exists(),
@@ -273,6 +278,7 @@ async fn url_provider_leaves_other_databases(engine: Engine, scheme: &str) {
     let describe = server.describe();
     assert!(!describe.contains(&password), "{describe}");
     assert!(describe.contains("***"), "{describe}");
+    assert!(describe.starts_with("url "), "{describe}");
 
     exercise_database(server.as_ref()).await;
     // A database left behind is dropped by the url server's shutdown.

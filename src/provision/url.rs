@@ -102,7 +102,7 @@ impl Server for UrlServer {
 
     fn describe(&self) -> String {
         format!(
-            "{} {} at {}",
+            "url {} {} at {}",
             engine_title(self.info.engine),
             short_version(&self.info.version),
             self.admin_url

@@ -407,15 +407,28 @@ impl ServerProcess {
         remove_dir(dir);
     }
 
-    /// Synchronous stop for `Drop`: SIGKILL, reap, remove the directory.
+    /// Synchronous stop for `Drop` (panics, early returns, interrupts): the stop signal, SIGKILL
+    /// after 2 s, reap, remove the directory. Blocks the calling thread meanwhile.
     fn kill_now(&self) {
         let (child, dir) = {
             let mut st = self.lock();
             (st.child.take(), st.dir.take())
         };
         if let Some(mut child) = child {
-            let _ = child.kill();
-            let _ = child.wait();
+            let pid = Pid::from_raw(child.id() as i32);
+            let _ = kill(pid, self.stop_signal);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() >= deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
         }
         remove_dir(dir);
     }
