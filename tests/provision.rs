@@ -517,6 +517,8 @@ struct Helper {
     dir: PathBuf,
 }
 
+// The child is returned inside `Helper`; every caller waits for it.
+#[allow(clippy::zombie_processes)]
 fn spawn_helper(engine: Engine) -> Helper {
     if let Err(nf) = local::find_binaries(engine, &SearchPaths::from_env(None)) {
         panic!("this test needs {engine} server binaries: {}", nf.message);
@@ -540,7 +542,8 @@ fn spawn_helper(engine: Engine) -> Helper {
         line.clear();
         if stdout.read_line(&mut line).unwrap() == 0 {
             let _ = child.kill();
-            panic!("helper exited before its server was ready");
+            let status = child.wait();
+            panic!("helper exited before its server was ready ({status:?})");
         }
         // libtest may print `test helper_hold_server ... ` on the same line first.
         if let Some(rest) = line.trim().split_once("READY ").map(|(_, r)| r) {

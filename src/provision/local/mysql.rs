@@ -231,6 +231,10 @@ pub(super) async fn start(options: &ProvisionOptions, bins: &MyBinaries) -> Resu
         }
     }
 
+    tracing::debug!(
+        "initialising the data directory took {} ms",
+        started.elapsed().as_millis()
+    );
     let init = dir.join("init.sql");
     write_private(
         &init,
