@@ -49,9 +49,6 @@ pub fn normalize(engine: Engine, url: &SecretUrl) -> Result<SecretUrl> {
             }
         )));
     }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(Error::Usage(format!("--url {url} names no host")));
-    }
     if scheme == "mariadb" {
         let raw = url.expose();
         // Keep everything after the scheme byte for byte.
