@@ -158,3 +158,61 @@ where
     cleanup_all().await;
     Err(Error::Interrupted(name))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counter(Arc<AtomicUsize>);
+
+    #[async_trait::async_trait]
+    impl Cleanup for Counter {
+        fn label(&self) -> String {
+            "counter".to_string()
+        }
+        async fn run(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn guarded_future_result_passes_through() {
+        assert_eq!(run_guarded(async { Ok(7) }).await.unwrap(), 7);
+        let err = run_guarded(async { Err::<(), _>(Error::Usage("bad".into())) })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Usage(_)));
+    }
+
+    #[tokio::test]
+    async fn databases_are_taken_per_server_and_registrations_unregister() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        register_database(
+            "migcheck_unit_a",
+            "postgres://unit-a",
+            Arc::new(Counter(runs.clone())),
+        );
+        register_database(
+            "migcheck_unit_b",
+            "postgres://unit-b",
+            Arc::new(Counter(runs.clone())),
+        );
+        let taken = take_databases_on("postgres://unit-a");
+        assert_eq!(taken.len(), 1);
+        for t in taken {
+            t.run().await;
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(take_databases_on("postgres://unit-a").is_empty());
+        unregister_database("migcheck_unit_b");
+        assert!(take_databases_on("postgres://unit-b").is_empty());
+
+        let reg = register(Arc::new(Counter(runs.clone())));
+        let id = reg.id;
+        assert!(registry().entries.iter().any(|e| e.id == id));
+        drop(reg);
+        assert!(!registry().entries.iter().any(|e| e.id == id));
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "unregistering must not run");
+    }
+}

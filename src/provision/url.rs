@@ -49,9 +49,6 @@ pub fn normalize(engine: Engine, url: &SecretUrl) -> Result<SecretUrl> {
             }
         )));
     }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(Error::Usage(format!("--url {url} names no host")));
-    }
     if scheme == "mariadb" {
         let raw = url.expose();
         // Keep everything after the scheme byte for byte.
@@ -102,7 +99,7 @@ impl Server for UrlServer {
 
     fn describe(&self) -> String {
         format!(
-            "{} {} at {}",
+            "url {} {} at {}",
             engine_title(self.info.engine),
             short_version(&self.info.version),
             self.admin_url

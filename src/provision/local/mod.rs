@@ -167,9 +167,16 @@ fn run_as_for_root(preferred: &str) -> Result<Option<(String, RunAs)>> {
 
 /// A fresh 0700 temporary directory (honours TMPDIR).
 fn make_tempdir() -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
     tempfile::Builder::new()
         .prefix("migcheck-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
+        .and_then(|dir| {
+            // Whatever the umask did: private.
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+            Ok(dir)
+        })
         .map_err(|e| {
             Error::environment(
                 format!(
@@ -400,15 +407,28 @@ impl ServerProcess {
         remove_dir(dir);
     }
 
-    /// Synchronous stop for `Drop`: SIGKILL, reap, remove the directory.
+    /// Synchronous stop for `Drop` (panics, early returns, interrupts): the stop signal, SIGKILL
+    /// after 2 s, reap, remove the directory. Blocks the calling thread meanwhile.
     fn kill_now(&self) {
         let (child, dir) = {
             let mut st = self.lock();
             (st.child.take(), st.dir.take())
         };
         if let Some(mut child) = child {
-            let _ = child.kill();
-            let _ = child.wait();
+            let pid = Pid::from_raw(child.id() as i32);
+            let _ = kill(pid, self.stop_signal);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() >= deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
         }
         remove_dir(dir);
     }

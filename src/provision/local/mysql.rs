@@ -231,6 +231,10 @@ pub(super) async fn start(options: &ProvisionOptions, bins: &MyBinaries) -> Resu
         }
     }
 
+    tracing::debug!(
+        "initialising the data directory took {} ms",
+        started.elapsed().as_millis()
+    );
     let init = dir.join("init.sql");
     write_private(
         &init,
@@ -275,6 +279,15 @@ pub(super) async fn start(options: &ProvisionOptions, bins: &MyBinaries) -> Resu
                 .arg("--skip-performance-schema")
                 .arg(format!("--init-file={}", init.display()))
                 .args(speed_options(bins.flavor));
+            if bins.flavor == Flavor::Mariadb {
+                // Nothing survives the server: skip the shutdown flush and the buffer pool
+                // dump/load (not for install-db, whose data the server needs).
+                cmd.args([
+                    "--innodb-fast-shutdown=2",
+                    "--innodb-buffer-pool-dump-at-shutdown=0",
+                    "--innodb-buffer-pool-load-at-startup=0",
+                ]);
+            }
             if let Flavor::Oracle { major } = bins.flavor {
                 if major >= 8 {
                     // The X plugin would listen on a fixed port (33060).

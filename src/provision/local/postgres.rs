@@ -122,6 +122,7 @@ pub(super) async fn start(options: &ProvisionOptions, bins: &PgBinaries) -> Resu
         .arg(format!("--pwfile={}", pwfile.display()))
         .args(["-E", "UTF8", "--locale=C", "--no-sync"]);
     let result = run_tool(initdb, "initdb", &log, setup_timeout(options), &[&password]).await;
+    tracing::debug!("initdb took {} ms", started.elapsed().as_millis());
     let _ = std::fs::remove_file(&pwfile);
     if let Err(e) = result {
         return Err(match (e, &run_as) {
