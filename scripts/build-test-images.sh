@@ -33,7 +33,7 @@ FORCE=${MIGCHECK_FORCE_REBUILD:-0}
 # Bump when the way the base rootfs is prepared changes (invalidates the cache).
 BASE_REV=1
 # Bump when the per-image package installation/trimming changes.
-INSTALL_REV=1
+INSTALL_REV=2
 
 log() { printf '[%s] %s\n' "$PROG" "$*" >&2; }
 die() { printf '[%s] error: %s\n' "$PROG" "$*" >&2; exit 1; }
@@ -199,14 +199,15 @@ unmount_all() {
 # ------------------------------------------------------------ base rootfs ---
 BASE_KEY=$(printf '%s\n' "$BASE_REV" "$SUITE" "$MIRROR" "$(dpkg --print-architecture 2>/dev/null || uname -m)" | sha256_stdin)
 BASE_DIR=$CACHE/base-$SUITE-${BASE_KEY:0:12}
-DEB_CACHE=$CACHE/debs/$SUITE
-mkdir -p "$DEB_CACHE"
+DEB_CACHE=$CACHE/debs/$SUITE     # debootstrap's .debs; apt's go to $DEB_CACHE/apt
+mkdir -p "$DEB_CACHE/apt"
 
 build_base() {
     command -v debootstrap >/dev/null 2>&1 \
         || die "debootstrap not found: install it (apt-get update && apt-get install -y debootstrap)"
     local tmp
     tmp=$(mktemp -d "$CACHE/tmp.base.XXXXXX"); TEMPS+=("$tmp")
+    chmod 755 "$tmp"
     log "debootstrap $SUITE from $MIRROR (minbase) ..."
     local start=$SECONDS
     if ! debootstrap --variant=minbase --cache-dir="$DEB_CACHE" "$SUITE" "$tmp" "$MIRROR" \
@@ -265,6 +266,7 @@ enter_chroot_env() {
     do_mount "$root/proc" -t proc proc
     mkdir -p "$DEB_CACHE/apt" "$root/var/cache/apt/archives"
     do_mount "$root/var/cache/apt/archives" --bind "$DEB_CACHE/apt"
+    rm -f "$root/etc/resolv.conf"
     cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 }
 
@@ -280,28 +282,33 @@ trim_rootfs() {
            "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* \
            "$root"/usr/share/locale/* "$root"/tmp/* "$root"/var/tmp/*
     find "$root/var/log" -type f -delete
+    rm -f "$root/etc/resolv.conf" "$root/etc/hostname"
     : >"$root/etc/resolv.conf"
     printf 'migcheck-test\n' >"$root/etc/hostname"
 }
 
-# Image-specific fix-ups after the package is installed.
+# Image-specific fix-ups after the package is installed. They run inside the
+# chroot: the rootfs holds absolute symlinks (/var/run -> /run) that would
+# otherwise resolve on the host.
 post_install() {
     local t=$1 root=$2
     case "$t" in
         postgres)
             # Debian's packaging creates a 'main' cluster; the entrypoint runs its own initdb.
-            rm -rf "$root"/etc/postgresql/15 "$root"/var/lib/postgresql/15
-            mkdir -p "$root/var/lib/postgresql/data" "$root/var/run/postgresql"
-            chroot "$root" chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql
-            chmod 700 "$root/var/lib/postgresql/data"
-            chmod 2777 "$root/var/run/postgresql"
+            chroot "$root" sh -eu -c '
+                rm -rf /etc/postgresql/15 /var/lib/postgresql/15
+                mkdir -p /var/lib/postgresql/data /run/postgresql
+                chown -R postgres:postgres /var/lib/postgresql /run/postgresql
+                chmod 700 /var/lib/postgresql/data
+                chmod 2777 /run/postgresql'
             ;;
         mariadb)
             # The package's postinst initialises /var/lib/mysql; the entrypoint does that itself.
-            rm -rf "$root"/var/lib/mysql
-            mkdir -p "$root/var/lib/mysql" "$root/run/mysqld"
-            chroot "$root" chown -R mysql:mysql /var/lib/mysql /run/mysqld
-            chmod 777 "$root/run/mysqld"
+            chroot "$root" sh -eu -c '
+                rm -rf /var/lib/mysql
+                mkdir -p /var/lib/mysql /run/mysqld
+                chown -R mysql:mysql /var/lib/mysql /run/mysqld
+                chmod 777 /run/mysqld'
             ;;
     esac
 }
@@ -309,6 +316,7 @@ post_install() {
 build_image_rootfs() {  # build_image_rootfs <target> <final dir>
     local t=$1 final=$2 tmp start=$SECONDS
     tmp=$(mktemp -d "$CACHE/tmp.$t.XXXXXX"); TEMPS+=("$tmp")
+    chmod 755 "$tmp"   # apt's _apt sandbox user must be able to reach the lists
     log "$t: copying base rootfs"
     cp -a "$BASE_DIR/." "$tmp/"
     enter_chroot_env "$tmp"

@@ -122,6 +122,7 @@ if [ ! -d "$DATADIR/mysql" ]; then
     {
         echo 'SET @@SESSION.SQL_LOG_BIN=0;'
         echo "DELETE FROM mysql.global_priv WHERE user NOT IN ('mysql', 'mariadb.sys', 'root') OR host NOT IN ('localhost');"
+        echo "DELETE FROM mysql.proxies_priv WHERE host NOT IN ('localhost');"
         echo 'FLUSH PRIVILEGES;'
         echo "SET PASSWORD FOR 'root'@'localhost' = PASSWORD($(sql_str "$ROOT_PASSWORD"));"
         if [ "$ROOT_HOST" != localhost ]; then

@@ -7,7 +7,7 @@ set -Eeuo pipefail
 export PATH="/usr/lib/postgresql/${PG_MAJOR:-15}/bin:$PATH"
 export PGDATA="${PGDATA:-/var/lib/postgresql/data}"
 
-say() { printf '%s\n' "$*"; }
+say() { printf '%s\n' "$@"; }
 fail() { printf '%s\n' "$@" >&2; exit 1; }
 
 # Options only ("-c fsync=off ...") are arguments for the server.
