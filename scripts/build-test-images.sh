@@ -316,9 +316,10 @@ post_install() {
 build_image_rootfs() {  # build_image_rootfs <target> <final dir>
     local t=$1 final=$2 tmp start=$SECONDS
     tmp=$(mktemp -d "$CACHE/tmp.$t.XXXXXX"); TEMPS+=("$tmp")
-    chmod 755 "$tmp"   # apt's _apt sandbox user must be able to reach the lists
+    # (the copy takes the base directory's mode; apt's _apt sandbox user must reach the lists)
     log "$t: copying base rootfs"
     cp -a "$BASE_DIR/." "$tmp/"
+    chmod 755 "$tmp"
     enter_chroot_env "$tmp"
     log "$t: installing $IMG_PACKAGES"
     # The package lists are not cached, so a fresh 'update' per image is needed anyway.
