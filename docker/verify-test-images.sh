@@ -93,7 +93,12 @@ verify_postgres() {
     check "wrong password is rejected" \
         bash -c "! psql 'postgres://postgres:wrong@127.0.0.1:$PORT/postgres' -c 'select 1'"
     check "server is PID 1" test "$(docker exec "$CID" cat /proc/1/comm)" = postgres
-    echo "  docker stop: $(stop_time "$CID")s"
+    check "stop signal is SIGINT (fast shutdown, like the official image)" \
+        test "$(docker image inspect -f '{{.Config.StopSignal}}' "$PG_IMAGE")" = SIGINT
+    psql "$url" -c 'select pg_sleep(60)' >/dev/null 2>&1 &
+    sleep 0.5
+    echo "  docker stop with a busy client connected: $(stop_time "$CID")s"
+    wait || true
 
     start 5432 -e POSTGRES_PASSWORD='p w"x' -e POSTGRES_USER=alice -e POSTGRES_DB=appdb \
         -e POSTGRES_INITDB_ARGS='--data-checksums' "$PG_IMAGE"
