@@ -13,7 +13,8 @@
 #   MIGCHECK_IMAGE_CACHE     cache directory (default /var/cache/migcheck-images)
 #   MIGCHECK_DEBIAN_MIRROR   Debian mirror (default: the one in /etc/apt/sources.list*)
 #   MIGCHECK_DEBIAN_SUITE    Debian suite (default bookworm)
-#   MIGCHECK_FORCE_REBUILD=1 same as --force
+#   MIGCHECK_FORCE_REBUILD=1 same as --force (re-installs packages; the base rootfs is kept)
+#   MIGCHECK_BUILD_JOBS=1    build the images one after the other (default: concurrently)
 #
 # An image is rebuilt only when it is missing or when its recorded content
 # hash (ENV MIGCHECK_IMAGE_HASH, hash of this script and docker/<image>/*)
@@ -173,8 +174,12 @@ fi
 # ------------------------------------------------------- cleanup helpers ---
 MOUNTS=()   # mount points to unmount on exit (innermost last)
 TEMPS=()    # temporary directories to delete on exit
+JOBS=()     # background per-image builds (pids)
 cleanup() {
     local i
+    for i in "${JOBS[@]}"; do kill "$i" 2>/dev/null || true; done
+    for i in "${JOBS[@]}"; do wait "$i" 2>/dev/null || true; done
+    JOBS=()
     for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
         umount -l "${MOUNTS[$i]}" 2>/dev/null || true
     done
@@ -202,8 +207,8 @@ unmount_all() {
 # ------------------------------------------------------------ base rootfs ---
 BASE_KEY=$(printf '%s\n' "$BASE_REV" "$SUITE" "$MIRROR" "$(dpkg --print-architecture 2>/dev/null || uname -m)" | sha256_stdin)
 BASE_DIR=$CACHE/base-$SUITE-${BASE_KEY:0:12}
-DEB_CACHE=$CACHE/debs/$SUITE     # debootstrap's .debs; apt's go to $DEB_CACHE/apt
-mkdir -p "$DEB_CACHE/apt"
+DEB_CACHE=$CACHE/debs/$SUITE     # debootstrap's .debs; apt's go to $DEB_CACHE/apt-<image>
+mkdir -p "$DEB_CACHE"
 
 build_base() {
     command -v debootstrap >/dev/null 2>&1 \
@@ -263,12 +268,13 @@ EOF
 }
 
 # ---------------------------------------------------------- image rootfs ---
-# Prepare a chroot for apt: proc, resolv.conf, shared .deb cache.
+# Prepare a chroot for apt: proc, resolv.conf, a .deb cache per image (the
+# images are built concurrently and apt locks its archives directory).
 enter_chroot_env() {
-    local root=$1
+    local root=$1 debs=$DEB_CACHE/apt-$2
     do_mount "$root/proc" -t proc proc
-    mkdir -p "$DEB_CACHE/apt" "$root/var/cache/apt/archives"
-    do_mount "$root/var/cache/apt/archives" --bind "$DEB_CACHE/apt"
+    mkdir -p "$debs" "$root/var/cache/apt/archives"
+    do_mount "$root/var/cache/apt/archives" --bind "$debs"
     rm -f "$root/etc/resolv.conf"
     cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 }
@@ -323,7 +329,7 @@ build_image_rootfs() {  # build_image_rootfs <target> <final dir>
     log "$t: copying base rootfs"
     cp -a "$BASE_DIR/." "$tmp/"
     chmod 755 "$tmp"
-    enter_chroot_env "$tmp"
+    enter_chroot_env "$tmp" "$t"
     log "$t: installing $IMG_PACKAGES"
     # The package lists are not cached, so a fresh 'update' per image is needed anyway.
     apt_in "$tmp" update >/dev/null
@@ -392,27 +398,62 @@ import_image() {  # import_image <target> <rootfs dir>
     log "$t: built $ref in $((SECONDS - start))s ($(docker image inspect -f '{{.Size}}' "$ref" | awk '{printf "%.0f MB", $1/1e6}'))"
 }
 
-TOTAL_START=$SECONDS
-for t in "${PENDING[@]}"; do
+rootfs_dir() {  # cache directory of a target's installed rootfs
+    local key
+    image_spec "$1"
+    key=$(printf '%s\n' "$BASE_KEY" "$INSTALL_REV" "$IMG_PACKAGES" \
+          "$(declare -f post_install trim_rootfs)" | sha256_stdin)
+    printf '%s\n' "$CACHE/rootfs-$1-${key:0:12}"
+}
+rootfs_cached() { [ "$FORCE" != 1 ] && [ -f "$(rootfs_dir "$1")/.migcheck-rootfs-complete" ]; }
+
+build_one() {  # rootfs (cached) + image for one target
+    local t=$1 old rootfs
+    rootfs=$(rootfs_dir "$t")
     image_spec "$t"
-    INSTALL_KEY=$(printf '%s\n' "$BASE_KEY" "$INSTALL_REV" "$IMG_PACKAGES" \
-                  "$(declare -f post_install trim_rootfs)" | sha256_stdin)
-    ROOTFS=$CACHE/rootfs-$t-${INSTALL_KEY:0:12}
-    if [ -f "$ROOTFS/.migcheck-rootfs-complete" ] && [ "$FORCE" != 1 ]; then
-        log "$t: using cached rootfs $ROOTFS"
+    if rootfs_cached "$t"; then
+        log "$t: using cached rootfs $rootfs"
     else
-        if [ ! -f "$BASE_DIR/.migcheck-base-complete" ]; then
-            build_base
-        else
-            log "using cached base rootfs $BASE_DIR"
-        fi
-        build_image_rootfs "$t" "$ROOTFS"
+        build_image_rootfs "$t" "$rootfs"
     fi
-    import_image "$t" "$ROOTFS"
+    import_image "$t" "$rootfs"
     # Drop rootfs caches of older revisions of this image.
     for old in "$CACHE"/rootfs-"$t"-*; do
-        [ "$old" = "$ROOTFS" ] || rm -rf --one-file-system "$old"
+        [ "$old" = "$rootfs" ] || rm -rf --one-file-system "$old"
     done
+}
+
+TOTAL_START=$SECONDS
+for t in "${PENDING[@]}"; do
+    rootfs_cached "$t" && continue
+    if [ ! -f "$BASE_DIR/.migcheck-base-complete" ]; then
+        build_base
+    else
+        log "using cached base rootfs $BASE_DIR"
+    fi
+    break
 done
+if [ ${#PENDING[@]} -eq 1 ] || [ "${MIGCHECK_BUILD_JOBS:-2}" = 1 ]; then
+    for t in "${PENDING[@]}"; do build_one "$t"; done
+else
+    # One background job per image; each cleans up its own mounts and temp dirs.
+    declare -A JOB_OF
+    for t in "${PENDING[@]}"; do
+        (
+            MOUNTS=(); TEMPS=(); JOBS=()
+            trap cleanup EXIT
+            trap 'exit 143' TERM
+            build_one "$t"
+        ) &
+        JOBS+=("$!")
+        JOB_OF[$t]=$!
+    done
+    failed=()
+    for t in "${PENDING[@]}"; do
+        wait "${JOB_OF[$t]}" || failed+=("$t")
+    done
+    JOBS=()
+    [ ${#failed[@]} -eq 0 ] || die "building ${failed[*]} failed (see messages above)"
+fi
 cleanup
 log "done in $((SECONDS - TOTAL_START))s: $(for t in "${TARGETS[@]}"; do image_spec "$t"; printf '%s ' "$IMG_NAME:$IMG_TAG"; done)"
