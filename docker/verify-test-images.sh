@@ -212,8 +212,9 @@ verify_mariadb() {
     done
 }
 
-command -v psql >/dev/null && command -v mariadb >/dev/null \
-    || { echo "needs psql and the mariadb client on the host" >&2; exit 2; }
+if ! command -v psql >/dev/null || ! command -v mariadb >/dev/null; then
+    echo "needs psql and the mariadb client on the host" >&2; exit 2
+fi
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(postgres mariadb)
 for t in "${targets[@]}"; do
     case "$t" in

@@ -439,12 +439,14 @@ else
     # One background job per image; each cleans up its own mounts and temp dirs.
     declare -A JOB_OF
     for t in "${PENDING[@]}"; do
+        # shellcheck disable=SC2030,SC2031 # the subshell's own, empty lists
         (
             MOUNTS=(); TEMPS=(); JOBS=()
             trap cleanup EXIT
             trap 'exit 143' TERM
             build_one "$t"
         ) &
+        # shellcheck disable=SC2031
         JOBS+=("$!")
         JOB_OF[$t]=$!
     done

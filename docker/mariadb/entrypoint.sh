@@ -55,6 +55,7 @@ is_yes() { case "${1,,}" in ''|0|no|false) return 1 ;; *) return 0 ;; esac; }
 
 # SQL literals: 'string' and `identifier`.
 sql_str() { local s=${1//\\/\\\\}; s=${s//\'/\\\'}; printf "'%s'" "$s"; }
+# shellcheck disable=SC2016 # the backticks are literal
 sql_id() { printf '`%s`' "${1//\`/\`\`}"; }
 
 mkdir -p /run/mysqld "$DATADIR"
@@ -145,6 +146,7 @@ if [ ! -d "$DATADIR/mysql" ]; then
     if [ -d /docker-entrypoint-initdb.d ]; then
         for f in /docker-entrypoint-initdb.d/*; do
             [ -f "$f" ] || continue
+            # shellcheck disable=SC1090 # user-provided init scripts
             case "$f" in
                 *.sh) note "running $f"; if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
                 *.sql) note "running $f"; init_sql ${DATABASE:+"$DATABASE"} <"$f" ;;

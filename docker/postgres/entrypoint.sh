@@ -50,6 +50,7 @@ run_init_scripts() {
         case "$f" in
             *.sh)
                 say "$0: running $f"
+                # shellcheck disable=SC1090 # user-provided init script
                 if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
             *.sql)
                 say "$0: running $f"
