@@ -15,7 +15,9 @@ PG_READY='database system is ready to accept connections'
 
 FAILS=0
 CONTAINERS=()
+OUT=$(mktemp)
 cleanup() {
+    rm -f "$OUT"
     [ ${#CONTAINERS[@]} -eq 0 ] || docker rm -fv "${CONTAINERS[@]}" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -24,7 +26,7 @@ ok() { printf '  ok    %s\n' "$*"; }
 bad() { printf '  FAIL  %s\n' "$*"; FAILS=$((FAILS + 1)); }
 check() {  # check <description> <command...>
     local d=$1; shift
-    if "$@" >/tmp/verify.out 2>&1; then ok "$d"; else bad "$d"; sed 's/^/        /' /tmp/verify.out | tail -5; fi
+    if "$@" >"$OUT" 2>&1; then ok "$d"; else bad "$d"; sed 's/^/        /' "$OUT" | tail -5; fi
 }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
