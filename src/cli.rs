@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::chain::Format;
 use crate::compare::CosmeticPolicy;
-use crate::engine::Engine;
+use crate::engine::EngineSpec;
 use crate::provision::ProviderKind;
 
 #[derive(Debug, Parser)]
@@ -33,6 +33,15 @@ pub struct Cli {
 pub enum Command {
     /// Prove that a migration chain applies on an empty database and that every step reverses exactly.
     Verify(VerifyArgs),
+    /// Remove containers that killed migcheck runs (or `--keep`) left behind on this host.
+    Cleanup(CleanupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// List what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -64,9 +73,16 @@ pub struct VerifyArgs {
     /// The folder that holds the migrations.
     pub path: PathBuf,
 
-    /// Database engine to verify against: postgres, mysql or mariadb.
-    #[arg(long, short, env = "MIGCHECK_ENGINE", default_value = "postgres")]
-    pub engine: Engine,
+    /// Database engine to verify against: postgres, mysql or mariadb, optionally with a version
+    /// that selects the container image tag (postgres:16, mysql:8.4, mariadb:11).
+    #[arg(
+        long,
+        short,
+        env = "MIGCHECK_ENGINE",
+        default_value = "postgres",
+        value_name = "ENGINE[:VERSION]"
+    )]
+    pub engine: EngineSpec,
 
     /// Where the ephemeral database comes from.
     #[arg(long, value_enum, env = "MIGCHECK_PROVIDER", default_value_t = ProviderKind::Auto)]
@@ -76,6 +92,19 @@ pub struct VerifyArgs {
     /// throwaway database there and drops it at the end; it touches no other database.
     #[arg(long, env = "MIGCHECK_DATABASE_URL", hide_env_values = true)]
     pub url: Option<String>,
+
+    /// Container image for `--provider docker` (any image compatible with the official one,
+    /// e.g. postgis/postgis:16-3.4 or a private registry's mirror).
+    #[arg(long, env = "MIGCHECK_IMAGE", value_name = "IMAGE[:TAG]")]
+    pub image: Option<String>,
+
+    /// Leave the container (and the verified database) running after the run and print its URL.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// With `--keep`: print the kept database's URL with its password.
+    #[arg(long, requires = "keep")]
+    pub show_password: bool,
 
     /// Directory to search first for server binaries (initdb/postgres, mariadbd/mysqld).
     #[arg(long, env = "MIGCHECK_BIN_DIR")]

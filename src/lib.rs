@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod chain;
+pub mod cleanup;
 pub mod cli;
 pub mod compare;
 pub mod engine;
@@ -26,6 +27,7 @@ use cli::{Cli, Command};
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Verify(args) => verify::run(args, cli.color).await,
+        Command::Cleanup(args) => cleanup::run(args).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -104,7 +104,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     )?;
     report.format = chain.format.name().to_string();
     report.migrations = chain.migrations.iter().map(migration_report).collect();
-    let dialect = args.engine.dialect();
+    let dialect = args.engine.engine.dialect();
     let plans = prepare(&chain, dialect)?;
     report.timings.chain_ms = ms(phase.elapsed());
 
@@ -126,13 +126,18 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     }
 
     let options = ProvisionOptions {
-        engine: args.engine,
+        engine: args.engine.engine,
+        engine_version: args.engine.version.clone(),
+        image: args.image.clone(),
+        keep: args.keep,
         provider: args.provider,
         url: args.url.clone().map(SecretUrl::new),
         bin_dir: args.bin_dir.clone(),
         startup_timeout: args.startup_timeout(),
     };
     let settings = Settings {
+        keep: args.keep,
+        show_password: args.show_password,
         policy: args.cosmetic,
         require_down: args.require_down,
         snapshot_out: args.snapshot_out.as_deref(),
@@ -153,6 +158,11 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
             startup_ms: ms(server.startup()),
         });
         printer.provisioned(&server.describe(), ms(server.startup()));
+        if args.keep && server.provider() != "docker" {
+            printer.warning(
+                "--keep keeps containers only: this server is removed at the end of the run",
+            );
+        }
 
         let outcome =
             run_on_server(&*server, &plans, args.roundtrip, &settings, printer, report).await;
@@ -168,6 +178,8 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
 }
 
 struct Settings<'a> {
+    keep: bool,
+    show_password: bool,
     policy: CosmeticPolicy,
     require_down: bool,
     snapshot_out: Option<&'a Path>,
@@ -349,6 +361,20 @@ async fn run_on_server(
     let final_snapshot = outcome?;
     if let (Some(path), Some(snap)) = (settings.snapshot_out, final_snapshot) {
         write_snapshot(path, &snap)?;
+    }
+    if settings.keep && server.provider() == "docker" {
+        // The container outlives the run: leave the verified database in it for inspection.
+        if let Some(db) = &session.db {
+            let url = if settings.show_password {
+                db.url.expose().to_string()
+            } else {
+                db.url.redacted()
+            };
+            printer.warning(&format!(
+                "kept: {url}\n(the container keeps running; remove it with `migcheck cleanup`)"
+            ));
+        }
+        return Ok(());
     }
     let phase = Instant::now();
     let closed = session.close().await;

@@ -19,6 +19,9 @@ use migcheck::redact::SecretUrl;
 
 fn options(engine: Engine, provider: ProviderKind) -> ProvisionOptions {
     ProvisionOptions {
+        engine_version: None,
+        image: None,
+        keep: false,
         engine,
         provider,
         url: None,

@@ -49,6 +49,9 @@ where
     Fut: Future<Output = Dbs> + Send + 'static,
 {
     let options = ProvisionOptions {
+        engine_version: None,
+        image: None,
+        keep: false,
         engine,
         provider: ProviderKind::Local,
         url: None,

@@ -14,6 +14,7 @@ use crate::redact::SecretUrl;
 
 pub mod cleanup;
 pub mod conn;
+pub mod docker;
 pub mod local;
 pub mod url;
 
@@ -23,8 +24,11 @@ pub use conn::Conn;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
-    /// Pick what works: `url` when a URL is given, else `local` when server binaries are found.
+    /// Pick what works: `url` when a URL is given, else `docker` when an engine answers and the
+    /// image can be had, else `local` when server binaries are found.
     Auto,
+    /// Start a throwaway server in a container (testcontainers).
+    Docker,
     /// Start a private server from local binaries in a temporary directory.
     Local,
     /// Create a throwaway database on the server given by `--url`.
@@ -42,6 +46,12 @@ pub struct ProvisionOptions {
     pub bin_dir: Option<std::path::PathBuf>,
     /// How long a server may take to become ready.
     pub startup_timeout: Duration,
+    /// `--engine NAME:VERSION`: the version selects the container image tag.
+    pub engine_version: Option<String>,
+    /// `--image`: the container image to use instead of the engine's official one.
+    pub image: Option<String>,
+    /// `--keep`: leave the container running after the run.
+    pub keep: bool,
 }
 
 /// A running server that migcheck may create throwaway databases on.
@@ -94,6 +104,12 @@ pub async fn provision_with(
                 .map_err(local::NotFound::into_error)?;
             Ok(Box::new(local::start_with(options, &binaries).await?))
         }
+        ProviderKind::Docker => {
+            if options.url.is_some() {
+                tracing::warn!("--url is ignored with --provider docker");
+            }
+            Ok(Box::new(docker::start(options).await?))
+        }
         ProviderKind::Auto => {
             if let Some(url) = &options.url {
                 tracing::info!("provider auto: --url given, using the url provider");
@@ -101,24 +117,51 @@ pub async fn provision_with(
                 tracing::info!("using {}", server.describe());
                 return Ok(Box::new(server));
             }
+            let mut tried = Vec::new();
+            match docker::probe().await {
+                Ok(version) => match docker::start(options).await {
+                    Ok(server) => {
+                        tracing::info!(
+                            "provider auto: Docker {version} answers; using the docker provider"
+                        );
+                        return Ok(Box::new(server));
+                    }
+                    Err(e) => {
+                        let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                        tracing::warn!("provider auto: Docker answers but {first}; trying local server binaries");
+                        tried.push(format!("docker: {first}"));
+                    }
+                },
+                Err(why) => {
+                    tracing::info!("provider auto: {why}");
+                    tried.push(format!("docker: {why}"));
+                }
+            }
             match local::find_binaries(options.engine, search) {
                 Ok(binaries) => {
                     tracing::info!(
-                        "provider auto: no --url, server binaries found in {}; using the local provider",
+                        "provider auto: server binaries found in {}; using the local provider",
                         binaries.dir().display()
                     );
                     Ok(Box::new(local::start_with(options, &binaries).await?))
                 }
-                Err(not_found) => Err(Error::environment(
-                    format!("no database to verify against: no --url given, and {}", {
-                        let mut m = not_found.message;
-                        if let Some(first) = m.get_mut(0..1) {
-                            first.make_ascii_lowercase();
-                        }
-                        m
-                    }),
-                    Some(not_found.hint),
-                )),
+                Err(not_found) => {
+                    tried.push(format!("local: {}", not_found.message));
+                    Err(Error::environment(
+                        format!(
+                            "no database to verify against (no --url given); tried:\n  {}",
+                            tried.join("\n  ")
+                        ),
+                        Some(format!(
+                            "start Docker (the image is {}), or {}",
+                            docker::default_image(
+                                options.engine,
+                                options.engine_version.as_deref()
+                            ),
+                            not_found.hint
+                        )),
+                    ))
+                }
             }
         }
     }
@@ -251,7 +294,7 @@ impl Database {
                 engine,
                 admin_url: admin_url.clone(),
                 name: name.clone(),
-                on_local_server: server.provider() == "local",
+                on_local_server: server.provider() != "url",
             }),
         );
         let q = quoted(engine, &name);

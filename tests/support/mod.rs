@@ -19,8 +19,10 @@ pub fn fixture(path: &str) -> PathBuf {
 
 pub fn migcheck() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_migcheck"));
+    // Tests name their provider; without one they use `local` (auto would first try Docker).
     cmd.env_remove("MIGCHECK_ENGINE")
-        .env_remove("MIGCHECK_PROVIDER")
+        .env("MIGCHECK_PROVIDER", "local")
+        .env_remove("MIGCHECK_IMAGE")
         .env_remove("MIGCHECK_DATABASE_URL")
         .env("NO_COLOR", "1");
     cmd
@@ -127,6 +129,9 @@ pub fn validate_junit(path: &Path) -> Result<(), String> {
 /// Start a server with migcheck's local provider (the server the url-provider tests point at).
 pub async fn local_server(engine: Engine) -> Box<dyn Server> {
     let options = ProvisionOptions {
+        engine_version: None,
+        image: None,
+        keep: false,
         engine,
         provider: ProviderKind::Local,
         url: None,
@@ -182,4 +187,172 @@ pub fn expectations() -> Vec<Expectation> {
     toml::from_str::<Expectations>(&text)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .fixture
+}
+
+/// Check one run against its expectation; returns a description of every mismatch.
+pub fn judge(e: &Expectation, provider: &str, run: &Run) -> Vec<String> {
+    let mut problems = Vec::new();
+    let label = format!("{} ({provider}, args {:?})", e.path, e.args);
+    if run.code() != e.exit {
+        problems.push(format!(
+            "{label}: expected exit {}, got {}\n{}",
+            e.exit,
+            run.code(),
+            run.describe()
+        ));
+        return problems;
+    }
+    // Exit 2 (bad input) still writes a report naming the problem; exit 0/1 must list checks.
+    let Some(json) = &run.json else {
+        problems.push(format!("{label}: no JSON report\n{}", run.describe()));
+        return problems;
+    };
+    let verdict = if e.exit == 0 { "pass" } else { "fail" };
+    if json["verdict"] != verdict {
+        problems.push(format!(
+            "{label}: verdict {} (expected {verdict})",
+            json["verdict"]
+        ));
+    }
+    if json["exit_code"] != e.exit {
+        problems.push(format!("{label}: report exit_code {}", json["exit_code"]));
+    }
+    if e.exit != 2 {
+        let mut expected = e.failing.clone();
+        expected.sort();
+        if run.failing() != expected {
+            problems.push(format!(
+                "{label}: failing checks {:?}, expected {:?}\n{}",
+                run.failing(),
+                expected,
+                run.describe()
+            ));
+        }
+        if json["provider"]["name"] != provider && !run.failing().iter().any(|f| f == "chain") {
+            problems.push(format!(
+                "{label}: provider {} in report",
+                json["provider"]["name"]
+            ));
+        }
+    }
+    let key = |c: &serde_json::Value| {
+        format!(
+            "{}:{}",
+            c["name"].as_str().unwrap_or("?"),
+            c["migration"].as_str().unwrap_or("")
+        )
+    };
+    if e.exit == 2 {
+        let stderr = run.stderr();
+        if let Some(file) = &e.file {
+            if !stderr.contains(file.as_str()) {
+                problems.push(format!(
+                    "{label}: the error does not name {file}\n{}",
+                    run.describe()
+                ));
+            }
+        }
+        if let Some(line) = e.line {
+            if !stderr.contains(&format!(":{line}")) {
+                problems.push(format!(
+                    "{label}: the error does not name line {line}\n{}",
+                    run.describe()
+                ));
+            }
+        }
+    } else if e.file.is_some() || e.line.is_some() {
+        let failed: Vec<serde_json::Value> = run
+            .checks()
+            .into_iter()
+            .filter(|c| c["status"] == "fail")
+            .collect();
+        let first = failed.first().cloned().unwrap_or_default();
+        let detail = format!(
+            "{}{}",
+            first["file"].as_str().unwrap_or(""),
+            first["detail"].as_str().unwrap_or("")
+        );
+        if let Some(file) = &e.file {
+            if !detail.contains(file.as_str()) {
+                problems.push(format!(
+                    "{label}: failure does not point at {file}: {first}"
+                ));
+            }
+        }
+        if let Some(line) = e.line {
+            if first["line"] != line {
+                problems.push(format!(
+                    "{label}: failure points at line {}, expected {line}: {first}",
+                    first["line"]
+                ));
+            }
+        }
+    }
+    for wanted in &e.notes {
+        let has = run
+            .checks()
+            .iter()
+            .any(|c| key(c) == *wanted && c["notes"].as_array().is_some_and(|n| !n.is_empty()));
+        if !has {
+            problems.push(format!(
+                "{label}: expected cosmetic notes on {wanted}\n{}",
+                run.describe()
+            ));
+        }
+    }
+    for wanted in &e.skipped {
+        let (check, migration) = wanted.split_once(':').unwrap_or((wanted, ""));
+        let matching: Vec<_> = run
+            .checks()
+            .into_iter()
+            .filter(|c| c["name"] == check && (migration == "*" || c["migration"] == migration))
+            .collect();
+        if matching.is_empty() || matching.iter().any(|c| c["status"] != "skip") {
+            problems.push(format!(
+                "{label}: expected {wanted} to be skipped\n{}",
+                run.describe()
+            ));
+        }
+    }
+    match &run.junit {
+        None => problems.push(format!("{label}: no JUnit report")),
+        Some(_) => {
+            if let Err(err) = validate_junit(&run.junit_path) {
+                problems.push(format!("{label}: JUnit does not validate: {err}"));
+            }
+        }
+    }
+    problems
+}
+
+pub fn run_all(engine: Engine, provider: &str, extra: &[String]) {
+    let cases: Vec<Expectation> = expectations()
+        .into_iter()
+        .filter(|e| e.engines.iter().any(|n| n == engine.name()))
+        .collect();
+    assert!(
+        !cases.is_empty(),
+        "no fixtures for {engine} in fixtures/expectations.toml"
+    );
+    let mut problems = Vec::new();
+    for e in &cases {
+        let mut args: Vec<String> = vec![
+            "--engine".into(),
+            engine.name().into(),
+            "--provider".into(),
+            provider.into(),
+        ];
+        args.extend(extra.iter().cloned());
+        args.extend(e.args.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = verify(&fixture(&e.path), &args);
+        problems.extend(judge(e, provider, &run));
+    }
+    assert!(
+        problems.is_empty(),
+        "{} of {} fixtures on {engine} via {provider} gave the wrong verdict:\n\n{}",
+        problems.len(),
+        cases.len(),
+        problems.join("\n\n")
+    );
 }
