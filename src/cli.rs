@@ -33,6 +33,10 @@ pub struct Cli {
 pub enum Command {
     /// Prove that a migration chain applies on an empty database and that every step reverses exactly.
     Verify(VerifyArgs),
+    /// Find unsafe schema operations in migration files, without a database.
+    Lint(crate::lint::cli::LintArgs),
+    /// List the lint rules, or explain one.
+    Rules(crate::lint::cli::RulesArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
