@@ -545,6 +545,21 @@ fn fallback(sql: &str, w: &[String], d: &dyn SqlDialect) -> (Vec<Op>, bool) {
             }
             (ops, understood)
         }
+        "create" if matches!(s(1), "fulltext" | "spatial") && s(2) == "index" => {
+            match all.iter().position(|x| x == "on") {
+                Some(on) => (
+                    vec![Op::CreateIndex {
+                        name: Some(name_at(3)),
+                        table: name_at(on + 1),
+                        concurrently: false,
+                        unique: false,
+                        fulltext: s(1) == "fulltext",
+                    }],
+                    true,
+                ),
+                None => (Vec::new(), false),
+            }
+        }
         "optimize" | "analyze" => (Vec::new(), true),
         _ => (Vec::new(), false),
     }

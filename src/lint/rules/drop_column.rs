@@ -41,9 +41,9 @@ mod tests {
     const ID: &str = "drop-column";
 
     #[test]
-    fn fires() {
-        assert!(super::super::test_support::fires(Engine::Postgres, "ALTER TABLE t DROP COLUMN a", ID));
-        assert!(super::super::test_support::fires(Engine::Mysql, "ALTER TABLE t DROP COLUMN a", ID));
+    fn fires_and_stays_quiet() {
+        assert!(fires(Engine::Postgres, "ALTER TABLE t DROP COLUMN a", ID));
+        assert!(fires(Engine::Mysql, "ALTER TABLE t DROP COLUMN a", ID));
     }
 
     #[test]
