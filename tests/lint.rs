@@ -28,25 +28,39 @@ fn chain_findings_compiler_style_and_exit_1() {
     assert!(out.contains(
         "fixtures/lint/chains/pg/migrations/0003_add_status.up.sql:1:30: error[add-column-not-null-without-default]: column `status` is added to `users`"
     ), "{out}");
-    assert!(out.contains("    ALTER TABLE users ADD COLUMN status text NOT NULL\n"), "{out}");
+    assert!(
+        out.contains("    ALTER TABLE users ADD COLUMN status text NOT NULL\n"),
+        "{out}"
+    );
     assert!(out.contains("    = help: add the column nullable"), "{out}");
     // Suppressed with a reason, and the widening is known to be free from the earlier CREATE.
     assert!(!out.contains("rename-column"), "{out}");
     assert!(!out.contains("alter-column-type"), "{out}");
     // Downs are not linted by default.
     assert!(!out.contains(".down.sql"), "{out}");
-    assert!(out.contains("lint: 1 error, 2 warnings, 0 info in 3 scripts\nFAIL"), "{out}");
+    assert!(
+        out.contains("lint: 1 error, 2 warnings, 0 info in 3 scripts\nFAIL"),
+        "{out}"
+    );
 }
 
 #[test]
 fn downs_on_request() {
     let out = stdout(&run(&["lint", CHAIN, "--downs"]));
-    assert!(out.contains("0001_create_users.down.sql:1:12: error[drop-table]"), "{out}");
+    assert!(
+        out.contains("0001_create_users.down.sql:1:12: error[drop-table]"),
+        "{out}"
+    );
 }
 
 #[test]
 fn disable_and_fail_on() {
-    let o = run(&["lint", CHAIN, "--disable", "add-column-not-null-without-default"]);
+    let o = run(&[
+        "lint",
+        CHAIN,
+        "--disable",
+        "add-column-not-null-without-default",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stdout(&o).ends_with("PASS\n"));
     let o = run(&[
@@ -89,11 +103,20 @@ fn json_and_junit_reports() {
     assert_eq!(f["line"], 1);
     assert_eq!(f["column"], 30);
     assert_eq!(f["migration"], "0003_add_status");
-    assert_eq!(f["statement"], "ALTER TABLE users ADD COLUMN status text NOT NULL");
+    assert_eq!(
+        f["statement"],
+        "ALTER TABLE users ADD COLUMN status text NOT NULL"
+    );
     assert!(f["help"].as_str().unwrap().contains("backfill"));
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("name=\"lint:add-column-not-null-without-default\""), "{xml}");
-    assert!(xml.contains("classname=\"migcheck.0003_add_status\""), "{xml}");
+    assert!(
+        xml.contains("name=\"lint:add-column-not-null-without-default\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("classname=\"migcheck.0003_add_status\""),
+        "{xml}"
+    );
     assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
     // Quiet: no per-finding lines.
     assert!(!stdout(&o).contains("error["));
@@ -111,7 +134,10 @@ fn single_file_mysql() {
     let o = run(&["lint", file.to_str().unwrap(), "--engine", "mysql"]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
-    assert!(out.contains("change.sql:2:1: warning[multiple-ddl-statements]"), "{out}");
+    assert!(
+        out.contains("change.sql:2:1: warning[multiple-ddl-statements]"),
+        "{out}"
+    );
     assert!(out.contains("warning[algorithm-copy]"), "{out}");
     assert!(out.contains("warning[alter-column-type]"), "{out}");
 }
@@ -165,7 +191,10 @@ fn rules_catalog_and_explanations() {
     assert!(out.contains("prefer-jsonb") && out.contains("(opt-in)"));
     let o = run(&["rules", "set-not-null"]);
     let out = stdout(&o);
-    assert!(out.contains("Why it is dangerous:") && out.contains("VALIDATE CONSTRAINT"), "{out}");
+    assert!(
+        out.contains("Why it is dangerous:") && out.contains("VALIDATE CONSTRAINT"),
+        "{out}"
+    );
     let o = run(&["rules", "nope"]);
     assert_eq!(o.status.code(), Some(2));
 }
@@ -182,7 +211,14 @@ fn every_fixture_runs_through_the_binary() {
             files.push(rule.join("good.sql"));
         }
         for f in files {
-            let o = run(&["lint", f.to_str().unwrap(), "--engine", engine, "--enable", "all"]);
+            let o = run(&[
+                "lint",
+                f.to_str().unwrap(),
+                "--engine",
+                engine,
+                "--enable",
+                "all",
+            ]);
             assert!(
                 matches!(o.status.code(), Some(0 | 1)),
                 "{}: {:?}",

@@ -158,7 +158,10 @@ impl LintConfig {
             config.mysql_version = Some(v.into_inner());
         }
         config.downs = lint.downs.unwrap_or(false);
-        for (list, setting) in [(lint.enable, RuleSetting::On), (lint.disable, RuleSetting::Off)] {
+        for (list, setting) in [
+            (lint.enable, RuleSetting::On),
+            (lint.disable, RuleSetting::Off),
+        ] {
             for id in list.unwrap_or_default() {
                 let span = id.span();
                 let id = id.into_inner();

@@ -197,7 +197,15 @@ fn lint_one(
         })
         .collect();
 
-    check_statements(&stmts, script.no_transaction, engine, pg_version, config, chain, &mut raw);
+    check_statements(
+        &stmts,
+        script.no_transaction,
+        engine,
+        pg_version,
+        config,
+        chain,
+        &mut raw,
+    );
 
     let directives = suppress::parse(&lines);
     let mut findings = suppress::apply(raw, &directives, &stmts, &lines, config);
@@ -205,9 +213,7 @@ fn lint_one(
         f.file.clone_from(&file);
         f.migration = migration.map(str::to_string);
     }
-    findings.sort_by(|a, b| {
-        (a.line, a.column, &a.rule).cmp(&(b.line, b.column, &b.rule))
-    });
+    findings.sort_by(|a, b| (a.line, a.column, &a.rule).cmp(&(b.line, b.column, &b.rule)));
     findings
 }
 
@@ -239,12 +245,15 @@ fn check_statements(
     let mut fk_checks_off = false;
 
     for (i, stmt) in stmts.iter().enumerate() {
-        let held_lock = held.as_ref().filter(|_| in_tx).map(|(t, line, at)| HeldLock {
-            table: t.clone(),
-            line: *line,
-            first_after: *at + 1 == i,
-            remaining: remaining_in_tx(stmts, i),
-        });
+        let held_lock = held
+            .as_ref()
+            .filter(|_| in_tx)
+            .map(|(t, line, at)| HeldLock {
+                table: t.clone(),
+                line: *line,
+                first_after: *at + 1 == i,
+                remaining: remaining_in_tx(stmts, i),
+            });
         {
             let ctx = Ctx {
                 engine,
@@ -487,8 +496,8 @@ pub fn script_for_file(path: &Path) -> crate::error::Result<(Option<String>, Scr
         if let Ok(chain) = crate::chain::discover(&dir, &Default::default()) {
             for m in &chain.migrations {
                 for s in std::iter::once(&m.up).chain(m.down.as_ref()) {
-                    let same = std::fs::canonicalize(&s.file).ok() == canonical
-                        && canonical.is_some();
+                    let same =
+                        std::fs::canonicalize(&s.file).ok() == canonical && canonical.is_some();
                     if same {
                         let mut script = s.clone();
                         script.file = path.to_path_buf();

@@ -207,9 +207,11 @@ fn alter_op(table: &Name, op: &AlterTableOperation, out: &mut Vec<Op>) {
                 TableConstraint::ForeignKey(c) => {
                     (ConstraintKind::ForeignKey, c.name.as_ref(), None)
                 }
-                TableConstraint::Check(c) => {
-                    (ConstraintKind::Check, c.name.as_ref(), is_not_null_check(&c.expr))
-                }
+                TableConstraint::Check(c) => (
+                    ConstraintKind::Check,
+                    c.name.as_ref(),
+                    is_not_null_check(&c.expr),
+                ),
                 TableConstraint::Unique(c) => (ConstraintKind::Unique, c.name.as_ref(), None),
                 TableConstraint::PrimaryKey(c) => {
                     (ConstraintKind::PrimaryKey, c.name.as_ref(), None)
@@ -435,8 +437,15 @@ fn fallback(sql: &str, w: &[String], d: &dyn SqlDialect) -> (Vec<Op>, bool) {
                 .find(|x| {
                     !matches!(
                         x.as_str(),
-                        "(" | ")" | "verbose" | "concurrently" | "index" | "table" | "schema"
-                            | "database" | "system" | ","
+                        "(" | ")"
+                            | "verbose"
+                            | "concurrently"
+                            | "index"
+                            | "table"
+                            | "schema"
+                            | "database"
+                            | "system"
+                            | ","
                     )
                 })
                 .cloned()
@@ -510,16 +519,14 @@ fn fallback(sql: &str, w: &[String], d: &dyn SqlDialect) -> (Vec<Op>, bool) {
             let table = name_at(2);
             let mut ops = Vec::new();
             let mut understood = false;
-            if has("convert") && has("character") || s(3) == "character" || s(4) == "character"
-            {
+            if has("convert") && has("character") || s(3) == "character" || s(4) == "character" {
                 ops.push(Op::ConvertCharset {
                     table: table.clone(),
                 });
                 understood = true;
             }
             for (i, x) in all.iter().enumerate() {
-                if x == "drop" && !matches!(s(i + 1), "constraint" | "index" | "key" | "foreign")
-                {
+                if x == "drop" && !matches!(s(i + 1), "constraint" | "index" | "key" | "foreign") {
                     let j = if s(i + 1) == "column" { i + 2 } else { i + 1 };
                     if s(i + 1) == "primary" {
                         ops.push(Op::DropPrimaryKey {
@@ -603,14 +610,24 @@ mod tests {
     fn fallback_understands_reindex_cluster_drop_concurrently() {
         let s = pg("REINDEX INDEX CONCURRENTLY idx");
         assert!(s.parse_error.is_none());
-        assert!(matches!(&s.ops[..], [Op::Reindex { concurrently: true, target }] if target == "idx"));
+        assert!(
+            matches!(&s.ops[..], [Op::Reindex { concurrently: true, target }] if target == "idx")
+        );
         let s = pg("CLUSTER users USING users_pkey");
         assert!(matches!(&s.ops[..], [Op::Cluster { table: Some(t) }] if t.key == "users"));
         let s = pg("DROP INDEX CONCURRENTLY IF EXISTS idx");
         assert!(s.parse_error.is_none());
-        assert!(matches!(&s.ops[..], [Op::DropIndex { concurrently: true, names }] if names[0].key == "idx"));
+        assert!(
+            matches!(&s.ops[..], [Op::DropIndex { concurrently: true, names }] if names[0].key == "idx")
+        );
         let s = pg("DROP INDEX idx");
-        assert!(matches!(&s.ops[..], [Op::DropIndex { concurrently: false, .. }]));
+        assert!(matches!(
+            &s.ops[..],
+            [Op::DropIndex {
+                concurrently: false,
+                ..
+            }]
+        ));
     }
 
     #[test]
@@ -642,7 +659,17 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        for s in ["", ";", "'", "$$", "ALTER", "ALTER TABLE", "DROP", "((((", "é ü"] {
+        for s in [
+            "",
+            ";",
+            "'",
+            "$$",
+            "ALTER",
+            "ALTER TABLE",
+            "DROP",
+            "((((",
+            "é ü",
+        ] {
             let _ = pg(s);
             let _ = analyse(s, 1, 1, Dialect::Mysql);
         }

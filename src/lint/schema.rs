@@ -146,8 +146,16 @@ pub fn mysql_type_change_is_inplace(old: &str, new: &str) -> bool {
     }
     let (ob, oa) = split_type(old);
     let (nb, na) = split_type(new);
-    let ob = if ob == "character varying" { "varchar".into() } else { ob };
-    let nb = if nb == "character varying" { "varchar".into() } else { nb };
+    let ob = if ob == "character varying" {
+        "varchar".into()
+    } else {
+        ob
+    };
+    let nb = if nb == "character varying" {
+        "varchar".into()
+    } else {
+        nb
+    };
     if ob == "varchar" && nb == "varchar" {
         if let (Some(&o), Some(&n)) = (oa.first(), na.first()) {
             let (ob_, nb_) = (o * MYSQL_BYTES_PER_CHAR, n * MYSQL_BYTES_PER_CHAR);

@@ -91,7 +91,10 @@ pub(super) fn apply(
         })
         .collect();
     // used[d][r]: directive d's rule r suppressed something.
-    let mut used: Vec<Vec<bool>> = directives.iter().map(|d| vec![false; d.rules.len()]).collect();
+    let mut used: Vec<Vec<bool>> = directives
+        .iter()
+        .map(|d| vec![false; d.rules.len()])
+        .collect();
     let mut out = Vec::new();
     for f in raw {
         let mut suppressed = false;
@@ -109,7 +112,9 @@ pub(super) fn apply(
         }
         if !suppressed {
             let statement = f.stmt.and_then(|i| stmts.get(i)).map(|s| excerpt(&s.sql));
-            out.push(finding(f.rule, config, f.line, f.col, f.message, f.help, statement));
+            out.push(finding(
+                f.rule, config, f.line, f.col, f.message, f.help, statement,
+            ));
         }
     }
     let unused_rule = &rules::unused_suppression::RULE;
@@ -142,12 +147,20 @@ pub(super) fn apply(
                 None => format!("`{kind} {r}`: unknown rule `{r}` (see `migcheck rules`)"),
                 // A rule switched off in the config has nothing to suppress: not stale.
                 Some(rule) if !config.is_enabled(rule) => continue,
-                Some(_) if !d.file_wide && targets[di].is_none() => format!(
-                    "`{kind} {r}` is not followed by a statement on the next line"
-                ),
+                Some(_) if !d.file_wide && targets[di].is_none() => {
+                    format!("`{kind} {r}` is not followed by a statement on the next line")
+                }
                 Some(_) => format!("`{kind} {r}` matches no finding"),
             };
-            out.push(finding(unused_rule, config, d.line, d.col, message, None, None));
+            out.push(finding(
+                unused_rule,
+                config,
+                d.line,
+                d.col,
+                message,
+                None,
+                None,
+            ));
         }
     }
     out

@@ -50,7 +50,10 @@ fn unused_and_unknown_suppressions_are_reported() {
     assert!(unused[0].1.contains("unknown rule `drop-tabel`"));
     assert_eq!(unused[1].0, Some(3));
     assert_eq!(
-        f.iter().find(|f| f.rule == "unused-suppression").unwrap().severity,
+        f.iter()
+            .find(|f| f.rule == "unused-suppression")
+            .unwrap()
+            .severity,
         "warning"
     );
 }
@@ -58,10 +61,17 @@ fn unused_and_unknown_suppressions_are_reported() {
 #[test]
 fn created_in_same_migration_is_exempt() {
     let sql = "CREATE TABLE t (id bigint);\nALTER TABLE t ADD COLUMN a int NOT NULL;\nCREATE INDEX i ON t (a);\nALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES u (id);\nALTER TABLE t ALTER COLUMN a SET NOT NULL;\n";
-    assert!(lint(Engine::Postgres, sql).is_empty(), "{:?}", lint(Engine::Postgres, sql));
+    assert!(
+        lint(Engine::Postgres, sql).is_empty(),
+        "{:?}",
+        lint(Engine::Postgres, sql)
+    );
     // An existing table next to it is not.
     let sql = "CREATE TABLE t (id bigint);\nCREATE INDEX i ON u (a);\n";
-    assert_eq!(rules_of(&lint(Engine::Postgres, sql)), vec!["create-index-non-concurrently"]);
+    assert_eq!(
+        rules_of(&lint(Engine::Postgres, sql)),
+        vec!["create-index-non-concurrently"]
+    );
 }
 
 #[test]
@@ -69,8 +79,10 @@ fn version_conditions() {
     let mut c = LintConfig::default();
     let sql = "ALTER TABLE t ADD COLUMN a int DEFAULT 0";
     c.pg_version = Some(10);
-    assert!(rules_of(&lint_text(sql, "m.sql", Engine::Postgres, false, &c))
-        .contains(&"add-column-rewriting-default"));
+    assert!(
+        rules_of(&lint_text(sql, "m.sql", Engine::Postgres, false, &c))
+            .contains(&"add-column-rewriting-default")
+    );
     c.pg_version = Some(11);
     assert!(lint_text(sql, "m.sql", Engine::Postgres, false, &c).is_empty());
     // The server version (verify) wins over the config.
@@ -111,7 +123,13 @@ fn severity_override_and_disable() {
     c.rules.insert("truncate".into(), RuleSetting::Off);
     c.rules
         .insert("multiple-ddl-statements".into(), RuleSetting::Off);
-    let f = lint_text("DROP TABLE a; TRUNCATE b;", "m.sql", Engine::Mysql, false, &c);
+    let f = lint_text(
+        "DROP TABLE a; TRUNCATE b;",
+        "m.sql",
+        Engine::Mysql,
+        false,
+        &c,
+    );
     assert_eq!(rules_of(&f), vec!["drop-table"]);
     assert_eq!(f[0].severity, "warning");
     assert_eq!(exit_code(&f, Severity::Error), 0);
@@ -145,12 +163,22 @@ fn chain_state_knows_old_types() {
     let types: Vec<_> = f.iter().filter(|f| f.rule == "alter-column-type").collect();
     assert_eq!(types.len(), 1, "{f:?}");
     assert_eq!(types[0].line, Some(2));
-    assert!(types[0].message.contains("from integer to bigint") || types[0].message.contains("from int to bigint"), "{}", types[0].message);
+    assert!(
+        types[0].message.contains("from integer to bigint")
+            || types[0].message.contains("from int to bigint"),
+        "{}",
+        types[0].message
+    );
 }
 
 #[test]
 fn unterminated_input_is_a_finding_not_a_crash() {
-    for sql in ["SELECT 'abc", "CREATE FUNCTION f() AS $$ BEGIN", "/* open", "ALTER TABLE"] {
+    for sql in [
+        "SELECT 'abc",
+        "CREATE FUNCTION f() AS $$ BEGIN",
+        "/* open",
+        "ALTER TABLE",
+    ] {
         let f = lint(Engine::Postgres, sql);
         assert!(f.iter().all(|f| f.line.is_some()));
         let _ = lint(Engine::Mysql, sql);
@@ -215,7 +243,11 @@ fn no_stray_fixture_directories() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let name = entry.unwrap().file_name().to_string_lossy().into_owned();
             let rule = rules::find(&name).unwrap_or_else(|| panic!("{name}: no such rule"));
-            assert!(rule.applies_to(engine), "{}/{name}: rule does not claim this engine", engine.name());
+            assert!(
+                rule.applies_to(engine),
+                "{}/{name}: rule does not claim this engine",
+                engine.name()
+            );
         }
     }
 }

@@ -236,7 +236,10 @@ fn finding_cases(suite: &str, findings: &[Finding]) -> Vec<TestCase> {
             );
             let errors = list.iter().filter(|f| f.severity == "error").count();
             let mut case = if errors > 0 {
-                let first = list.iter().find(|f| f.severity == "error").unwrap_or(&list[0]);
+                let first = list
+                    .iter()
+                    .find(|f| f.severity == "error")
+                    .unwrap_or(&list[0]);
                 let message = one_line(&first.message);
                 let kind = format!("migcheck.lint.{}", one_line(&rule));
                 let mut case = TestCase::failure(&name, Duration::ZERO, &kind, &message);

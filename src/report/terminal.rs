@@ -423,11 +423,19 @@ impl Printer {
             self.paint(style, &label),
             one_line(&f.message)
         );
-        if let Some(stmt) = f.statement.as_deref().map(one_line).filter(|s| !s.is_empty()) {
+        if let Some(stmt) = f
+            .statement
+            .as_deref()
+            .map(one_line)
+            .filter(|s| !s.is_empty())
+        {
             out.push_str(&format!("{INDENT}{}\n", self.paint(Style::Dim, &stmt)));
         }
         if let Some(help) = f.help.as_deref().map(one_line).filter(|s| !s.is_empty()) {
-            out.push_str(&format!("{INDENT}= {} {help}\n", self.paint(Style::Bold, "help:")));
+            out.push_str(&format!(
+                "{INDENT}= {} {help}\n",
+                self.paint(Style::Bold, "help:")
+            ));
         }
         self.emit(&out);
     }

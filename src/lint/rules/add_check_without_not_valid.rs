@@ -50,7 +50,15 @@ mod tests {
 
     #[test]
     fn not_valid_silences() {
-        assert!(fires(Engine::Postgres, "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0)", ID));
-        assert!(!fires(Engine::Postgres, "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID", ID));
+        assert!(fires(
+            Engine::Postgres,
+            "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0)",
+            ID
+        ));
+        assert!(!fires(
+            Engine::Postgres,
+            "ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID",
+            ID
+        ));
     }
 }

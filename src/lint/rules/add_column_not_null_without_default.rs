@@ -49,19 +49,39 @@ mod tests {
 
     #[test]
     fn fires_without_default() {
-        assert!(fires(Engine::Postgres, "ALTER TABLE t ADD COLUMN a int NOT NULL", ID));
-        assert!(fires(Engine::Mysql, "ALTER TABLE t ADD COLUMN a int NOT NULL", ID));
+        assert!(fires(
+            Engine::Postgres,
+            "ALTER TABLE t ADD COLUMN a int NOT NULL",
+            ID
+        ));
+        assert!(fires(
+            Engine::Mysql,
+            "ALTER TABLE t ADD COLUMN a int NOT NULL",
+            ID
+        ));
     }
 
     #[test]
     fn quiet_with_default_nullable_or_new_table() {
-        assert!(!fires(Engine::Postgres, "ALTER TABLE t ADD COLUMN a int NOT NULL DEFAULT 0", ID));
-        assert!(!fires(Engine::Postgres, "ALTER TABLE t ADD COLUMN a int", ID));
+        assert!(!fires(
+            Engine::Postgres,
+            "ALTER TABLE t ADD COLUMN a int NOT NULL DEFAULT 0",
+            ID
+        ));
+        assert!(!fires(
+            Engine::Postgres,
+            "ALTER TABLE t ADD COLUMN a int",
+            ID
+        ));
         assert!(!fires(
             Engine::Postgres,
             "CREATE TABLE t (id int); ALTER TABLE t ADD COLUMN a int NOT NULL;",
             ID
         ));
-        assert!(!fires(Engine::Postgres, "ALTER TABLE t ADD COLUMN a bigserial NOT NULL", ID));
+        assert!(!fires(
+            Engine::Postgres,
+            "ALTER TABLE t ADD COLUMN a bigserial NOT NULL",
+            ID
+        ));
     }
 }

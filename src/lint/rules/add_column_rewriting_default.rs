@@ -14,7 +14,8 @@ pub const RULE: Rule = Rule {
           catalog for free, but a volatile one (random(), gen_random_uuid(), clock_timestamp(), \
           nextval()...) must be computed per row: the whole table and its indexes are rewritten \
           under an ACCESS EXCLUSIVE lock. Before 11 every non-null default rewrites.",
-    recipe: "add the column without a default, then `ALTER COLUMN ... SET DEFAULT ...` (applies to \
+    recipe:
+        "add the column without a default, then `ALTER COLUMN ... SET DEFAULT ...` (applies to \
              new rows only), then backfill existing rows in batches",
     check,
 };
@@ -43,7 +44,8 @@ pub fn volatile_call(expr: &str) -> Option<&'static str> {
     VOLATILE_FUNCTIONS.iter().copied().find(|f| {
         expr.match_indices(f).any(|(i, _)| {
             let before_ok = i == 0
-                || !expr.as_bytes()[i - 1].is_ascii_alphanumeric() && expr.as_bytes()[i - 1] != b'_';
+                || !expr.as_bytes()[i - 1].is_ascii_alphanumeric()
+                    && expr.as_bytes()[i - 1] != b'_';
             let after = expr[i + f.len()..].trim_start();
             before_ok && after.starts_with('(')
         })
@@ -97,13 +99,21 @@ mod tests {
         let sql = "ALTER TABLE t ADD COLUMN a int DEFAULT 0";
         assert!(fires_pg(10, sql, ID));
         assert!(!fires_pg(11, sql, ID));
-        assert!(!fires_pg(11, "ALTER TABLE t ADD COLUMN c timestamptz DEFAULT now()", ID));
+        assert!(!fires_pg(
+            11,
+            "ALTER TABLE t ADD COLUMN c timestamptz DEFAULT now()",
+            ID
+        ));
     }
 
     #[test]
     fn volatile_default_always_fires() {
         let sql = "ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid()";
         assert!(fires_pg(16, sql, ID));
-        assert!(!fires_pg(16, "CREATE TABLE t (id int); ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid();", ID));
+        assert!(!fires_pg(
+            16,
+            "CREATE TABLE t (id int); ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid();",
+            ID
+        ));
     }
 }

@@ -54,13 +54,25 @@ mod tests {
 
     #[test]
     fn serial_identity_auto_increment() {
-        assert!(fires(Engine::Postgres, "ALTER TABLE t ADD COLUMN id bigserial", ID));
+        assert!(fires(
+            Engine::Postgres,
+            "ALTER TABLE t ADD COLUMN id bigserial",
+            ID
+        ));
         assert!(fires(
             Engine::Postgres,
             "ALTER TABLE t ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY",
             ID
         ));
-        assert!(fires(Engine::Mysql, "ALTER TABLE t ADD COLUMN id bigint AUTO_INCREMENT, ADD KEY (id)", ID));
-        assert!(!fires(Engine::Postgres, "ALTER TABLE t ADD COLUMN id bigint", ID));
+        assert!(fires(
+            Engine::Mysql,
+            "ALTER TABLE t ADD COLUMN id bigint AUTO_INCREMENT, ADD KEY (id)",
+            ID
+        ));
+        assert!(!fires(
+            Engine::Postgres,
+            "ALTER TABLE t ADD COLUMN id bigint",
+            ID
+        ));
     }
 }

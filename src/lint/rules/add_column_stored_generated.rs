@@ -52,7 +52,15 @@ mod tests {
             "ALTER TABLE t ADD COLUMN d int GENERATED ALWAYS AS (a * 2) STORED",
             ID
         ));
-        assert!(fires(Engine::Mysql, "ALTER TABLE t ADD COLUMN d int AS (a * 2) STORED", ID));
-        assert!(!fires(Engine::Mysql, "ALTER TABLE t ADD COLUMN d int AS (a * 2) VIRTUAL", ID));
+        assert!(fires(
+            Engine::Mysql,
+            "ALTER TABLE t ADD COLUMN d int AS (a * 2) STORED",
+            ID
+        ));
+        assert!(!fires(
+            Engine::Mysql,
+            "ALTER TABLE t ADD COLUMN d int AS (a * 2) VIRTUAL",
+            ID
+        ));
     }
 }

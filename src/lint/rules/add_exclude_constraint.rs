@@ -49,6 +49,10 @@ mod tests {
     fn fires_on_existing_table_only() {
         let add = "ALTER TABLE t ADD CONSTRAINT x EXCLUDE USING gist (r WITH &&)";
         assert!(fires(Engine::Postgres, add, ID));
-        assert!(!fires(Engine::Postgres, &format!("CREATE TABLE t (r int4range); {add};"), ID));
+        assert!(!fires(
+            Engine::Postgres,
+            &format!("CREATE TABLE t (r int4range); {add};"),
+            ID
+        ));
     }
 }

@@ -52,6 +52,10 @@ mod tests {
     fn checks_setting_matters() {
         let add = "ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES u (id)";
         assert!(fires(Engine::Mysql, add, ID));
-        assert!(!fires(Engine::Mysql, &format!("SET foreign_key_checks = 0; {add};"), ID));
+        assert!(!fires(
+            Engine::Mysql,
+            &format!("SET foreign_key_checks = 0; {add};"),
+            ID
+        ));
     }
 }

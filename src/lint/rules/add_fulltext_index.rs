@@ -53,8 +53,20 @@ mod tests {
 
     #[test]
     fn first_fulltext() {
-        assert!(fires(Engine::Mysql, "ALTER TABLE t ADD FULLTEXT INDEX ft (body)", ID));
-        assert!(fires(Engine::Mysql, "CREATE FULLTEXT INDEX ft ON t (body)", ID));
-        assert!(!fires(Engine::Mysql, "ALTER TABLE t ADD INDEX i (body)", ID));
+        assert!(fires(
+            Engine::Mysql,
+            "ALTER TABLE t ADD FULLTEXT INDEX ft (body)",
+            ID
+        ));
+        assert!(fires(
+            Engine::Mysql,
+            "CREATE FULLTEXT INDEX ft ON t (body)",
+            ID
+        ));
+        assert!(!fires(
+            Engine::Mysql,
+            "ALTER TABLE t ADD INDEX i (body)",
+            ID
+        ));
     }
 }

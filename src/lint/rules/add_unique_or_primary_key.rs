@@ -12,7 +12,8 @@ pub const RULE: Rule = Rule {
     summary: "ADD UNIQUE / ADD PRIMARY KEY builds an index under ACCESS EXCLUSIVE",
     why: "the constraint's index is built while the table is locked ACCESS EXCLUSIVE: no reads, \
           no writes for the whole build",
-    recipe: "`CREATE UNIQUE INDEX CONCURRENTLY idx ON t (...)` (non-transactional migration), then \
+    recipe:
+        "`CREATE UNIQUE INDEX CONCURRENTLY idx ON t (...)` (non-transactional migration), then \
              `ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX idx` (or PRIMARY KEY USING INDEX)",
     check,
 };
@@ -34,7 +35,11 @@ fn check(ctx: &Ctx<'_>, stmt: &Stmt, out: &mut Vec<Hit>) {
                 &a.table,
                 format!(
                     "{} column `{}`",
-                    if a.primary_key { "PRIMARY KEY" } else { "UNIQUE" },
+                    if a.primary_key {
+                        "PRIMARY KEY"
+                    } else {
+                        "UNIQUE"
+                    },
                     a.column.display
                 ),
             ),
@@ -62,8 +67,20 @@ mod tests {
 
     #[test]
     fn using_index_is_safe() {
-        assert!(fires(Engine::Postgres, "ALTER TABLE t ADD CONSTRAINT u UNIQUE (a)", ID));
-        assert!(fires(Engine::Postgres, "ALTER TABLE t ADD PRIMARY KEY (id)", ID));
-        assert!(!fires(Engine::Postgres, "ALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX i", ID));
+        assert!(fires(
+            Engine::Postgres,
+            "ALTER TABLE t ADD CONSTRAINT u UNIQUE (a)",
+            ID
+        ));
+        assert!(fires(
+            Engine::Postgres,
+            "ALTER TABLE t ADD PRIMARY KEY (id)",
+            ID
+        ));
+        assert!(!fires(
+            Engine::Postgres,
+            "ALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX i",
+            ID
+        ));
     }
 }

@@ -39,7 +39,15 @@ mod tests {
 
     #[test]
     fn copy_only() {
-        assert!(fires(Engine::Mysql, "ALTER TABLE t ADD COLUMN a int, ALGORITHM=COPY", ID));
-        assert!(!fires(Engine::Mysql, "ALTER TABLE t ADD COLUMN a int, ALGORITHM=INSTANT", ID));
+        assert!(fires(
+            Engine::Mysql,
+            "ALTER TABLE t ADD COLUMN a int, ALGORITHM=COPY",
+            ID
+        ));
+        assert!(!fires(
+            Engine::Mysql,
+            "ALTER TABLE t ADD COLUMN a int, ALGORITHM=INSTANT",
+            ID
+        ));
     }
 }

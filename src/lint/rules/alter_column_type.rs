@@ -78,14 +78,25 @@ mod tests {
 
     #[test]
     fn unknown_old_type_fires() {
-        assert!(fires(Engine::Postgres, "ALTER TABLE t ALTER COLUMN a TYPE bigint", ID));
-        assert!(fires(Engine::Mysql, "ALTER TABLE t MODIFY COLUMN a bigint", ID));
+        assert!(fires(
+            Engine::Postgres,
+            "ALTER TABLE t ALTER COLUMN a TYPE bigint",
+            ID
+        ));
+        assert!(fires(
+            Engine::Mysql,
+            "ALTER TABLE t MODIFY COLUMN a bigint",
+            ID
+        ));
     }
 
     #[test]
     fn known_coercible_change_is_quiet() {
         // The CREATE TABLE is in an earlier migration in real chains; lint_chain keeps the
         // schema across migrations. Here the same text exempts the table, so test the helper.
-        assert!(crate::lint::schema::pg_type_change_is_free("varchar(10)", "text"));
+        assert!(crate::lint::schema::pg_type_change_is_free(
+            "varchar(10)",
+            "text"
+        ));
     }
 }

@@ -51,7 +51,15 @@ mod tests {
     #[test]
     fn add_and_drop() {
         assert!(fires(Engine::Mysql, "ALTER TABLE t DROP PRIMARY KEY", ID));
-        assert!(fires(Engine::Mysql, "ALTER TABLE t ADD PRIMARY KEY (id)", ID));
-        assert!(!fires(Engine::Mysql, "ALTER TABLE t ADD UNIQUE KEY u (id)", ID));
+        assert!(fires(
+            Engine::Mysql,
+            "ALTER TABLE t ADD PRIMARY KEY (id)",
+            ID
+        ));
+        assert!(!fires(
+            Engine::Mysql,
+            "ALTER TABLE t ADD UNIQUE KEY u (id)",
+            ID
+        ));
     }
 }

@@ -43,6 +43,10 @@ mod tests {
     #[test]
     fn fires_and_stays_quiet() {
         assert!(fires(Engine::Postgres, "CLUSTER t USING t_pkey", ID));
-        assert!(!fires(Engine::Postgres, "ALTER TABLE t CLUSTER ON t_pkey", ID));
+        assert!(!fires(
+            Engine::Postgres,
+            "ALTER TABLE t CLUSTER ON t_pkey",
+            ID
+        ));
     }
 }

@@ -52,7 +52,9 @@ mod tests {
     const ID: &str = "concurrently-in-transaction";
 
     fn fires(no_tx: bool, sql: &str) -> bool {
-        lint(Engine::Postgres, None, no_tx, sql).iter().any(|(r, _)| r == ID)
+        lint(Engine::Postgres, None, no_tx, sql)
+            .iter()
+            .any(|(r, _)| r == ID)
     }
 
     #[test]
@@ -60,6 +62,9 @@ mod tests {
         assert!(fires(false, "CREATE INDEX CONCURRENTLY i ON t (a)"));
         assert!(!fires(true, "CREATE INDEX CONCURRENTLY i ON t (a)"));
         assert!(fires(false, "DROP INDEX CONCURRENTLY i"));
-        assert!(fires(true, "BEGIN; CREATE INDEX CONCURRENTLY i ON t (a); COMMIT;"));
+        assert!(fires(
+            true,
+            "BEGIN; CREATE INDEX CONCURRENTLY i ON t (a); COMMIT;"
+        ));
     }
 }

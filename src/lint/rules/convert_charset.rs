@@ -53,7 +53,11 @@ mod tests {
 
     #[test]
     fn convert_fires() {
-        assert!(fires(Engine::Mysql, "ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4", ID));
+        assert!(fires(
+            Engine::Mysql,
+            "ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4",
+            ID
+        ));
         assert!(!fires(Engine::Mysql, "ALTER TABLE t ADD COLUMN a int", ID));
     }
 }

@@ -54,10 +54,19 @@ mod tests {
     #[test]
     fn plain_fires_concurrently_does_not() {
         assert!(fires(Engine::Postgres, "CREATE INDEX i ON t (a)", ID));
-        assert!(!lint(Engine::Postgres, None, true, "CREATE INDEX CONCURRENTLY i ON t (a)")
-            .iter()
-            .any(|(r, _)| r == ID));
-        assert!(!fires(Engine::Postgres, "CREATE TABLE t (a int); CREATE INDEX i ON t (a);", ID));
+        assert!(!lint(
+            Engine::Postgres,
+            None,
+            true,
+            "CREATE INDEX CONCURRENTLY i ON t (a)"
+        )
+        .iter()
+        .any(|(r, _)| r == ID));
+        assert!(!fires(
+            Engine::Postgres,
+            "CREATE TABLE t (a int); CREATE INDEX i ON t (a);",
+            ID
+        ));
         assert!(!fires(Engine::Mysql, "CREATE INDEX i ON t (a)", ID));
     }
 }

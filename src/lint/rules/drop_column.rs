@@ -48,6 +48,10 @@ mod tests {
 
     #[test]
     fn quiet_on_constraints() {
-        assert!(!fires(Engine::Postgres, "ALTER TABLE t DROP CONSTRAINT c", ID));
+        assert!(!fires(
+            Engine::Postgres,
+            "ALTER TABLE t DROP CONSTRAINT c",
+            ID
+        ));
     }
 }

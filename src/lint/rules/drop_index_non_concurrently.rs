@@ -49,9 +49,14 @@ mod tests {
     #[test]
     fn plain_fires_concurrently_does_not() {
         assert!(fires(Engine::Postgres, "DROP INDEX i", ID));
-        assert!(!lint(Engine::Postgres, None, true, "DROP INDEX CONCURRENTLY IF EXISTS i")
-            .iter()
-            .any(|(r, _)| r == ID));
+        assert!(!lint(
+            Engine::Postgres,
+            None,
+            true,
+            "DROP INDEX CONCURRENTLY IF EXISTS i"
+        )
+        .iter()
+        .any(|(r, _)| r == ID));
         assert!(!fires(Engine::Mysql, "DROP INDEX i ON t", ID));
     }
 }

@@ -41,7 +41,11 @@ mod tests {
     fn fires_on_existing_tables() {
         assert!(fires(Engine::Postgres, "DROP TABLE IF EXISTS users", ID));
         assert!(fires(Engine::Mysql, "DROP TABLE users", ID));
-        assert!(!fires(Engine::Postgres, "CREATE TABLE tmp (a int); DROP TABLE tmp;", ID));
+        assert!(!fires(
+            Engine::Postgres,
+            "CREATE TABLE tmp (a int); DROP TABLE tmp;",
+            ID
+        ));
         assert!(!fires(Engine::Postgres, "DROP VIEW v", ID));
     }
 }

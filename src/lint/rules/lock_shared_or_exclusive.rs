@@ -48,8 +48,20 @@ mod tests {
 
     #[test]
     fn shared_exclusive_none() {
-        assert!(fires(Engine::Mysql, "ALTER TABLE t ADD INDEX i (a), LOCK=SHARED", ID));
-        assert!(fires(Engine::Mariadb, "ALTER TABLE t ADD INDEX i (a), LOCK=EXCLUSIVE", ID));
-        assert!(!fires(Engine::Mysql, "ALTER TABLE t ADD INDEX i (a), LOCK=NONE", ID));
+        assert!(fires(
+            Engine::Mysql,
+            "ALTER TABLE t ADD INDEX i (a), LOCK=SHARED",
+            ID
+        ));
+        assert!(fires(
+            Engine::Mariadb,
+            "ALTER TABLE t ADD INDEX i (a), LOCK=EXCLUSIVE",
+            ID
+        ));
+        assert!(!fires(
+            Engine::Mysql,
+            "ALTER TABLE t ADD INDEX i (a), LOCK=NONE",
+            ID
+        ));
     }
 }

@@ -52,15 +52,42 @@ mod tests {
     const ID: &str = "missing-lock-timeout";
 
     fn count(engine: Engine, sql: &str) -> usize {
-        lint(engine, None, false, sql).iter().filter(|(r, _)| r == ID).count()
+        lint(engine, None, false, sql)
+            .iter()
+            .filter(|(r, _)| r == ID)
+            .count()
     }
 
     #[test]
     fn once_per_migration_and_silenced_by_set() {
-        assert_eq!(count(Engine::Postgres, "ALTER TABLE t ADD COLUMN a int; ALTER TABLE t ADD COLUMN b int;"), 1);
-        assert_eq!(count(Engine::Postgres, "SET lock_timeout = '5s'; ALTER TABLE t ADD COLUMN a int;"), 0);
-        assert_eq!(count(Engine::Postgres, "SET lock_timeout = 0; ALTER TABLE t ADD COLUMN a int;"), 1);
-        assert_eq!(count(Engine::Mysql, "SET SESSION lock_wait_timeout = 5; ALTER TABLE t ADD COLUMN a int;"), 0);
+        assert_eq!(
+            count(
+                Engine::Postgres,
+                "ALTER TABLE t ADD COLUMN a int; ALTER TABLE t ADD COLUMN b int;"
+            ),
+            1
+        );
+        assert_eq!(
+            count(
+                Engine::Postgres,
+                "SET lock_timeout = '5s'; ALTER TABLE t ADD COLUMN a int;"
+            ),
+            0
+        );
+        assert_eq!(
+            count(
+                Engine::Postgres,
+                "SET lock_timeout = 0; ALTER TABLE t ADD COLUMN a int;"
+            ),
+            1
+        );
+        assert_eq!(
+            count(
+                Engine::Mysql,
+                "SET SESSION lock_wait_timeout = 5; ALTER TABLE t ADD COLUMN a int;"
+            ),
+            0
+        );
         assert_eq!(count(Engine::Postgres, "CREATE TABLE t (a int);"), 0);
     }
 

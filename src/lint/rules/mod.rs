@@ -215,7 +215,9 @@ pub(crate) mod test_support {
     }
 
     pub fn fires(engine: Engine, sql: &str, rule: &str) -> bool {
-        lint(engine, None, false, sql).iter().any(|(r, _)| r == rule)
+        lint(engine, None, false, sql)
+            .iter()
+            .any(|(r, _)| r == rule)
     }
 
     pub fn fires_pg(pg: u32, sql: &str, rule: &str) -> bool {

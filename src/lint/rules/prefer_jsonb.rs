@@ -60,8 +60,20 @@ mod tests {
 
     #[test]
     fn json_not_jsonb() {
-        assert!(fires(Engine::Postgres, "CREATE TABLE t (id int, data json)", ID));
-        assert!(fires(Engine::Postgres, "ALTER TABLE t ADD COLUMN data json", ID));
-        assert!(!fires(Engine::Postgres, "CREATE TABLE t (id int, data jsonb)", ID));
+        assert!(fires(
+            Engine::Postgres,
+            "CREATE TABLE t (id int, data json)",
+            ID
+        ));
+        assert!(fires(
+            Engine::Postgres,
+            "ALTER TABLE t ADD COLUMN data json",
+            ID
+        ));
+        assert!(!fires(
+            Engine::Postgres,
+            "CREATE TABLE t (id int, data jsonb)",
+            ID
+        ));
     }
 }

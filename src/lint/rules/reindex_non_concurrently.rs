@@ -42,8 +42,10 @@ mod tests {
     #[test]
     fn plain_fires_concurrently_does_not() {
         assert!(fires(Engine::Postgres, "REINDEX TABLE t", ID));
-        assert!(!lint(Engine::Postgres, None, true, "REINDEX INDEX CONCURRENTLY i")
-            .iter()
-            .any(|(r, _)| r == ID));
+        assert!(
+            !lint(Engine::Postgres, None, true, "REINDEX INDEX CONCURRENTLY i")
+                .iter()
+                .any(|(r, _)| r == ID)
+        );
     }
 }

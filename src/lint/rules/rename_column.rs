@@ -42,8 +42,20 @@ mod tests {
 
     #[test]
     fn rename_and_mysql_change() {
-        assert!(fires(Engine::Postgres, "ALTER TABLE t RENAME COLUMN a TO b", ID));
-        assert!(fires(Engine::Mysql, "ALTER TABLE t CHANGE COLUMN a b int", ID));
-        assert!(!fires(Engine::Mysql, "ALTER TABLE t CHANGE COLUMN a a bigint", ID));
+        assert!(fires(
+            Engine::Postgres,
+            "ALTER TABLE t RENAME COLUMN a TO b",
+            ID
+        ));
+        assert!(fires(
+            Engine::Mysql,
+            "ALTER TABLE t CHANGE COLUMN a b int",
+            ID
+        ));
+        assert!(!fires(
+            Engine::Mysql,
+            "ALTER TABLE t CHANGE COLUMN a a bigint",
+            ID
+        ));
     }
 }

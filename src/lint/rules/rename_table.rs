@@ -12,7 +12,8 @@ pub const RULE: Rule = Rule {
     summary: "renaming a table breaks code that still uses the old name",
     why: "the application version still running during a rolling deploy queries the old name \
           and fails until every instance is replaced",
-    recipe: "expand/contract: create the new table (or rename and leave a view with the old name), \
+    recipe:
+        "expand/contract: create the new table (or rename and leave a view with the old name), \
              switch the code, then remove the old name in a later migration",
     check,
 };

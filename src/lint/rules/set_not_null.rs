@@ -66,7 +66,9 @@ mod tests {
     #[test]
     fn recipe_depends_on_version() {
         let sql = "ALTER TABLE t ALTER COLUMN a SET NOT NULL";
-        assert!(help(11, sql).unwrap().contains("cannot use a validated CHECK"));
+        assert!(help(11, sql)
+            .unwrap()
+            .contains("cannot use a validated CHECK"));
         assert!(help(12, sql).unwrap().contains("NOT VALID"));
     }
 
@@ -78,8 +80,13 @@ mod tests {
         assert!(!lint(Engine::Postgres, Some(12), false, sql)
             .iter()
             .any(|(r, _)| r == ID));
-        assert!(lint(Engine::Postgres, Some(12), false, "ALTER TABLE t ALTER COLUMN a SET NOT NULL")
-            .iter()
-            .any(|(r, _)| r == ID));
+        assert!(lint(
+            Engine::Postgres,
+            Some(12),
+            false,
+            "ALTER TABLE t ALTER COLUMN a SET NOT NULL"
+        )
+        .iter()
+        .any(|(r, _)| r == ID));
     }
 }

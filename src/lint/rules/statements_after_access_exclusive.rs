@@ -52,8 +52,12 @@ mod tests {
     #[test]
     fn quiet_when_last_or_outside_a_transaction() {
         let sql = "UPDATE u SET x = 1;\nALTER TABLE t ADD COLUMN a int;";
-        assert!(!lint(Engine::Postgres, None, false, sql).iter().any(|(r, _)| r == ID));
+        assert!(!lint(Engine::Postgres, None, false, sql)
+            .iter()
+            .any(|(r, _)| r == ID));
         let sql = "ALTER TABLE t ADD COLUMN a int;\nUPDATE u SET x = 1;";
-        assert!(!lint(Engine::Postgres, None, true, sql).iter().any(|(r, _)| r == ID));
+        assert!(!lint(Engine::Postgres, None, true, sql)
+            .iter()
+            .any(|(r, _)| r == ID));
     }
 }

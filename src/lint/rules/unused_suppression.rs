@@ -29,6 +29,9 @@ mod tests {
             false,
             "-- migcheck:ignore drop-table -- not needed\nSELECT 1;",
         );
-        assert!(hits.contains(&("unused-suppression".to_string(), 1)), "{hits:?}");
+        assert!(
+            hits.contains(&("unused-suppression".to_string(), 1)),
+            "{hits:?}"
+        );
     }
 }
