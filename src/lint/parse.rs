@@ -396,13 +396,12 @@ fn add_column(table: &Name, def: &ColumnDef) -> AddColumn {
             }
             ColumnOption::Unique(_) => a.unique = true,
             ColumnOption::ForeignKey(_) => a.references = true,
-            ColumnOption::DialectSpecific(tokens) => {
+            ColumnOption::DialectSpecific(tokens)
                 if tokens
                     .iter()
-                    .any(|t| t.to_string().eq_ignore_ascii_case("auto_increment"))
-                {
-                    a.auto_increment = true;
-                }
+                    .any(|t| t.to_string().eq_ignore_ascii_case("auto_increment")) =>
+            {
+                a.auto_increment = true;
             }
             _ => {}
         }

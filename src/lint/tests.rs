@@ -195,15 +195,15 @@ fn fixture_findings(engine: Engine, dir: &Path, name: &str) -> Vec<Finding> {
     let path = dir.join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let no_tx = text.starts_with("-- no-transaction");
-    let mut config = LintConfig::default();
-    config.enable_all = true;
-    if let Some(v) = text
-        .lines()
-        .next()
-        .and_then(|l| l.strip_prefix("-- pg-version: "))
-    {
-        config.pg_version = v.trim().parse().ok();
-    }
+    let config = LintConfig {
+        enable_all: true,
+        pg_version: text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("-- pg-version: "))
+            .and_then(|v| v.trim().parse().ok()),
+        ..Default::default()
+    };
     lint_text(&text, &path.display().to_string(), engine, no_tx, &config)
 }
 

@@ -203,11 +203,11 @@ pub(crate) mod test_support {
 
     /// Rule ids found in `sql` with every rule enabled, as `(rule, line)`.
     pub fn lint(engine: Engine, pg: Option<u32>, no_tx: bool, sql: &str) -> Vec<(String, usize)> {
-        let mut config = LintConfig::default();
-        config.enable_all = true;
-        if let Some(v) = pg {
-            config.pg_version = Some(v);
-        }
+        let config = LintConfig {
+            enable_all: true,
+            pg_version: pg,
+            ..Default::default()
+        };
         lint_text(sql, "test.sql", engine, no_tx, &config)
             .into_iter()
             .map(|f| (f.rule, f.line.unwrap_or(0)))

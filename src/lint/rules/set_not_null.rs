@@ -55,8 +55,10 @@ mod tests {
     const ID: &str = "set-not-null";
 
     fn help(pg: u32, sql: &str) -> Option<String> {
-        let mut config = crate::lint::LintConfig::default();
-        config.pg_version = Some(pg);
+        let config = crate::lint::LintConfig {
+            pg_version: Some(pg),
+            ..Default::default()
+        };
         crate::lint::lint_text(sql, "x.sql", Engine::Postgres, false, &config)
             .into_iter()
             .find(|f| f.rule == ID)
