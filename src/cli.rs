@@ -33,6 +33,10 @@ pub struct Cli {
 pub enum Command {
     /// Prove that a migration chain applies on an empty database and that every step reverses exactly.
     Verify(VerifyArgs),
+    /// Find unsafe schema operations in migration files, without a database.
+    Lint(crate::lint::cli::LintArgs),
+    /// List the lint rules, or explain one.
+    Rules(crate::lint::cli::RulesArgs),
     /// Remove containers that killed migcheck runs (or `--keep`) left behind on this host.
     Cleanup(CleanupArgs),
 }
@@ -145,6 +149,14 @@ pub struct VerifyArgs {
     /// Print only failures and the verdict.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Skip the unsafe-operation lint (by default its findings are part of the run and
+    /// findings at or above `--fail-on` fail the gate).
+    #[arg(long)]
+    pub no_lint: bool,
+
+    #[command(flatten)]
+    pub rules: crate::lint::cli::RuleOptions,
 }
 
 impl VerifyArgs {

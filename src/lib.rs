@@ -12,6 +12,7 @@ pub mod cli;
 pub mod compare;
 pub mod engine;
 pub mod error;
+pub mod lint;
 pub mod provision;
 pub mod redact;
 pub mod report;
@@ -27,6 +28,8 @@ use cli::{Cli, Command};
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Verify(args) => verify::run(args, cli.color).await,
+        Command::Lint(args) => lint::cli::run_lint(args, cli.color),
+        Command::Rules(args) => lint::cli::run_rules(args),
         Command::Cleanup(args) => cleanup::run(args).await,
     };
     match result {

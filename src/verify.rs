@@ -16,6 +16,7 @@ use crate::cli::{ColorChoice, RoundtripMode, VerifyArgs};
 use crate::compare::{self, Comparison, CosmeticPolicy};
 use crate::engine::Dialect;
 use crate::error::{exit, Error, Result};
+use crate::lint;
 use crate::provision::{self, cleanup, Conn, Database, ProvisionOptions, Server};
 use crate::redact::{self, SecretUrl};
 use crate::report::terminal::Printer;
@@ -48,6 +49,7 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
             roundtrip: args.roundtrip.name().to_string(),
             require_down: args.require_down,
             cosmetic: format!("{:?}", args.cosmetic).to_lowercase(),
+            fail_on: None,
         },
         migrations: Vec::new(),
         checks: Vec::new(),
@@ -60,7 +62,14 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
     report.timings.total_ms = report.duration_ms;
     let code = match &outcome {
         Ok(()) => {
-            let failed = report.checks.iter().any(|c| c.status == Status::Fail);
+            let fail_on = report
+                .options
+                .fail_on
+                .as_deref()
+                .and_then(lint::Severity::parse);
+            let lint_failed = fail_on
+                .is_some_and(|level| lint::exit_code(&report.findings, level) == exit::GATE_FAILED);
+            let failed = report.checks.iter().any(|c| c.status == Status::Fail) || lint_failed;
             if failed {
                 exit::GATE_FAILED
             } else {
@@ -106,7 +115,29 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     report.migrations = chain.migrations.iter().map(migration_report).collect();
     let dialect = args.engine.engine.dialect();
     let plans = prepare(&chain, dialect)?;
+    let lint_config = if args.no_lint {
+        None
+    } else {
+        Some(args.rules.resolve(Some(&args.path))?)
+    };
+    report.options.fail_on = lint_config.as_ref().map(|c| c.fail_on().name().to_string());
     report.timings.chain_ms = ms(phase.elapsed());
+    // Findings are read with the server's version once one runs (a rule may depend on it).
+    let run_lint = |report: &mut Report, server_version: Option<u32>| {
+        if let Some(config) = &lint_config {
+            let engine = args.engine.engine;
+            let version = server_version.filter(|_| engine == crate::engine::Engine::Postgres);
+            report.findings = lint::lint_chain(&chain, engine, version, config);
+            let fail_on = config.fail_on();
+            // --quiet shows the findings that fail the gate, not the advice below it.
+            let shown = report.findings.iter().filter(|f| {
+                !printer.quiet() || lint::Severity::parse(&f.severity).is_some_and(|s| s >= fail_on)
+            });
+            for finding in shown {
+                printer.finding(finding);
+            }
+        }
+    };
 
     printer.align(chain.migrations.iter().map(|m| m.id.as_str()));
     printer.header(&report.path, &report.format, chain.migrations.len());
@@ -122,6 +153,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
             kind = blocker.kind,
             "chain cannot be ordered; no database needed"
         );
+        run_lint(report, None);
         return Ok(());
     }
 
@@ -166,6 +198,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
 
         let outcome =
             run_on_server(&*server, &plans, args.roundtrip, &settings, printer, report).await;
+        run_lint(report, Some(info.version_num));
         let phase = Instant::now();
         let shutdown = server.shutdown().await;
         report.timings.teardown_ms += ms(phase.elapsed());

@@ -82,6 +82,7 @@ fn base(engine: Option<(&str, &str)>) -> Report {
             roundtrip: "step".to_string(),
             require_down: false,
             cosmetic: "note".to_string(),
+            fail_on: None,
         },
         migrations: Vec::new(),
         checks: Vec::new(),

@@ -88,7 +88,15 @@ fn clean_chain_report_has_the_documented_shape() {
         .unwrap()
         .starts_with(char::is_numeric));
     assert_eq!(j["provider"]["name"], "local");
-    assert!(j["findings"].as_array().unwrap().is_empty());
+    // Lint findings ride along; below `fail_on` (error) they do not fail the gate.
+    assert_eq!(j["options"]["fail_on"], "error");
+    for f in j["findings"].as_array().unwrap() {
+        assert!(
+            f["rule"].is_string() && f["file"].is_string() && f["line"].is_u64(),
+            "{f}"
+        );
+        assert_ne!(f["severity"], "error", "{f}");
+    }
     let migrations = j["migrations"].as_array().unwrap();
     assert!(migrations.len() >= 3);
     for m in migrations {
@@ -107,7 +115,10 @@ fn clean_chain_report_has_the_documented_shape() {
     for m in migrations {
         let id = m["id"].as_str().unwrap();
         assert_eq!(
-            run.stdout().lines().filter(|l| l.contains(id)).count(),
+            run.stdout()
+                .lines()
+                .filter(|l| l.starts_with('✓') && l.contains(id))
+                .count(),
             1,
             "{}",
             run.stdout()
@@ -227,4 +238,55 @@ fn require_down_turns_a_missing_down_into_a_failure() {
         &["--require-down"],
     );
     assert_eq!(run.code(), 1, "{}", run.describe());
+}
+
+#[test]
+fn lint_errors_fail_the_verify_gate_and_show_in_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("0001_create_t.up.sql"), "CREATE TABLE t (id int);\n").unwrap();
+    std::fs::write(d.join("0001_create_t.down.sql"), "DROP TABLE t;\n").unwrap();
+    std::fs::write(d.join("0002_drop_t.up.sql"), "-- retire t\nDROP TABLE t;\n").unwrap();
+    std::fs::write(d.join("0002_drop_t.down.sql"), "CREATE TABLE t (id int);\n").unwrap();
+
+    let run = verify(d, &[]);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    // Every check passed: the lint finding alone fails the gate.
+    assert!(run.failing().is_empty(), "{:?}", run.failing());
+    let findings = run.json.as_ref().unwrap()["findings"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let drop = findings
+        .iter()
+        .find(|f| f["rule"] == "drop-table")
+        .expect("drop-table finding");
+    assert_eq!(drop["severity"], "error");
+    assert_eq!(drop["line"], 2);
+    assert!(drop["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("0002_drop_t.up.sql"));
+    assert!(
+        run.stdout().contains("error[drop-table]"),
+        "{}",
+        run.stdout()
+    );
+    let junit = run.junit.clone().unwrap();
+    assert!(
+        junit.contains("drop-table") && junit.contains("<failure"),
+        "{junit}"
+    );
+    support::validate_junit(&run.junit_path).unwrap();
+
+    assert_eq!(verify(d, &["--no-lint"]).code(), 0);
+    assert_eq!(verify(d, &["--disable", "drop-table"]).code(), 0);
+    // A suppression with a reason, as users write it, also clears the gate.
+    std::fs::write(
+        d.join("0002_drop_t.up.sql"),
+        "-- migcheck:ignore drop-table -- t has been unused since v2\nDROP TABLE t;\n",
+    )
+    .unwrap();
+    let run = verify(d, &[]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
 }

@@ -84,7 +84,7 @@ fn engine_is_local() -> bool {
     }
 }
 
-pub(crate) fn hostname() -> String {
+pub fn hostname() -> String {
     nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())

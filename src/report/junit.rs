@@ -16,7 +16,7 @@ use junit_report::{
     Duration, OffsetDateTime, ReportBuilder, TestCase, TestResult, TestSuite, TestSuiteBuilder,
 };
 
-use super::{clean_text, CheckReport, Report, Status};
+use super::{clean_text, CheckReport, Finding, Report, Status};
 use crate::error::{Error, Result};
 
 /// Render the report as JUnit XML (ends with a newline).
@@ -79,6 +79,9 @@ fn build_suite(report: &Report) -> TestSuite {
     builder.set_system_out(&cdata_safe(&suite_summary(report)));
     for check in &report.checks {
         builder.add_testcase(test_case(report, &name, check));
+    }
+    for case in finding_cases(&name, &report.findings) {
+        builder.add_testcase(case);
     }
     let mut suite = builder.build();
     suite.package = name;
@@ -200,6 +203,80 @@ fn test_case(report: &Report, suite: &str, check: &CheckReport) -> TestCase {
         case.set_filepath(&one_line(&file));
     }
     case
+}
+
+/// Lint findings: one test case per rule per migration (or file) that has findings, named
+/// `lint:<rule>`, in the migration's class. Error-severity findings make it a failure; warnings
+/// and infos are listed in a passing case's output.
+fn finding_cases(suite: &str, findings: &[Finding]) -> Vec<TestCase> {
+    let mut groups: Vec<((String, String), Vec<&Finding>)> = Vec::new();
+    for f in findings {
+        let owner = f.migration.clone().unwrap_or_else(|| {
+            Path::new(&f.file)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| f.file.clone())
+        });
+        let key = (owner, f.rule.clone());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(f),
+            None => groups.push((key, vec![f])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((owner, rule), list)| {
+            let name = format!("lint:{}", one_line(&rule));
+            let body = clean_text(
+                &list
+                    .iter()
+                    .map(|f| finding_text(f))
+                    .collect::<Vec<_>>()
+                    .join("\n\n"),
+            );
+            let errors = list.iter().filter(|f| f.severity == "error").count();
+            let mut case = if errors > 0 {
+                let first = list
+                    .iter()
+                    .find(|f| f.severity == "error")
+                    .unwrap_or(&list[0]);
+                let message = one_line(&first.message);
+                let kind = format!("migcheck.lint.{}", one_line(&rule));
+                let mut case = TestCase::failure(&name, Duration::ZERO, &kind, &message);
+                case.result = TestResult::Failure {
+                    type_: kind,
+                    message,
+                    cause: Some(cdata_safe(&body)),
+                };
+                case
+            } else {
+                let mut case = TestCase::success(&name, Duration::ZERO);
+                case.set_system_out(&cdata_safe(&body));
+                case
+            };
+            case.set_classname(&format!("{suite}.{}", one_line(&owner).replace('.', "_")));
+            case.set_filepath(&one_line(&list[0].file));
+            case
+        })
+        .collect()
+}
+
+fn finding_text(f: &Finding) -> String {
+    let mut loc = f.file.clone();
+    if let Some(line) = f.line {
+        loc.push_str(&format!(":{line}"));
+        if let Some(col) = f.column {
+            loc.push_str(&format!(":{col}"));
+        }
+    }
+    let mut text = format!("{loc}: {}[{}]: {}", f.severity, f.rule, f.message);
+    if let Some(stmt) = &f.statement {
+        text.push_str(&format!("\n  {stmt}"));
+    }
+    if let Some(help) = &f.help {
+        text.push_str(&format!("\n  = help: {help}"));
+    }
+    text
 }
 
 fn location(check: &CheckReport) -> Option<String> {
@@ -478,6 +555,42 @@ mod tests {
         check.detail = Some("default is ']]>' here".into());
         let xml = to_string(&r);
         assert!(xml.contains("default is ']]]]><![CDATA[>' here"));
+    }
+
+    #[test]
+    fn findings_one_case_per_rule_per_migration() {
+        let mut r = samples::chain_failure();
+        r.checks.clear();
+        let f = |rule: &str, sev: &str, mig: &str, line: usize| Finding {
+            rule: rule.into(),
+            severity: sev.into(),
+            file: format!("migrations/{mig}.up.sql"),
+            line: Some(line),
+            column: Some(1),
+            message: format!("{rule} <here> & there"),
+            statement: Some("DROP TABLE t".into()),
+            help: Some("do it safely".into()),
+            migration: Some(mig.into()),
+        };
+        r.findings = vec![
+            f("drop-table", "error", "0001_a", 1),
+            f("drop-table", "error", "0001_a", 2),
+            f("create-index-non-concurrently", "warning", "0001_a", 3),
+            f("drop-table", "error", "V1.2__b", 1),
+        ];
+        let xml = to_string(&r);
+        let cases = tags(&xml, "testcase");
+        assert_eq!(cases.len(), 3, "{xml}");
+        assert_eq!(attr(cases[0], "name"), Some("lint:drop-table"));
+        assert_eq!(attr(cases[0], "classname"), Some("migcheck.0001_a"));
+        assert_eq!(attr(cases[2], "classname"), Some("migcheck.V1_2__b"));
+        assert_eq!(tags(&xml, "failure").len(), 2);
+        assert_eq!(
+            attr(tags(&xml, "failure")[0], "message"),
+            Some("drop-table &lt;here&gt; &amp; there")
+        );
+        assert!(xml.contains("migrations/0001_a.up.sql:2:1: error[drop-table]"));
+        assert!(xml.contains("= help: do it safely"));
     }
 
     #[test]

@@ -70,6 +70,9 @@ pub struct OptionsReport {
     pub roundtrip: String,
     pub require_down: bool,
     pub cosmetic: String,
+    /// Lowest lint severity that fails the gate (`error`, `warning`, `info`); None when lint is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_on: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,13 +129,28 @@ pub struct Phase {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A lint finding (`migcheck lint`, or lint run as part of verify).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// Stable kebab-case rule id (`migcheck rules` lists them).
     pub rule: String,
+    /// `error`, `warning` or `info`.
     pub severity: String,
     pub file: String,
     pub line: Option<usize>,
     pub message: String,
+    /// 1-based column on `line`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// The statement the finding is about, on one line, shortened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    /// The safe way to do it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// The migration id (`0042_add_status`) when the file belongs to a discovered chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration: Option<String>,
 }
 
 /// Where the time went (milliseconds).
@@ -432,6 +450,7 @@ pub(crate) mod samples {
                 roundtrip: "step".to_string(),
                 require_down: false,
                 cosmetic: "note".to_string(),
+                fail_on: None,
             },
             migrations: Vec::new(),
             checks: Vec::new(),

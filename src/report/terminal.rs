@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::{clean_text, CheckReport, Phase, Report, Status, Verdict};
+use super::{clean_text, CheckReport, Finding, Phase, Report, Status, Verdict};
 use crate::cli::ColorChoice;
 
 /// Ids shorter than this are padded so that results line up without knowing the chain.
@@ -226,6 +226,15 @@ impl Printer {
             c.total(),
             c.passed
         ));
+        if let Some(fail_on) = &report.options.fail_on {
+            let count = |sev: &str| report.findings.iter().filter(|f| f.severity == sev).count();
+            out.push_str(&format!(
+                "lint: {} error(s), {} warning(s), {} info (fails at {fail_on})\n",
+                count("error"),
+                count("warning"),
+                count("info")
+            ));
+        }
 
         let t = &report.timings;
         let total = if t.total_ms > 0 {
@@ -403,6 +412,98 @@ impl Printer {
         }
         out.push_str(&self.notes(check));
         out
+    }
+
+    /// One lint finding, compiler style:
+    ///
+    /// ```text
+    /// migrations/0042_x.up.sql:3:5: warning[create-index-non-concurrently]: index `i` is ...
+    ///     CREATE INDEX i ON t (a)
+    ///     = help: `CREATE INDEX CONCURRENTLY` in a migration that runs outside a transaction
+    /// ```
+    pub fn finding(&self, f: &Finding) {
+        let mut loc = one_line(&f.file);
+        if let Some(line) = f.line {
+            loc.push_str(&format!(":{line}"));
+            if let Some(col) = f.column {
+                loc.push_str(&format!(":{col}"));
+            }
+        }
+        let style = match f.severity.as_str() {
+            "error" => Style::BoldRed,
+            "warning" => Style::Yellow,
+            _ => Style::Cyan,
+        };
+        let label = format!("{}[{}]", one_line(&f.severity), one_line(&f.rule));
+        let mut out = format!(
+            "{}: {}: {}\n",
+            self.paint(Style::Bold, &loc),
+            self.paint(style, &label),
+            one_line(&f.message)
+        );
+        if let Some(stmt) = f
+            .statement
+            .as_deref()
+            .map(one_line)
+            .filter(|s| !s.is_empty())
+        {
+            out.push_str(&format!("{INDENT}{}\n", self.paint(Style::Dim, &stmt)));
+        }
+        if let Some(help) = f.help.as_deref().map(one_line).filter(|s| !s.is_empty()) {
+            out.push_str(&format!(
+                "{INDENT}= {} {help}\n",
+                self.paint(Style::Bold, "help:")
+            ));
+        }
+        self.emit(&out);
+    }
+
+    /// The end of a lint run: counts per severity, reports written, PASS or FAIL.
+    pub fn lint_summary(
+        &self,
+        findings: &[Finding],
+        scripts: usize,
+        fail_on: &str,
+        failed: bool,
+        written: &[(&str, &Path)],
+    ) {
+        let count = |sev: &str| findings.iter().filter(|f| f.severity == sev).count();
+        let plural = |n: usize, word: &str| {
+            if n == 1 {
+                format!("{n} {word}")
+            } else {
+                format!("{n} {word}s")
+            }
+        };
+        let (e, w, i) = (count("error"), count("warning"), count("info"));
+        let mut out = String::new();
+        if !findings.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "lint: {}, {}, {} in {}\n",
+            plural(e, "error"),
+            plural(w, "warning"),
+            i.to_string() + " info",
+            plural(scripts, "script")
+        ));
+        for (label, path) in written {
+            out.push_str(&format!(
+                "{}: {}\n",
+                clean_text(label),
+                clean_text(&path.display().to_string())
+            ));
+        }
+        out.push_str(&if failed {
+            format!(
+                "{} (findings at or above {})\n",
+                self.paint(Style::BoldRed, "FAIL"),
+                one_line(fail_on)
+            )
+        } else {
+            format!("{}\n", self.paint(Style::BoldGreen, "PASS"))
+        });
+        self.emit(&out);
     }
 
     fn notes(&self, check: &CheckReport) -> String {
@@ -813,6 +914,28 @@ FAIL
 - 0005_next             not applied: an earlier migration failed (skipped)
 ";
         assert_eq!(buf.text(), expected);
+    }
+
+    #[test]
+    fn finding_compiler_style() {
+        let (p, buf) = printer(false, false);
+        let f = Finding {
+            rule: "drop-table".into(),
+            severity: "error".into(),
+            file: "migrations/0002_x.up.sql".into(),
+            line: Some(3),
+            column: Some(12),
+            message: "table `users` is dropped: its data is lost".into(),
+            statement: Some("DROP TABLE users\u{1b}[31m".into()),
+            help: Some("expand/contract".into()),
+            migration: Some("0002_x".into()),
+        };
+        p.finding(&f);
+        p.lint_summary(&[f], 2, "error", true, &[]);
+        assert_eq!(
+            buf.text(),
+            "migrations/0002_x.up.sql:3:12: error[drop-table]: table `users` is dropped: its data is lost\n    DROP TABLE users\n    = help: expand/contract\n\nlint: 1 error, 0 warnings, 0 info in 2 scripts\nFAIL (findings at or above error)\n"
+        );
     }
 
     #[test]

@@ -1,0 +1,676 @@
+//! From SQL text to the lint model: sqlparser's AST where it can read the statement, a
+//! keyword-level fallback where it cannot (so that a parse failure never hides a DROP TABLE).
+
+use sqlparser::ast::{
+    AlterColumnOperation, AlterTableAlgorithm, AlterTableLock, AlterTableOperation, ColumnDef,
+    ColumnOption, Expr, GeneratedExpressionMode, Ident, ObjectName, ObjectType,
+    RenameTableNameKind, Set, Statement, TableConstraint,
+};
+use sqlparser::dialect::{Dialect as SqlDialect, MySqlDialect, PostgreSqlDialect};
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+use super::model::{AddColumn, ConstraintKind, Kind, Loc, Name, Op, Stmt};
+use crate::engine::Dialect;
+
+fn sql_dialect(dialect: Dialect) -> Box<dyn SqlDialect> {
+    match dialect {
+        Dialect::Postgres => Box::new(PostgreSqlDialect {}),
+        Dialect::Mysql => Box::new(MySqlDialect {}),
+    }
+}
+
+/// Analyse one statement (as produced by `sql::split`) at `line`/`col` of its file.
+pub fn analyse(sql: &str, line: usize, col: usize, dialect: Dialect) -> Stmt {
+    let d = sql_dialect(dialect);
+    let words = leading_words(sql, d.as_ref(), 8);
+    let kind = classify(&words);
+    let mut stmt = Stmt {
+        sql: sql.to_string(),
+        line,
+        col,
+        kind,
+        ops: Vec::new(),
+        parse_error: None,
+    };
+    match Parser::parse_sql(d.as_ref(), sql) {
+        Ok(parsed) => {
+            for st in &parsed {
+                convert(st, &words, &mut stmt.ops);
+            }
+        }
+        Err(e) => {
+            let (ops, understood) = fallback(sql, &words, d.as_ref());
+            stmt.ops = ops;
+            if !understood {
+                let msg = e.to_string();
+                let at = error_loc(&msg);
+                let msg = msg
+                    .strip_prefix("sql parser error: ")
+                    .unwrap_or(&msg)
+                    .to_string();
+                stmt.parse_error = Some((msg, at));
+            }
+        }
+    }
+    stmt
+}
+
+/// `... at Line: 1, Column: 15` in sqlparser's messages.
+fn error_loc(msg: &str) -> Option<Loc> {
+    let i = msg.rfind("Line: ")?;
+    let rest = &msg[i + 6..];
+    let (l, rest) = rest.split_once(", Column: ")?;
+    let c: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some(Loc {
+        line: l.trim().parse().ok()?,
+        col: c.parse().ok()?,
+    })
+}
+
+/// The first `n` words of a statement, lower-case (quoted identifiers keep their text).
+fn leading_words(sql: &str, d: &dyn SqlDialect, n: usize) -> Vec<String> {
+    words(sql, d).into_iter().take(n).collect()
+}
+
+fn words(sql: &str, d: &dyn SqlDialect) -> Vec<String> {
+    match Tokenizer::new(d, sql).tokenize() {
+        Ok(tokens) => tokens
+            .into_iter()
+            .filter_map(|t| match t {
+                Token::Word(w) => Some(if w.quote_style.is_some() {
+                    w.value
+                } else {
+                    w.value.to_lowercase()
+                }),
+                Token::Whitespace(_) => None,
+                other => Some(other.to_string().to_lowercase()),
+            })
+            .collect(),
+        // Unterminated quote and the like: whitespace words are good enough to classify.
+        Err(_) => sql
+            .split(|c: char| c.is_whitespace() || c == ';' || c == ',' || c == '(')
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect(),
+    }
+}
+
+fn classify(words: &[String]) -> Kind {
+    match words.first().map(String::as_str) {
+        Some("create" | "alter" | "drop" | "rename" | "truncate") => Kind::Ddl,
+        Some("begin" | "start" | "commit" | "end" | "rollback") => Kind::Transaction,
+        Some("set" | "reset") => Kind::Set,
+        _ => Kind::Other,
+    }
+}
+
+fn loc(ident: &Ident) -> Option<Loc> {
+    let s = ident.span.start;
+    (s.line > 0).then(|| Loc {
+        line: usize::try_from(s.line).unwrap_or(1),
+        col: usize::try_from(s.column).unwrap_or(1),
+    })
+}
+
+fn obj(name: &ObjectName) -> Name {
+    let at = name.0.first().and_then(|p| p.as_ident()).and_then(loc);
+    Name::new(name.to_string(), at)
+}
+
+fn ident(i: &Ident) -> Name {
+    Name::new(i.to_string(), loc(i))
+}
+
+fn lower(x: &impl std::fmt::Display) -> String {
+    x.to_string().to_lowercase()
+}
+
+fn convert(st: &Statement, words: &[String], out: &mut Vec<Op>) {
+    match st {
+        Statement::CreateTable(ct) => out.push(Op::CreateTable {
+            table: obj(&ct.name),
+            columns: ct
+                .columns
+                .iter()
+                .map(|c| (ident(&c.name).key, lower(&c.data_type)))
+                .collect(),
+        }),
+        Statement::CreateIndex(ci) => out.push(Op::CreateIndex {
+            name: ci.name.as_ref().map(obj),
+            table: obj(&ci.table_name),
+            concurrently: ci.concurrently,
+            unique: ci.unique,
+            fulltext: false,
+        }),
+        Statement::Drop {
+            object_type, names, ..
+        } => {
+            let names: Vec<Name> = names.iter().map(obj).collect();
+            match object_type {
+                ObjectType::Table => out.push(Op::DropTable { tables: names }),
+                ObjectType::Schema | ObjectType::Database => out.push(Op::DropSchema { names }),
+                ObjectType::Index => out.push(Op::DropIndex {
+                    concurrently: words.get(2).is_some_and(|w| w == "concurrently"),
+                    names,
+                }),
+                _ => {}
+            }
+        }
+        Statement::Truncate(t) => out.push(Op::Truncate {
+            tables: t.table_names.iter().map(|t| obj(&t.name)).collect(),
+        }),
+        Statement::RenameTable(renames) => {
+            for r in renames {
+                out.push(Op::RenameTable {
+                    from: obj(&r.old_name),
+                    to: r.new_name.to_string(),
+                });
+            }
+        }
+        Statement::Vacuum(v) if v.full => out.push(Op::VacuumFull {
+            table: v.table_name.as_ref().map(obj),
+        }),
+        Statement::Set(Set::SingleAssignment {
+            variable, values, ..
+        }) => out.push(Op::SetVar {
+            name: lower(variable),
+            value: values
+                .iter()
+                .map(|v| lower(v).trim_matches('\'').to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        }),
+        Statement::StartTransaction { .. } => out.push(Op::Begin),
+        Statement::Commit { .. } | Statement::Rollback { .. } => out.push(Op::Commit),
+        Statement::AlterTable(at) => {
+            let table = obj(&at.name);
+            for op in &at.operations {
+                alter_op(&table, op, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn alter_op(table: &Name, op: &AlterTableOperation, out: &mut Vec<Op>) {
+    let t = || table.clone();
+    match op {
+        AlterTableOperation::AddColumn { column_def, .. } => {
+            out.push(Op::AddColumn(add_column(table, column_def)));
+        }
+        AlterTableOperation::AddConstraint {
+            constraint,
+            not_valid,
+        } => {
+            let (kind, name, not_null_check_of) = match constraint {
+                TableConstraint::ForeignKey(c) => {
+                    (ConstraintKind::ForeignKey, c.name.as_ref(), None)
+                }
+                TableConstraint::Check(c) => (
+                    ConstraintKind::Check,
+                    c.name.as_ref(),
+                    is_not_null_check(&c.expr),
+                ),
+                TableConstraint::Unique(c) => (ConstraintKind::Unique, c.name.as_ref(), None),
+                TableConstraint::PrimaryKey(c) => {
+                    (ConstraintKind::PrimaryKey, c.name.as_ref(), None)
+                }
+                TableConstraint::PrimaryKeyUsingIndex(c) | TableConstraint::UniqueUsingIndex(c) => {
+                    (ConstraintKind::UsingIndex, c.name.as_ref(), None)
+                }
+                TableConstraint::Exclude(_) => (ConstraintKind::Exclude, None, None),
+                TableConstraint::Index(c) => (ConstraintKind::Index, c.name.as_ref(), None),
+                TableConstraint::FulltextOrSpatial(c) => {
+                    let kind = if c.fulltext {
+                        ConstraintKind::Fulltext
+                    } else {
+                        ConstraintKind::Index
+                    };
+                    (kind, c.opt_index_name.as_ref(), None)
+                }
+            };
+            out.push(Op::AddConstraint {
+                table: t(),
+                kind,
+                name: name.map(|n| ident(n).key),
+                not_valid: *not_valid,
+                not_null_check_of,
+            });
+        }
+        AlterTableOperation::DropColumn { column_names, .. } => {
+            for c in column_names {
+                out.push(Op::DropColumn {
+                    table: t(),
+                    column: ident(c),
+                });
+            }
+        }
+        AlterTableOperation::DropPrimaryKey { .. } => out.push(Op::DropPrimaryKey { table: t() }),
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => out.push(Op::RenameColumn {
+            table: t(),
+            from: ident(old_column_name),
+            to: new_column_name.to_string(),
+        }),
+        AlterTableOperation::RenameTable { table_name } => {
+            let to = match table_name {
+                RenameTableNameKind::As(n) | RenameTableNameKind::To(n) => n.to_string(),
+            };
+            out.push(Op::RenameTable { from: t(), to });
+        }
+        AlterTableOperation::ChangeColumn {
+            old_name,
+            new_name,
+            data_type,
+            options,
+            ..
+        } => {
+            let from = ident(old_name);
+            let to = ident(new_name);
+            if from.key != to.key {
+                out.push(Op::RenameColumn {
+                    table: t(),
+                    from: from.clone(),
+                    to: new_name.to_string(),
+                });
+            }
+            out.push(Op::AlterType {
+                table: t(),
+                column: from,
+                new_type: lower(data_type),
+                charset: options
+                    .iter()
+                    .any(|o| matches!(o, ColumnOption::CharacterSet(_))),
+            });
+        }
+        AlterTableOperation::ModifyColumn {
+            col_name,
+            data_type,
+            options,
+            ..
+        } => out.push(Op::AlterType {
+            table: t(),
+            column: ident(col_name),
+            new_type: lower(data_type),
+            charset: options
+                .iter()
+                .any(|o| matches!(o, ColumnOption::CharacterSet(_))),
+        }),
+        AlterTableOperation::AlterColumn { column_name, op } => match op {
+            AlterColumnOperation::SetNotNull => out.push(Op::SetNotNull {
+                table: t(),
+                column: ident(column_name),
+            }),
+            AlterColumnOperation::SetDataType { data_type, .. } => out.push(Op::AlterType {
+                table: t(),
+                column: ident(column_name),
+                new_type: lower(data_type),
+                charset: false,
+            }),
+            _ => {}
+        },
+        AlterTableOperation::ValidateConstraint { name } => out.push(Op::ValidateConstraint {
+            table: t(),
+            name: ident(name).key,
+        }),
+        AlterTableOperation::Algorithm { algorithm, .. } => out.push(Op::Algorithm {
+            table: t(),
+            algorithm: match algorithm {
+                AlterTableAlgorithm::Default => "default",
+                AlterTableAlgorithm::Instant => "instant",
+                AlterTableAlgorithm::Inplace => "inplace",
+                AlterTableAlgorithm::Copy => "copy",
+            }
+            .to_string(),
+        }),
+        AlterTableOperation::Lock { lock, .. } => out.push(Op::Lock {
+            table: t(),
+            lock: match lock {
+                AlterTableLock::Default => "default",
+                AlterTableLock::None => "none",
+                AlterTableLock::Shared => "shared",
+                AlterTableLock::Exclusive => "exclusive",
+            }
+            .to_string(),
+        }),
+        _ => {}
+    }
+}
+
+/// `col IS NOT NULL` (possibly parenthesised): the column key.
+fn is_not_null_check(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Nested(e) => is_not_null_check(e),
+        Expr::IsNotNull(e) => match e.as_ref() {
+            Expr::Identifier(i) => Some(ident(i).key),
+            Expr::CompoundIdentifier(parts) => parts.last().map(|i| ident(i).key),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn add_column(table: &Name, def: &ColumnDef) -> AddColumn {
+    let mut a = AddColumn {
+        table: table.clone(),
+        column: ident(&def.name),
+        data_type: lower(&def.data_type),
+        not_null: false,
+        default: None,
+        stored_generated: false,
+        identity: false,
+        auto_increment: false,
+        primary_key: false,
+        unique: false,
+        references: false,
+    };
+    for o in &def.options {
+        match &o.option {
+            ColumnOption::NotNull => a.not_null = true,
+            ColumnOption::Default(e) => {
+                let text = lower(e);
+                if text != "null" {
+                    a.default = Some(text);
+                }
+            }
+            ColumnOption::Generated {
+                generation_expr,
+                generation_expr_mode,
+                ..
+            } => {
+                if generation_expr.is_some() {
+                    // PG only has STORED; MySQL defaults to VIRTUAL.
+                    a.stored_generated =
+                        matches!(generation_expr_mode, Some(GeneratedExpressionMode::Stored));
+                } else {
+                    a.identity = true;
+                }
+            }
+            ColumnOption::Identity(_) => a.identity = true,
+            ColumnOption::PrimaryKey(_) => {
+                a.primary_key = true;
+                a.not_null = true;
+            }
+            ColumnOption::Unique(_) => a.unique = true,
+            ColumnOption::ForeignKey(_) => a.references = true,
+            ColumnOption::DialectSpecific(tokens)
+                if tokens
+                    .iter()
+                    .any(|t| t.to_string().eq_ignore_ascii_case("auto_increment")) =>
+            {
+                a.auto_increment = true;
+            }
+            _ => {}
+        }
+    }
+    a
+}
+
+/// Keyword-level reading of a statement the parser rejected. Returns the operations it found
+/// and whether it understood the whole statement (then no parse-error is reported).
+fn fallback(sql: &str, w: &[String], d: &dyn SqlDialect) -> (Vec<Op>, bool) {
+    let all = words(sql, d);
+    let s = |i: usize| all.get(i).map(String::as_str).unwrap_or("");
+    let name_at = |i: usize| {
+        let mut j = i;
+        while matches!(s(j), "if" | "exists" | "not" | "only" | "concurrently") {
+            j += 1;
+        }
+        let mut n = s(j).to_string();
+        while s(j + 1) == "." {
+            n = format!("{n}.{}", s(j + 2));
+            j += 2;
+        }
+        Name::new(n, None)
+    };
+    let has = |kw: &str| all.iter().any(|x| x == kw);
+    let first = w.first().map(String::as_str).unwrap_or("");
+    match first {
+        "reindex" => {
+            let target = all
+                .iter()
+                .skip(1)
+                .find(|x| {
+                    !matches!(
+                        x.as_str(),
+                        "(" | ")"
+                            | "verbose"
+                            | "concurrently"
+                            | "index"
+                            | "table"
+                            | "schema"
+                            | "database"
+                            | "system"
+                            | ","
+                    )
+                })
+                .cloned()
+                .unwrap_or_default();
+            (
+                vec![Op::Reindex {
+                    target,
+                    concurrently: has("concurrently"),
+                }],
+                true,
+            )
+        }
+        "cluster" => {
+            let i = if s(1) == "verbose" { 2 } else { 1 };
+            let table = (!s(i).is_empty()).then(|| name_at(i));
+            (vec![Op::Cluster { table }], true)
+        }
+        "vacuum" => {
+            if has("full") {
+                let last = all.iter().rposition(|x| x != ";" && x != ")");
+                let table = last
+                    .filter(|&i| !matches!(s(i), "full" | "vacuum" | "verbose" | "analyze"))
+                    .map(|i| Name::new(s(i), None));
+                (vec![Op::VacuumFull { table }], true)
+            } else {
+                (Vec::new(), true)
+            }
+        }
+        "drop" => {
+            let (ops, understood) = match s(1) {
+                "table" | "tables" => (
+                    vec![Op::DropTable {
+                        tables: vec![name_at(2)],
+                    }],
+                    false,
+                ),
+                "schema" | "database" => (
+                    vec![Op::DropSchema {
+                        names: vec![name_at(2)],
+                    }],
+                    false,
+                ),
+                "index" => (
+                    vec![Op::DropIndex {
+                        names: vec![name_at(2)],
+                        concurrently: s(2) == "concurrently",
+                    }],
+                    s(2) == "concurrently",
+                ),
+                _ => (Vec::new(), false),
+            };
+            (ops, understood)
+        }
+        "truncate" => {
+            let i = if s(1) == "table" { 2 } else { 1 };
+            (
+                vec![Op::Truncate {
+                    tables: vec![name_at(i)],
+                }],
+                false,
+            )
+        }
+        "rename" if s(1) == "table" => (
+            vec![Op::RenameTable {
+                from: name_at(2),
+                to: s(4).to_string(),
+            }],
+            false,
+        ),
+        "alter" if s(1) == "table" => {
+            let table = name_at(2);
+            let mut ops = Vec::new();
+            let mut understood = false;
+            if has("convert") && has("character") || s(3) == "character" || s(4) == "character" {
+                ops.push(Op::ConvertCharset {
+                    table: table.clone(),
+                });
+                understood = true;
+            }
+            for (i, x) in all.iter().enumerate() {
+                if x == "drop" && !matches!(s(i + 1), "constraint" | "index" | "key" | "foreign") {
+                    let j = if s(i + 1) == "column" { i + 2 } else { i + 1 };
+                    if s(i + 1) == "primary" {
+                        ops.push(Op::DropPrimaryKey {
+                            table: table.clone(),
+                        });
+                    } else if !s(j).is_empty() && s(j) != "default" && s(j) != "not" {
+                        ops.push(Op::DropColumn {
+                            table: table.clone(),
+                            column: name_at(j),
+                        });
+                    }
+                }
+                if x == "rename" && s(i + 1) == "to" {
+                    ops.push(Op::RenameTable {
+                        from: table.clone(),
+                        to: s(i + 2).to_string(),
+                    });
+                }
+            }
+            // `ALTER TABLE t ENGINE=InnoDB` / `FORCE`: an online rebuild, read fully.
+            if matches!(s(3), "engine" | "force") && all.len() <= 6 {
+                understood = true;
+            }
+            (ops, understood)
+        }
+        "create" if matches!(s(1), "fulltext" | "spatial") && s(2) == "index" => {
+            match all.iter().position(|x| x == "on") {
+                Some(on) => (
+                    vec![Op::CreateIndex {
+                        name: Some(name_at(3)),
+                        table: name_at(on + 1),
+                        concurrently: false,
+                        unique: false,
+                        fulltext: s(1) == "fulltext",
+                    }],
+                    true,
+                ),
+                None => (Vec::new(), false),
+            }
+        }
+        "optimize" | "analyze" => (Vec::new(), true),
+        _ => (Vec::new(), false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pg(sql: &str) -> Stmt {
+        analyse(sql, 1, 1, Dialect::Postgres)
+    }
+
+    #[test]
+    fn add_column_details() {
+        let s = pg("ALTER TABLE public.users ADD COLUMN status text NOT NULL DEFAULT 'new'");
+        assert!(s.parse_error.is_none());
+        match &s.ops[..] {
+            [Op::AddColumn(a)] => {
+                assert_eq!(a.table.key, "users");
+                assert_eq!(a.table.display, "public.users");
+                assert_eq!(a.column.key, "status");
+                assert!(a.not_null);
+                assert_eq!(a.default.as_deref(), Some("'new'"));
+                assert_eq!(a.column.at, Some(Loc { line: 1, col: 37 }));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parse_error_has_location_and_fallback_sees_drop() {
+        let s = pg("DROP TABLE users CASCADE WHATEVER");
+        let (msg, at) = s.parse_error.clone().unwrap();
+        assert!(msg.contains("Expected"), "{msg}");
+        assert!(at.is_some());
+        assert!(matches!(&s.ops[..], [Op::DropTable { tables }] if tables[0].key == "users"));
+    }
+
+    #[test]
+    fn fallback_understands_reindex_cluster_drop_concurrently() {
+        let s = pg("REINDEX INDEX CONCURRENTLY idx");
+        assert!(s.parse_error.is_none());
+        assert!(
+            matches!(&s.ops[..], [Op::Reindex { concurrently: true, target }] if target == "idx")
+        );
+        let s = pg("CLUSTER users USING users_pkey");
+        assert!(matches!(&s.ops[..], [Op::Cluster { table: Some(t) }] if t.key == "users"));
+        let s = pg("DROP INDEX CONCURRENTLY IF EXISTS idx");
+        assert!(s.parse_error.is_none());
+        assert!(
+            matches!(&s.ops[..], [Op::DropIndex { concurrently: true, names }] if names[0].key == "idx")
+        );
+        let s = pg("DROP INDEX idx");
+        assert!(matches!(
+            &s.ops[..],
+            [Op::DropIndex {
+                concurrently: false,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn mysql_convert_charset() {
+        let s = analyse(
+            "ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4",
+            3,
+            1,
+            Dialect::Mysql,
+        );
+        assert!(s.parse_error.is_none());
+        assert!(matches!(&s.ops[..], [Op::ConvertCharset { table }] if table.key == "t"));
+    }
+
+    #[test]
+    fn classify_kinds() {
+        assert_eq!(pg("SET lock_timeout = '5s'").kind, Kind::Set);
+        assert_eq!(pg("CREATE TABLE t (a int)").kind, Kind::Ddl);
+        assert_eq!(pg("INSERT INTO t VALUES (1)").kind, Kind::Other);
+        assert_eq!(pg("BEGIN").kind, Kind::Transaction);
+        match &pg("SET lock_timeout = '5s'").ops[..] {
+            [Op::SetVar { name, value }] => {
+                assert_eq!(name, "lock_timeout");
+                assert_eq!(value, "5s");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for s in [
+            "",
+            ";",
+            "'",
+            "$$",
+            "ALTER",
+            "ALTER TABLE",
+            "DROP",
+            "((((",
+            "é ü",
+        ] {
+            let _ = pg(s);
+            let _ = analyse(s, 1, 1, Dialect::Mysql);
+        }
+    }
+}
