@@ -17,6 +17,16 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use support::{fixture, migcheck, run_all, verify};
 
+/// These tests count the engine's labelled containers before and after a run: they must not
+/// overlap, so each holds this lock.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn image(engine: Engine) -> String {
     match engine {
         Engine::Postgres => std::env::var("MIGCHECK_TEST_POSTGRES_IMAGE")
@@ -79,6 +89,7 @@ fn fixtures_via_docker(engine: Engine) {
 
 #[test]
 fn postgres_fixtures_via_docker_provider() {
+    let _serial = serial();
     if docker_ready("postgres_fixtures_via_docker_provider") {
         fixtures_via_docker(Engine::Postgres);
     }
@@ -86,6 +97,7 @@ fn postgres_fixtures_via_docker_provider() {
 
 #[test]
 fn mariadb_fixtures_via_docker_provider() {
+    let _serial = serial();
     if docker_ready("mariadb_fixtures_via_docker_provider") {
         fixtures_via_docker(Engine::Mariadb);
     }
@@ -167,6 +179,7 @@ fn interrupt_docker_run(engine: Engine, sleep_sql: &str, signal: Signal) {
 
 #[test]
 fn sigint_and_sigterm_remove_the_container() {
+    let _serial = serial();
     if docker_ready("sigint_and_sigterm_remove_the_container") {
         interrupt_docker_run(Engine::Postgres, "SELECT pg_sleep(60)", Signal::SIGINT);
         interrupt_docker_run(Engine::Mariadb, "DO SLEEP(60)", Signal::SIGTERM);
@@ -175,6 +188,7 @@ fn sigint_and_sigterm_remove_the_container() {
 
 #[test]
 fn keep_leaves_the_container_and_cleanup_removes_only_leftovers() {
+    let _serial = serial();
     if !docker_ready("keep_leaves_the_container_and_cleanup_removes_only_leftovers") {
         return;
     }
@@ -276,6 +290,7 @@ fn keep_leaves_the_container_and_cleanup_removes_only_leftovers() {
 
 #[test]
 fn docker_failures_are_clear_environment_errors() {
+    let _serial = serial();
     let clean = fixture("postgres/golang-migrate/clean");
     // No engine at all.
     let out = migcheck()
