@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark `migcheck lint` on a generated corpus of 10,000 statements (both dialects, a mix of
 # rule-triggering and safe statements). Usage: scripts/bench-lint.sh [STATEMENTS]
-# Builds the release binary with CARGO_TARGET_DIR (default /work/target).
+# Builds the release binary (honours CARGO_TARGET_DIR).
 set -euo pipefail
 n=${1:-10000}
-target=${CARGO_TARGET_DIR:-/work/target}
+target=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet
 bin="$target/release/migcheck"
 work=$(mktemp -d)
