@@ -9,7 +9,7 @@ pub const RULE: Rule = Rule {
     severity: Severity::Warning,
     engines: ALL,
     default_enabled: false,
-    summary: "DDL on an existing table without SET lock_timeout / lock_wait_timeout first (opt-in)",
+    summary: "DDL on an existing table without SET lock_timeout / lock_wait_timeout first",
     why: "a DDL statement waits for its lock behind running transactions, and while it waits \
           every later query on the table queues behind it: a long-running report can stall all \
           traffic",

@@ -9,7 +9,7 @@ pub const RULE: Rule = Rule {
     severity: Severity::Info,
     engines: PG,
     default_enabled: false,
-    summary: "a json column where jsonb is almost always wanted (opt-in)",
+    summary: "a json column where jsonb is almost always wanted",
     why: "json has no equality operator (DISTINCT, GROUP BY and UNION fail), keeps duplicate \
           keys and whitespace, cannot be indexed with GIN and is re-parsed on every access",
     recipe: "use jsonb",
