@@ -457,9 +457,13 @@ async fn step_mode(
         if diverged {
             // Later migrations must build on the schema the chain really produces.
             let replayed = session.replay(&plans[..=i]).await?;
-            debug_assert!(
-                compare::compare(&after, &replayed, CosmeticPolicy::Ignore, "", "").is_equal()
-            );
+            if !compare::compare(&after, &replayed, CosmeticPolicy::Ignore, "", "").is_equal() {
+                // The ups are not deterministic (names or defaults that vary per run): say so,
+                // later comparisons are against the replayed schema.
+                printer.warning(&format!(
+                    "replaying the ups through {id} on a fresh database gave another schema than the first run"
+                ));
+            }
         }
         printer.migration(&upgrade, Some(&roundtrip));
         report.checks.extend([upgrade, roundtrip]);
