@@ -438,7 +438,7 @@ async fn step_mode(
             report.checks.extend([upgrade, roundtrip]);
             continue;
         }
-        let (upgrade, after) = match session.apply(&plan.up).await {
+        let (upgrade, mut after) = match session.apply(&plan.up).await {
             Ok(took) => {
                 let after = session.snapshot().await?;
                 (upgrade_passed(plan, took), after)
@@ -463,6 +463,7 @@ async fn step_mode(
                 printer.warning(&format!(
                     "replaying the ups through {id} on a fresh database gave another schema than the first run"
                 ));
+                after = replayed;
             }
         }
         printer.migration(&upgrade, Some(&roundtrip));
