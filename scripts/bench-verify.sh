@@ -26,7 +26,7 @@ if docker info >/dev/null 2>&1 && docker image inspect migcheck-test/postgres:15
   )
 fi
 
-printf '%-9s %-7s %4s %8s %8s %8s %8s %8s %8s\n' engine provider run total_ms start_ms migr_ms snap_ms lint_ms teardown
+printf '%-9s %-7s %4s %8s %8s %8s %8s %8s %8s\n' engine provider run total_ms start_ms migr_ms snap_ms other_ms teardown
 for c in "${cases[@]}"; do
   read -r engine provider path args <<<"$c"
   totals=()

@@ -286,20 +286,33 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
         snapshot.insert(path, props, Props::new());
     }
 
-    // Foreign keys, one row per column.
+    // Foreign keys, one row per column. Two single-view queries joined here: MariaDB evaluates
+    // a join of two information_schema views by re-scanning one per row of the other (22 ms
+    // against 0.8 ms for both queries on a 44-migration schema).
     let rows = fetch(
         conn,
         "foreign keys",
-        "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, CAST(k.ORDINAL_POSITION AS CHAR), \
-         k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, \
-         r.UPDATE_RULE, r.DELETE_RULE FROM information_schema.KEY_COLUMN_USAGE k \
-         JOIN information_schema.REFERENTIAL_CONSTRAINTS r ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA \
-         AND r.TABLE_NAME = k.TABLE_NAME AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
-         WHERE k.TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME IS NOT NULL"
+        "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, CAST(ORDINAL_POSITION AS CHAR), \
+         REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME \
+         FROM information_schema.KEY_COLUMN_USAGE \
+         WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME IS NOT NULL"
             .to_string(),
         &db,
     )
     .await?;
+    let rule_rows = fetch(
+        conn,
+        "foreign key actions",
+        "SELECT TABLE_NAME, CONSTRAINT_NAME, UPDATE_RULE, DELETE_RULE \
+         FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?"
+            .to_string(),
+        &db,
+    )
+    .await?;
+    let fk_rules: BTreeMap<(&str, &str), (Option<&str>, Option<&str>)> = rule_rows
+        .iter()
+        .map(|r| ((col(r, 0), col(r, 1)), (opt(r, 2), opt(r, 3))))
+        .collect();
     let mut fks: Grouped<(u32, String, String)> = BTreeMap::new();
     for r in &rows {
         if !tables.contains_key(col(r, 0)) {
@@ -338,8 +351,12 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
                     .join(", ")
             ),
         );
-        put(&mut props, "on update", opt(first, 7));
-        put(&mut props, "on delete", opt(first, 8));
+        let (on_update, on_delete) = fk_rules
+            .get(&(table.as_str(), name.as_str()))
+            .copied()
+            .unwrap_or((None, None));
+        put(&mut props, "on update", on_update);
+        put(&mut props, "on delete", on_delete);
         let Some(table) = tables.get(&table) else {
             continue;
         };
