@@ -180,6 +180,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         report.timings.server_start_ms = ms(phase.elapsed());
         let info = server.info().clone();
         report.engine = Some(EngineReport {
+            requested: Some(args.engine.to_string()),
             name: info.engine.name().to_string(),
             version: info.version.clone(),
             version_num: info.version_num,
@@ -187,6 +188,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         report.provider = Some(ProviderReport {
             name: server.provider().to_string(),
             description: redact::redact_url(&server.describe()),
+            image: server.image().map(str::to_string),
             startup_ms: ms(server.startup()),
         });
         printer.provisioned(&server.describe(), ms(server.startup()));

@@ -69,6 +69,7 @@ fn base(engine: Option<(&str, &str)>) -> Report {
         path: "db/migrations".to_string(),
         format: "golang-migrate".to_string(),
         engine: engine.map(|(name, version)| EngineReport {
+            requested: None,
             name: name.to_string(),
             version: version.to_string(),
             version_num: 0,
@@ -76,6 +77,7 @@ fn base(engine: Option<(&str, &str)>) -> Report {
         provider: engine.map(|(name, version)| ProviderReport {
             name: "url".to_string(),
             description: format!("{name} {version} at postgres://ci:hunter22@db:5432/postgres"),
+            image: None,
             startup_ms: 0,
         }),
         options: OptionsReport {

@@ -73,13 +73,18 @@ fn docker_host() -> String {
 /// With a remote engine (GitLab's docker:dind, `DOCKER_HOST=tcp://docker:2375`) the port must be
 /// reachable from here, on the engine's host.
 fn engine_is_local() -> bool {
-    match std::env::var("DOCKER_HOST") {
-        Err(_) => true,
-        Ok(h) => {
+    is_local_engine(std::env::var("DOCKER_HOST").ok().as_deref())
+}
+
+fn is_local_engine(docker_host: Option<&str>) -> bool {
+    match docker_host {
+        None | Some("") => true,
+        Some(h) => {
             h.starts_with("unix://")
                 || h.starts_with("npipe://")
                 || h.contains("://localhost")
                 || h.contains("://127.")
+                || h.contains("://[::1]")
         }
     }
 }
@@ -183,6 +188,10 @@ impl std::fmt::Debug for DockerServer {
 impl DockerServer {
     pub fn container_id(&self) -> &str {
         &self.id
+    }
+
+    pub fn image(&self) -> &str {
+        &self.image
     }
 }
 
@@ -451,6 +460,10 @@ impl Server for DockerServer {
         self.startup
     }
 
+    fn image(&self) -> Option<&str> {
+        Some(&self.image)
+    }
+
     fn admin_url(&self) -> &SecretUrl {
         &self.admin_url
     }
@@ -574,6 +587,16 @@ mod tests {
         assert_eq!(default_image(Engine::Postgres, Some("16")), "postgres:16");
         assert_eq!(default_image(Engine::Mariadb, None), "mariadb:11.4");
         assert_eq!(default_image(Engine::Mysql, Some("8.0")), "mysql:8.0");
+    }
+
+    #[test]
+    fn ports_are_loopback_only_for_a_local_engine() {
+        assert!(is_local_engine(None));
+        assert!(is_local_engine(Some("unix:///var/run/docker.sock")));
+        assert!(is_local_engine(Some("tcp://127.0.0.1:2375")));
+        // GitLab docker-in-docker: the published port lives on host `docker`.
+        assert!(!is_local_engine(Some("tcp://docker:2375")));
+        assert!(!is_local_engine(Some("tcp://10.0.0.5:2376")));
     }
 
     #[test]

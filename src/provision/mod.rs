@@ -64,6 +64,10 @@ pub trait Server: Send + Sync {
     fn info(&self) -> &ServerInfo;
     /// Time from request to ready (0 for `url`).
     fn startup(&self) -> Duration;
+    /// The container image, for providers that run one.
+    fn image(&self) -> Option<&str> {
+        None
+    }
     /// An admin URL for this server (maintenance database); password inside: never print it unredacted.
     fn admin_url(&self) -> &SecretUrl;
     /// Stop the server and remove everything it created. Idempotent.

@@ -50,6 +50,9 @@ pub struct Report {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EngineReport {
+    /// `--engine` as given (`postgres:16`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
     pub name: String,
     pub version: String,
     pub version_num: u32,
@@ -61,6 +64,10 @@ pub struct ProviderReport {
     pub name: String,
     /// Human description; URLs in it are redacted.
     pub description: String,
+    /// Container image (docker provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Time from request to ready.
     pub startup_ms: u64,
 }
 
@@ -437,6 +444,7 @@ pub(crate) mod samples {
             path: "migrations/".to_string(),
             format: "golang-migrate".to_string(),
             engine: engine.then(|| EngineReport {
+                requested: None,
                 name: "postgres".to_string(),
                 version: "15.8".to_string(),
                 version_num: 150008,
@@ -444,6 +452,7 @@ pub(crate) mod samples {
             provider: engine.then(|| ProviderReport {
                 name: "local".to_string(),
                 description: "local PostgreSQL 15.8 (/usr/lib/postgresql/15/bin)".to_string(),
+                image: None,
                 startup_ms: 612,
             }),
             options: OptionsReport {
