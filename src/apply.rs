@@ -78,6 +78,10 @@ async fn run(
         if let Err(e) = execute(conn, "BEGIN").await {
             return Err(failure(script, None, &e, false, started));
         }
+        if let Err(e) = transaction_started(conn, &mut observer, &mut watch).await {
+            let _ = execute(conn, "ROLLBACK").await;
+            return Err(observation_failure(script, None, &e, false, started));
+        }
     }
     // Non-transactional scripts: inside the script's own BEGIN ... COMMIT.
     let mut in_script_transaction = false;
@@ -94,6 +98,16 @@ async fn run(
         if wrap {
             if let Err(e) = execute(conn, "BEGIN").await {
                 return Err(failure(script, Some(statement), &e, index > 0, started));
+            }
+            if let Err(e) = transaction_started(conn, &mut observer, &mut watch).await {
+                let _ = execute(conn, "ROLLBACK").await;
+                return Err(observation_failure(
+                    script,
+                    Some(statement),
+                    &e,
+                    index > 0,
+                    started,
+                ));
             }
         }
         let mut wrapped = wrap;
@@ -131,18 +145,13 @@ async fn run(
                 if transactional || wrapped {
                     let _ = execute(conn, "ROLLBACK").await;
                 }
-                let mut f = failure(
+                return Err(observation_failure(
                     script,
                     Some(statement),
                     &e,
                     !transactional && index > 0,
                     started,
-                );
-                f.message = format!(
-                    "migcheck could not observe the locks and rewrites of this statement: {}",
-                    f.message
-                );
-                return Err(f);
+                ));
             }
         }
         if wrapped {
@@ -171,6 +180,34 @@ async fn run(
         }
     }
     Ok(started.elapsed())
+}
+
+async fn transaction_started(
+    conn: &mut Conn,
+    observer: &mut Option<(&mut Recorder, Option<&str>)>,
+    watch: &mut Option<observe::ScriptWatch>,
+) -> Result<(), sqlx::Error> {
+    match (observer, watch) {
+        (Some((recorder, _)), Some(w)) => recorder.transaction_started(conn, w).await,
+        _ => Ok(()),
+    }
+}
+
+/// An observation query failed inside the migration's transaction: the transaction is lost,
+/// and the message says it was migcheck's query, not the migration, that failed.
+fn observation_failure(
+    script: &PreparedScript,
+    statement: Option<&Statement>,
+    error: &sqlx::Error,
+    partially_applied: bool,
+    started: Instant,
+) -> ApplyFailure {
+    let mut f = failure(script, statement, error, partially_applied, started);
+    f.message = format!(
+        "migcheck could not observe the locks and rewrites of this migration: {}",
+        f.message
+    );
+    f
 }
 
 /// SQLSTATE 25001 (cannot run inside a transaction block) or 2D000 (a procedure's own COMMIT).
