@@ -451,7 +451,7 @@ impl PgWatch {
         let mut exclusive_before: Vec<i64> = self
             .held
             .iter()
-            .filter(|(_, &rank)| rank == ACCESS_EXCLUSIVE)
+            .filter(|(&oid, &rank)| rank == ACCESS_EXCLUSIVE && self.is_table(oid))
             .map(|(&oid, _)| oid)
             .collect();
         exclusive_before.sort_by_key(|oid| self.exclusive_since.get(oid).map(|(at, _)| *at));
@@ -574,7 +574,11 @@ impl PgWatch {
         self.held = state.locks;
         self.scans = state.scans;
         // An ACCESS EXCLUSIVE lock no longer held means its transaction ended (a COMMIT).
-        if !self.held.values().any(|&rank| rank == ACCESS_EXCLUSIVE) {
+        if !self
+            .held
+            .iter()
+            .any(|(&oid, &rank)| rank == ACCESS_EXCLUSIVE && self.is_table(oid))
+        {
             self.flush_under(script, out);
             self.exclusive_since.clear();
         }
