@@ -200,7 +200,7 @@ impl Recorder {
     ) -> Result<ScriptWatch, sqlx::Error> {
         let started = Instant::now();
         let kind = match conn {
-            Conn::Postgres(c) => WatchKind::Postgres(PgWatch::start(c).await?),
+            Conn::Postgres(c) => WatchKind::Postgres(Box::new(PgWatch::start(c).await?)),
             Conn::Mysql(c) => {
                 if self.innodb_source.is_none() {
                     self.innodb_source = Some(detect_innodb_source(c).await);
@@ -317,7 +317,7 @@ impl ScriptWatch {
 
 #[derive(Debug)]
 enum WatchKind {
-    Postgres(PgWatch),
+    Postgres(Box<PgWatch>),
     Mysql {
         source: &'static str,
         before: BTreeMap<String, u64>,
