@@ -222,8 +222,16 @@ impl Recorder {
             }
         };
         self.observation.time += started.elapsed();
+        let watched = ObservedScript::new(script, migration);
+        // What `reconcile` may judge: the statements observed so far (a failing migration
+        // stops short; a statement that never ran is neither confirmed nor contradicted).
+        self.observation.scripts.push(ObservedScript {
+            statements: Vec::new(),
+            excerpts: Vec::new(),
+            ..watched.clone()
+        });
         Ok(ScriptWatch {
-            script: ObservedScript::new(script, migration),
+            script: watched,
             kind,
         })
     }
@@ -247,6 +255,10 @@ impl Recorder {
                 &mut self.observation,
             );
             self.observation.statements += 1;
+            if let Some(seen) = self.observation.scripts.last_mut() {
+                seen.statements.push(line_range(statement));
+                seen.excerpts.push(excerpt(&statement.sql));
+            }
         }
         self.observation.time += started.elapsed();
         Ok(())
@@ -293,8 +305,11 @@ impl Recorder {
                 &mut self.observation.findings,
             );
             self.observation.statements += statements.len();
+            if let Some(seen) = self.observation.scripts.last_mut() {
+                seen.statements.clone_from(&watch.script.statements);
+                seen.excerpts.clone_from(&watch.script.excerpts);
+            }
         }
-        self.observation.scripts.push(watch.script);
         self.observation.time += started.elapsed();
         Ok(())
     }
