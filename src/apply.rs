@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::AssertSqlSafe;
 
+use crate::observe::{self, Recorder};
 use crate::provision::Conn;
 use crate::sql::Statement;
 
@@ -40,29 +41,132 @@ pub struct ApplyFailure {
 
 /// Run `script` on `conn`; returns how long it took.
 pub async fn apply(conn: &mut Conn, script: &PreparedScript) -> Result<Duration, ApplyFailure> {
+    run(conn, script, None).await
+}
+
+/// Like `apply`, and `recorder` watches what the server does for each statement (locks,
+/// rewrites, rebuilds: see `crate::observe`). A script the recorder cannot start watching is
+/// applied unobserved; a failing observation query inside the script's transaction fails the
+/// apply (the transaction is aborted by then), with a message that says so.
+pub async fn apply_observed(
+    conn: &mut Conn,
+    script: &PreparedScript,
+    recorder: &mut Recorder,
+    migration: Option<&str>,
+) -> Result<Duration, ApplyFailure> {
+    run(conn, script, Some((recorder, migration))).await
+}
+
+async fn run(
+    conn: &mut Conn,
+    script: &PreparedScript,
+    mut observer: Option<(&mut Recorder, Option<&str>)>,
+) -> Result<Duration, ApplyFailure> {
     let started = Instant::now();
     let transactional = matches!(conn, Conn::Postgres(_)) && !script.no_transaction;
+    let mut watch = match &mut observer {
+        Some((recorder, migration)) => match recorder.start(conn, script, *migration).await {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(file = %script.file.display(), error = %e, "cannot observe this script");
+                None
+            }
+        },
+        None => None,
+    };
     if transactional {
         if let Err(e) = execute(conn, "BEGIN").await {
             return Err(failure(script, None, &e, false, started));
         }
+        if let Err(e) = transaction_started(conn, &mut observer, &mut watch).await {
+            let _ = execute(conn, "ROLLBACK").await;
+            return Err(observation_failure(script, None, &e, false, started));
+        }
     }
+    // Non-transactional scripts: inside the script's own BEGIN ... COMMIT.
+    let mut in_script_transaction = false;
     for (index, statement) in script.statements.iter().enumerate() {
-        if let Err(e) = execute(conn, &statement.sql).await {
-            if transactional {
-                // The failed transaction must be closed before the connection is usable again.
-                let _ = execute(conn, "ROLLBACK").await;
+        // A non-transactional Postgres statement runs in a transaction of its own while
+        // observed, so its locks can be read before they are released.
+        let wrap = !transactional
+            && !in_script_transaction
+            && watch
+                .as_ref()
+                .is_some_and(observe::ScriptWatch::wants_statement_transactions)
+            && !observe::is_transaction_control(&statement.sql)
+            && !crate::verify::must_run_outside_transaction(&statement.sql);
+        if wrap {
+            if let Err(e) = execute(conn, "BEGIN").await {
+                return Err(failure(script, Some(statement), &e, index > 0, started));
             }
-            // Outside a transaction (and always on MySQL, where DDL commits implicitly) the
-            // statements before this one stay applied.
-            let partially_applied = !transactional && index > 0;
-            return Err(failure(
-                script,
-                Some(statement),
-                &e,
-                partially_applied,
-                started,
-            ));
+            if let Err(e) = transaction_started(conn, &mut observer, &mut watch).await {
+                let _ = execute(conn, "ROLLBACK").await;
+                return Err(observation_failure(
+                    script,
+                    Some(statement),
+                    &e,
+                    index > 0,
+                    started,
+                ));
+            }
+        }
+        let mut wrapped = wrap;
+        if let Err(e) = execute(conn, &statement.sql).await {
+            if wrapped {
+                let _ = execute(conn, "ROLLBACK").await;
+                wrapped = false;
+            }
+            let retried = if wrap && refuses_transaction_block(&e) {
+                // Postgres refuses this statement inside a transaction block: run it as the
+                // script wants, unwrapped (its locks are released before they can be read).
+                execute(conn, &statement.sql).await
+            } else {
+                Err(e)
+            };
+            if let Err(e) = retried {
+                if transactional {
+                    // The failed transaction must be closed before the connection is usable again.
+                    let _ = execute(conn, "ROLLBACK").await;
+                }
+                // Outside a transaction (and always on MySQL, where DDL commits implicitly) the
+                // statements before this one stay applied.
+                let partially_applied = !transactional && index > 0;
+                return Err(failure(
+                    script,
+                    Some(statement),
+                    &e,
+                    partially_applied,
+                    started,
+                ));
+            }
+        }
+        if let (Some((recorder, _)), Some(w)) = (&mut observer, &mut watch) {
+            if let Err(e) = recorder.after_statement(conn, w, index, statement).await {
+                if transactional || wrapped {
+                    let _ = execute(conn, "ROLLBACK").await;
+                }
+                return Err(observation_failure(
+                    script,
+                    Some(statement),
+                    &e,
+                    !transactional && index > 0,
+                    started,
+                ));
+            }
+        }
+        if wrapped {
+            if let Err(e) = execute(conn, "COMMIT").await {
+                return Err(failure(script, Some(statement), &e, index > 0, started));
+            }
+        }
+        let effect = observe::transaction_effect(&statement.sql).filter(|_| !transactional);
+        if let Some(opens) = effect {
+            in_script_transaction = opens;
+        }
+        if wrapped || effect == Some(false) {
+            if let (Some((recorder, _)), Some(w)) = (&mut observer, &mut watch) {
+                recorder.transaction_ended(w);
+            }
         }
     }
     if transactional {
@@ -70,7 +174,48 @@ pub async fn apply(conn: &mut Conn, script: &PreparedScript) -> Result<Duration,
             return Err(failure(script, None, &e, false, started));
         }
     }
+    if let (Some((recorder, _)), Some(w)) = (observer, watch) {
+        if let Err(e) = recorder.finish_script(conn, w, &script.statements).await {
+            tracing::warn!(file = %script.file.display(), error = %e, "observation incomplete");
+        }
+    }
     Ok(started.elapsed())
+}
+
+async fn transaction_started(
+    conn: &mut Conn,
+    observer: &mut Option<(&mut Recorder, Option<&str>)>,
+    watch: &mut Option<observe::ScriptWatch>,
+) -> Result<(), sqlx::Error> {
+    match (observer, watch) {
+        (Some((recorder, _)), Some(w)) => recorder.transaction_started(conn, w).await,
+        _ => Ok(()),
+    }
+}
+
+/// An observation query failed inside the migration's transaction: the transaction is lost,
+/// and the message says it was migcheck's query, not the migration, that failed.
+fn observation_failure(
+    script: &PreparedScript,
+    statement: Option<&Statement>,
+    error: &sqlx::Error,
+    partially_applied: bool,
+    started: Instant,
+) -> ApplyFailure {
+    let mut f = failure(script, statement, error, partially_applied, started);
+    f.message = format!(
+        "migcheck could not observe the locks and rewrites of this migration: {}",
+        f.message
+    );
+    f
+}
+
+/// SQLSTATE 25001 (cannot run inside a transaction block) or 2D000 (a procedure's own COMMIT).
+fn refuses_transaction_block(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "25001" || c == "2D000")
 }
 
 async fn execute(conn: &mut Conn, sql: &str) -> Result<(), sqlx::Error> {

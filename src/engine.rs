@@ -69,9 +69,7 @@ impl FromStr for EngineSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (name, version) = match s.split_once(':') {
-            Some((n, v)) if v.is_empty() => {
-                return Err(format!("`{n}:` needs a version after the colon"))
-            }
+            Some((n, "")) => return Err(format!("`{n}:` needs a version after the colon")),
             Some((n, v)) => (n, Some(v.to_string())),
             None => (s, None),
         };

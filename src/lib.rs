@@ -13,6 +13,7 @@ pub mod compare;
 pub mod engine;
 pub mod error;
 pub mod lint;
+pub mod observe;
 pub mod provision;
 pub mod redact;
 pub mod report;

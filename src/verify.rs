@@ -17,6 +17,7 @@ use crate::compare::{self, Comparison, CosmeticPolicy};
 use crate::engine::Dialect;
 use crate::error::{exit, Error, Result};
 use crate::lint;
+use crate::observe::{self, Observation, Recorder};
 use crate::provision::{self, cleanup, Conn, Database, ProvisionOptions, Server};
 use crate::redact::{self, SecretUrl};
 use crate::report::terminal::Printer;
@@ -123,11 +124,17 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     report.options.fail_on = lint_config.as_ref().map(|c| c.fail_on().name().to_string());
     report.timings.chain_ms = ms(phase.elapsed());
     // Findings are read with the server's version once one runs (a rule may depend on it).
-    let run_lint = |report: &mut Report, server_version: Option<u32>| {
+    let run_lint = |report: &mut Report, server_version: Option<u32>, observed: Observation| {
         if let Some(config) = &lint_config {
             let engine = args.engine.engine;
             let version = server_version.filter(|_| engine == crate::engine::Engine::Postgres);
             report.findings = lint::lint_chain(&chain, engine, version, config);
+            observe::reconcile(
+                &mut report.findings,
+                observed,
+                config,
+                dialect == Dialect::Mysql,
+            );
             let fail_on = config.fail_on();
             // --quiet shows the findings that fail the gate, not the advice below it.
             let shown = report.findings.iter().filter(|f| {
@@ -153,7 +160,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
             kind = blocker.kind,
             "chain cannot be ordered; no database needed"
         );
-        run_lint(report, None);
+        run_lint(report, None, Observation::default());
         return Ok(());
     }
 
@@ -173,6 +180,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         policy: args.cosmetic,
         require_down: args.require_down,
         snapshot_out: args.snapshot_out.as_deref(),
+        observe: lint_config.as_ref().is_some_and(observe::wanted),
     };
     let result = cleanup::run_guarded(async {
         let phase = Instant::now();
@@ -198,9 +206,18 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
             );
         }
 
-        let outcome =
-            run_on_server(&*server, &plans, args.roundtrip, &settings, printer, report).await;
-        run_lint(report, Some(info.version_num));
+        let mut observed = Observation::default();
+        let outcome = run_on_server(
+            &*server,
+            &plans,
+            args.roundtrip,
+            &settings,
+            printer,
+            report,
+            &mut observed,
+        )
+        .await;
+        run_lint(report, Some(info.version_num), observed);
         let phase = Instant::now();
         let shutdown = server.shutdown().await;
         report.timings.teardown_ms += ms(phase.elapsed());
@@ -218,6 +235,8 @@ struct Settings<'a> {
     policy: CosmeticPolicy,
     require_down: bool,
     snapshot_out: Option<&'a Path>,
+    /// Watch locks and rewrites during the first upgrade of each migration.
+    observe: bool,
 }
 
 /// One migration with its scripts split for the engine's dialect.
@@ -257,7 +276,7 @@ fn prepare(chain: &Chain, dialect: Dialect) -> Result<Vec<Plan<'_>>> {
 
 /// Statements Postgres refuses inside a transaction block; Flyway detects these by itself and
 /// runs such a migration outside a transaction, so migcheck does the same for Flyway chains.
-fn must_run_outside_transaction(sql: &str) -> bool {
+pub(crate) fn must_run_outside_transaction(sql: &str) -> bool {
     let upper = sql.to_ascii_uppercase();
     let words: Vec<&str> = upper.split_whitespace().collect();
     let starts = |prefix: &[&str]| words.len() >= prefix.len() && words[..prefix.len()] == *prefix;
@@ -283,10 +302,11 @@ struct Session<'a> {
     secrets: Vec<String>,
     migrations_time: Duration,
     snapshots_time: Duration,
+    recorder: Option<Recorder>,
 }
 
 impl<'a> Session<'a> {
-    async fn open(server: &'a dyn Server) -> Result<Session<'a>> {
+    async fn open(server: &'a dyn Server, observe: bool) -> Result<Session<'a>> {
         let mut session = Session {
             server,
             db: None,
@@ -295,6 +315,7 @@ impl<'a> Session<'a> {
             secrets: server.admin_url().password().into_iter().collect(),
             migrations_time: Duration::ZERO,
             snapshots_time: Duration::ZERO,
+            recorder: observe.then(Recorder::new),
         };
         session.fresh_database().await?;
         Ok(session)
@@ -324,11 +345,33 @@ impl<'a> Session<'a> {
     }
 
     async fn apply(&mut self, script: &PreparedScript) -> Result<Duration, ApplyFailure> {
+        self.apply_with(script, None).await
+    }
+
+    /// The first upgrade of a migration: observed when observation is on.
+    async fn apply_first(
+        &mut self,
+        script: &PreparedScript,
+        migration: &str,
+    ) -> Result<Duration, ApplyFailure> {
+        self.apply_with(script, Some(migration)).await
+    }
+
+    async fn apply_with(
+        &mut self,
+        script: &PreparedScript,
+        observed_as: Option<&str>,
+    ) -> Result<Duration, ApplyFailure> {
         let conn = self
             .apply_conn
             .as_mut()
             .expect("session holds a connection while open");
-        let result = apply::apply(conn, script).await;
+        let result = match (observed_as, self.recorder.as_mut()) {
+            (Some(id), Some(recorder)) => {
+                apply::apply_observed(conn, script, recorder, Some(id)).await
+            }
+            _ => apply::apply(conn, script).await,
+        };
         let took = match &result {
             Ok(d) => *d,
             Err(f) => f.duration,
@@ -385,14 +428,23 @@ async fn run_on_server(
     settings: &Settings<'_>,
     printer: &Printer,
     report: &mut Report,
+    observed: &mut Observation,
 ) -> Result<()> {
-    let mut session = Session::open(server).await?;
+    let mut session = Session::open(server, settings.observe).await?;
     let outcome = match mode {
         RoundtripMode::Step => step_mode(&mut session, plans, settings, printer, report).await,
         RoundtripMode::Full => full_mode(&mut session, plans, settings, printer, report).await,
     };
     report.timings.migrations_ms = ms(session.migrations_time);
     report.timings.snapshots_ms = ms(session.snapshots_time);
+    if let Some(recorder) = session.recorder.take() {
+        *observed = recorder.finish();
+        tracing::info!(
+            statements = observed.statements,
+            ms = ms(observed.time),
+            "observed locks and rewrites"
+        );
+    }
     let final_snapshot = outcome?;
     if let (Some(path), Some(snap)) = (settings.snapshot_out, final_snapshot) {
         write_snapshot(path, &snap)?;
@@ -440,7 +492,7 @@ async fn step_mode(
             report.checks.extend([upgrade, roundtrip]);
             continue;
         }
-        let (upgrade, mut after) = match session.apply(&plan.up).await {
+        let (upgrade, mut after) = match session.apply_first(&plan.up, id).await {
             Ok(took) => {
                 let after = session.snapshot().await?;
                 (upgrade_passed(plan, took), after)
@@ -597,7 +649,7 @@ async fn full_mode(
             ));
             continue;
         }
-        match session.apply(&plan.up).await {
+        match session.apply_first(&plan.up, &plan.migration.id).await {
             Ok(took) => {
                 schemas.push(session.snapshot().await?);
                 upgrades.push(upgrade_passed(plan, took));

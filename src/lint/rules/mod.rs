@@ -32,6 +32,11 @@ mod drop_table;
 mod lock_shared_or_exclusive;
 mod missing_lock_timeout;
 mod multiple_ddl_statements;
+pub(crate) mod observed_blocking_lock;
+pub(crate) mod observed_disagreement;
+pub(crate) mod observed_statements_under_access_exclusive;
+pub(crate) mod observed_table_rebuild;
+pub(crate) mod observed_table_rewrite;
 pub(crate) mod parse_error;
 mod prefer_jsonb;
 mod reindex_non_concurrently;
@@ -185,8 +190,27 @@ pub fn all() -> &'static [Rule] {
         add_foreign_key_with_checks::RULE,
         parse_error::RULE,
         unused_suppression::RULE,
+        observed_blocking_lock::RULE,
+        observed_table_rewrite::RULE,
+        observed_statements_under_access_exclusive::RULE,
+        observed_table_rebuild::RULE,
+        observed_disagreement::RULE,
     ];
     RULES
+}
+
+/// Rules reported by verify's observation of the server (`crate::observe`), not by the static
+/// lint: they never fire on SQL text alone.
+pub const OBSERVED: &[&str] = &[
+    "observed-blocking-lock",
+    "observed-table-rewrite",
+    "observed-statements-under-access-exclusive",
+    "observed-table-rebuild",
+    "observed-disagreement",
+];
+
+pub fn is_observed(id: &str) -> bool {
+    OBSERVED.contains(&id)
 }
 
 pub fn find(id: &str) -> Option<&'static Rule> {
