@@ -85,6 +85,9 @@ fn col(row: &[Option<String>], i: usize) -> &str {
 }
 
 /// The value of column `i`, if present.
+/// ON UPDATE and ON DELETE of a foreign key.
+type FkActions<'a> = (Option<&'a str>, Option<&'a str>);
+
 fn opt(row: &[Option<String>], i: usize) -> Option<&str> {
     row.get(i).and_then(|v| v.as_deref())
 }
@@ -309,7 +312,7 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
         &db,
     )
     .await?;
-    let fk_rules: BTreeMap<(&str, &str), (Option<&str>, Option<&str>)> = rule_rows
+    let fk_rules: BTreeMap<(&str, &str), FkActions> = rule_rows
         .iter()
         .map(|r| ((col(r, 0), col(r, 1)), (opt(r, 2), opt(r, 3))))
         .collect();
