@@ -102,18 +102,23 @@ def main():
 
     event.listen(Engine, "before_cursor_execute", before_cursor_execute)
 
-    original_fn = migration.RevisionStep.migration_fn
+    # Attribution: Alembic builds one RevisionStep per revision it runs and stores the
+    # revision's upgrade/downgrade function in `migration_fn`; wrap it so statements executed
+    # while it runs belong to that revision.
+    original_init = migration.RevisionStep.__init__
 
-    def migration_fn(self):
-        fn = original_fn.fget(self)
+    def step_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        fn = self.migration_fn
+        step = self
 
         def run(**kw):
-            rev = self.revision
+            rev = step.revision
             record = {
                 "revision": rev.revision,
                 "down_revisions": list(rev._versioned_down_revisions),
                 "file": str(rev.path),
-                "direction": "upgrade" if self.is_upgrade else "downgrade",
+                "direction": "upgrade" if step.is_upgrade else "downgrade",
                 "statements": [],
             }
             if state["steps"] is not None:
@@ -125,9 +130,10 @@ def main():
             finally:
                 record["ms"] = round((time.perf_counter() - start) * 1000, 3)
 
-        return run
+        run.__name__ = getattr(fn, "__name__", "migration")
+        self.migration_fn = run
 
-    migration.RevisionStep.migration_fn = property(migration_fn)
+    migration.RevisionStep.__init__ = step_init
 
     def current_heads():
         cfg = make_config()

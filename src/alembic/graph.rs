@@ -402,14 +402,31 @@ impl Graph {
         out
     }
 
-    /// The Alembic target that undoes exactly revision `id` when it is applied (and nothing
-    /// else): `<id>@-1` for a revision with one parent on its branch; for a merge point, `-1`
-    /// steps back to both parents; for a base on its own branch, `<id>@base`.
-    /// Verify uses it per revision: upgrade `id`, downgrade `step_back_target(id)`, upgrade `id`.
+    /// What `alembic_version` holds when exactly `applied` (a set closed under ancestors) is
+    /// applied: the applied revisions no other applied revision names in `down_revision`, sorted.
+    pub fn expected_current<'a>(&self, applied: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let applied: BTreeSet<&str> = applied.into_iter().collect();
+        let named: HashSet<&str> = applied
+            .iter()
+            .filter_map(|id| self.revision(id))
+            .flat_map(|r| r.down_revisions.iter().map(String::as_str))
+            .collect();
+        applied
+            .into_iter()
+            .filter(|id| !named.contains(id))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The Alembic target that undoes exactly revision `id` when it is applied, leaving every
+    /// other applied branch alone: `<id>@-1` (one step down `id`'s own branch; for a base, back
+    /// to nothing on that branch), and for a merge point its first parent (Alembic's
+    /// `downgrade <parent>` unmerges: both parents stay applied; `-1` is an "Ambiguous walk").
+    /// Verify uses it per revision: upgrade `id`, downgrade `step_back_target(id)` (the version
+    /// table then holds `id`'s parents), upgrade `id` again.
     pub fn step_back_target(&self, id: &str) -> String {
         match self.revision(id) {
-            Some(r) if r.down_revisions.len() > 1 => format!("{id}@-1"),
-            Some(r) if r.down_revisions.is_empty() => format!("{id}@base"),
+            Some(r) if r.down_revisions.len() > 1 => r.down_revisions[0].clone(),
             _ => format!("{id}@-1"),
         }
     }
