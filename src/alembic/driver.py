@@ -135,6 +135,22 @@ def main():
 
     migration.RevisionStep.__init__ = step_init
 
+    # Speed: every alembic.command builds a new ScriptDirectory, which imports every revision
+    # file again (O(revisions) per step). The files do not change during a run, so the driver
+    # keeps one ScriptDirectory per configuration; env.py still runs afresh for every command.
+    script_dirs = {}
+    original_from_config = ScriptDirectory.from_config.__func__
+
+    def cached_from_config(cls, config):
+        key = (cls, config.config_file_name, getattr(config, "toml_file_name", None), config.config_ini_section)
+        found = script_dirs.get(key)
+        if found is None:
+            found = original_from_config(cls, config)
+            script_dirs[key] = found
+        return found
+
+    ScriptDirectory.from_config = classmethod(cached_from_config)
+
     def current_heads():
         cfg = make_config()
         engine = sqlalchemy.create_engine(cfg.get_main_option("sqlalchemy.url"), poolclass=sqlalchemy.pool.NullPool)
