@@ -39,6 +39,10 @@ pub enum Command {
     Rules(crate::lint::cli::RulesArgs),
     /// Remove containers that killed migcheck runs (or `--keep`) left behind on this host.
     Cleanup(CleanupArgs),
+    /// Print an Alembic project's heads, like `alembic heads` (read without Python).
+    Heads(crate::alembic::cli::HeadsArgs),
+    /// Print and check an Alembic project's revision graph (bases, branches, merges, heads).
+    Graph(crate::alembic::cli::GraphArgs),
 }
 
 #[derive(Debug, Args)]

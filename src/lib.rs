@@ -5,6 +5,7 @@
 //! (read a canonical schema model), `compare` (diff two snapshots), `report` (JSON, JUnit,
 //! terminal). `verify` wires them together.
 
+pub mod alembic;
 pub mod apply;
 pub mod chain;
 pub mod cleanup;
@@ -32,6 +33,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Lint(args) => lint::cli::run_lint(args, cli.color),
         Command::Rules(args) => lint::cli::run_rules(args),
         Command::Cleanup(args) => cleanup::run(args).await,
+        Command::Heads(args) => alembic::cli::run_heads(args),
+        Command::Graph(args) => alembic::cli::run_graph(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
