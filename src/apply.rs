@@ -21,6 +21,16 @@ pub struct PreparedScript {
     pub statements: Vec<Statement>,
     /// Run without a surrounding transaction (format marker, or Flyway's own detection).
     pub no_transaction: bool,
+    /// Set for Alembic revisions: the step is the project's own Alembic, driven by migcheck,
+    /// not SQL migcheck sends itself (`statements` is then empty).
+    pub alembic: Option<AlembicStep>,
+}
+
+/// What the Alembic driver is asked to do for a script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlembicStep {
+    Upgrade(String),
+    Downgrade(String),
 }
 
 /// Why a script did not apply.
@@ -36,6 +46,9 @@ pub struct ApplyFailure {
     /// True when some statements may have been committed before the failure
     /// (non-transactional script, or MySQL's implicit DDL commits): the schema is in an unknown state.
     pub partially_applied: bool,
+    /// The migration declares itself irreversible (Alembic's `NotImplementedError` in a
+    /// downgrade): reported like a missing down, not as a broken one.
+    pub irreversible: bool,
     pub duration: Duration,
 }
 
@@ -258,6 +271,7 @@ fn failure(
         message,
         detail,
         partially_applied,
+        irreversible: false,
         duration: started.elapsed(),
     }
 }

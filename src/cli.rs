@@ -154,6 +154,24 @@ pub struct VerifyArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// Alembic projects: the Python interpreter of the project's environment (default: python3
+    /// on PATH). Alembic and the project's database driver must be importable there.
+    #[arg(long, env = "MIGCHECK_PYTHON", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
+    /// Alembic projects: the environment variable that hands the database URL to env.py (the
+    /// `sqlalchemy.url` option is set too).
+    #[arg(long, default_value = "DATABASE_URL", value_name = "NAME")]
+    pub url_env: String,
+
+    /// Alembic projects: SQLAlchemy URL scheme [default: postgresql+psycopg, mysql+pymysql].
+    #[arg(long, value_name = "SCHEME")]
+    pub sqlalchemy_scheme: Option<String>,
+
+    /// Alembic projects: accept several heads (by default a second head fails the gate).
+    #[arg(long)]
+    pub allow_multiple_heads: bool,
+
     /// Skip the unsafe-operation lint (by default its findings are part of the run and
     /// findings at or above `--fail-on` fail the gate).
     #[arg(long)]

@@ -8,7 +8,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::apply::{self, ApplyFailure, PreparedScript};
+use crate::alembic;
+use crate::apply::{self, AlembicStep, ApplyFailure, PreparedScript};
 use crate::chain::{
     self, Chain, ChainProblem, DiscoverOptions, Format, Migration, ProblemSeverity,
 };
@@ -105,17 +106,32 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
 
 async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Result<()> {
     let phase = Instant::now();
-    let chain = chain::discover(
-        &args.path,
-        &DiscoverOptions {
-            format: args.format,
-            require_down: args.require_down,
-        },
-    )?;
+    let wants_alembic = match args.format {
+        Some(f) => f == Format::Alembic,
+        None => alembic::chain::is_project(&args.path),
+    };
+    let graph = if wants_alembic {
+        Some(alembic::graph::Graph::load(&args.path)?)
+    } else {
+        None
+    };
+    let chain = match &graph {
+        Some(g) => alembic::chain::to_chain(g, &args.path, args.allow_multiple_heads),
+        None => chain::discover(
+            &args.path,
+            &DiscoverOptions {
+                format: args.format,
+                require_down: args.require_down,
+            },
+        )?,
+    };
     report.format = chain.format.name().to_string();
     report.migrations = chain.migrations.iter().map(migration_report).collect();
     let dialect = args.engine.engine.dialect();
-    let plans = prepare(&chain, dialect)?;
+    let plans = match &graph {
+        Some(g) => prepare_alembic(&chain, g),
+        None => prepare(&chain, dialect)?,
+    };
     let lint_config = if args.no_lint {
         None
     } else {
@@ -124,11 +140,23 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     report.options.fail_on = lint_config.as_ref().map(|c| c.fail_on().name().to_string());
     report.timings.chain_ms = ms(phase.elapsed());
     // Findings are read with the server's version once one runs (a rule may depend on it).
-    let run_lint = |report: &mut Report, server_version: Option<u32>, observed: Observation| {
+    let run_lint = |report: &mut Report,
+                    server_version: Option<u32>,
+                    observed: Observation,
+                    captured: &[(String, chain::Script)]| {
         if let Some(config) = &lint_config {
             let engine = args.engine.engine;
             let version = server_version.filter(|_| engine == crate::engine::Engine::Postgres);
-            report.findings = lint::lint_chain(&chain, engine, version, config);
+            report.findings = if graph.is_some() {
+                // What Alembic really sent, attributed to each revision's file.
+                let scripts: Vec<(Option<&str>, &chain::Script)> = captured
+                    .iter()
+                    .map(|(id, s)| (Some(id.as_str()), s))
+                    .collect();
+                lint::lint_scripts(&scripts, engine, version, config)
+            } else {
+                lint::lint_chain(&chain, engine, version, config)
+            };
             observe::reconcile(
                 &mut report.findings,
                 observed,
@@ -154,13 +182,13 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     if let Some(blocker) = chain
         .problems
         .iter()
-        .find(|p| BLOCKING_PROBLEMS.contains(&p.kind))
+        .find(|p| BLOCKING_PROBLEMS.contains(&p.kind) || alembic::chain::BLOCKING.contains(&p.kind))
     {
         tracing::info!(
             kind = blocker.kind,
             "chain cannot be ordered; no database needed"
         );
-        run_lint(report, None, Observation::default());
+        run_lint(report, None, Observation::default(), &[]);
         return Ok(());
     }
 
@@ -180,7 +208,17 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         policy: args.cosmetic,
         require_down: args.require_down,
         snapshot_out: args.snapshot_out.as_deref(),
-        observe: lint_config.as_ref().is_some_and(observe::wanted),
+        observe: lint_config.as_ref().is_some_and(observe::wanted) && graph.is_none(),
+        alembic: graph.as_ref().map(|g| AlembicSettings {
+            graph: g,
+            options: alembic::driver::DriverOptions {
+                python: args.python.clone(),
+                url_env: args.url_env.clone(),
+                sqlalchemy_scheme: args.sqlalchemy_scheme.clone(),
+                startup_timeout: args.startup_timeout(),
+                ..Default::default()
+            },
+        }),
     };
     let result = cleanup::run_guarded(async {
         let phase = Instant::now();
@@ -207,6 +245,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         }
 
         let mut observed = Observation::default();
+        let mut captured = Vec::new();
         let outcome = run_on_server(
             &*server,
             &plans,
@@ -214,10 +253,10 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
             &settings,
             printer,
             report,
-            &mut observed,
+            (&mut observed, &mut captured),
         )
         .await;
-        run_lint(report, Some(info.version_num), observed);
+        run_lint(report, Some(info.version_num), observed, &captured);
         let phase = Instant::now();
         let shutdown = server.shutdown().await;
         report.timings.teardown_ms += ms(phase.elapsed());
@@ -237,6 +276,13 @@ struct Settings<'a> {
     snapshot_out: Option<&'a Path>,
     /// Watch locks and rewrites during the first upgrade of each migration.
     observe: bool,
+    /// Set for an Alembic project: steps run through the project's own Alembic.
+    alembic: Option<AlembicSettings<'a>>,
+}
+
+struct AlembicSettings<'a> {
+    graph: &'a alembic::graph::Graph,
+    options: alembic::driver::DriverOptions,
 }
 
 /// One migration with its scripts split for the engine's dialect.
@@ -259,6 +305,7 @@ fn prepare(chain: &Chain, dialect: Dialect) -> Result<Vec<Plan<'_>>> {
             file: script.file.clone(),
             statements,
             no_transaction: script.no_transaction || flyway_detects,
+            alembic: None,
         })
     };
     chain
@@ -270,6 +317,29 @@ fn prepare(chain: &Chain, dialect: Dialect) -> Result<Vec<Plan<'_>>> {
                 up: prepare_script(&m.up)?,
                 down: m.down.as_ref().map(prepare_script).transpose()?,
             })
+        })
+        .collect()
+}
+
+/// Alembic revisions: upgrade to the revision; down is one step back on its own branch (a merge
+/// goes back to its parents, other branches stay applied).
+fn prepare_alembic<'c>(chain: &'c Chain, graph: &alembic::graph::Graph) -> Vec<Plan<'c>> {
+    let script = |m: &Migration, step: AlembicStep| PreparedScript {
+        file: m.up.file.clone(),
+        statements: Vec::new(),
+        no_transaction: false,
+        alembic: Some(step),
+    };
+    chain
+        .migrations
+        .iter()
+        .map(|m| Plan {
+            migration: m,
+            up: script(m, AlembicStep::Upgrade(m.id.clone())),
+            down: Some(script(
+                m,
+                AlembicStep::Downgrade(graph.step_back_target(&m.id)),
+            )),
         })
         .collect()
 }
@@ -303,10 +373,24 @@ struct Session<'a> {
     migrations_time: Duration,
     snapshots_time: Duration,
     recorder: Option<Recorder>,
+    alembic: Option<AlembicRun<'a>>,
+    /// SQL Alembic executed during each revision's first upgrade, for the lint.
+    captured: Vec<(String, chain::Script)>,
+}
+
+/// The project's Alembic, driven through one long-lived process per throwaway database.
+struct AlembicRun<'a> {
+    settings: &'a AlembicSettings<'a>,
+    engine: crate::engine::Engine,
+    driver: Option<alembic::driver::Driver>,
 }
 
 impl<'a> Session<'a> {
-    async fn open(server: &'a dyn Server, observe: bool) -> Result<Session<'a>> {
+    async fn open(
+        server: &'a dyn Server,
+        observe: bool,
+        alembic: Option<&'a AlembicSettings<'a>>,
+    ) -> Result<Session<'a>> {
         let mut session = Session {
             server,
             db: None,
@@ -316,6 +400,12 @@ impl<'a> Session<'a> {
             migrations_time: Duration::ZERO,
             snapshots_time: Duration::ZERO,
             recorder: observe.then(Recorder::new),
+            alembic: alembic.map(|settings| AlembicRun {
+                settings,
+                engine: server.info().engine,
+                driver: None,
+            }),
+            captured: Vec::new(),
         };
         session.fresh_database().await?;
         Ok(session)
@@ -327,11 +417,27 @@ impl<'a> Session<'a> {
         self.apply_conn = Some(db.connect().await?);
         self.snapshot_conn = Some(db.connect().await?);
         tracing::info!(database = %db.name, "throwaway database ready");
+        if let Some(run) = &mut self.alembic {
+            // The driver's engine is bound to one database: a fresh database, a fresh driver.
+            let driver = alembic::driver::Driver::start(
+                &run.settings.graph.project,
+                run.engine,
+                &db.url,
+                &run.settings.options,
+            )
+            .await?;
+            run.driver = Some(driver);
+        }
         self.db = Some(db);
         Ok(())
     }
 
     async fn close(&mut self) -> Result<()> {
+        if let Some(driver) = self.alembic.as_mut().and_then(|run| run.driver.take()) {
+            if let Err(e) = driver.stop().await {
+                tracing::warn!("the Alembic driver did not stop cleanly: {e}");
+            }
+        }
         for conn in [self.apply_conn.take(), self.snapshot_conn.take()]
             .into_iter()
             .flatten()
@@ -362,6 +468,10 @@ impl<'a> Session<'a> {
         script: &PreparedScript,
         observed_as: Option<&str>,
     ) -> Result<Duration, ApplyFailure> {
+        if let Some(step) = &script.alembic {
+            let result = self.alembic_step(script, step, observed_as).await;
+            return self.account(result);
+        }
         let conn = self
             .apply_conn
             .as_mut()
@@ -372,6 +482,14 @@ impl<'a> Session<'a> {
             }
             _ => apply::apply(conn, script).await,
         };
+        self.account(result)
+    }
+
+    /// Count the step's time and scrub secrets from its failure.
+    fn account(
+        &mut self,
+        result: Result<Duration, ApplyFailure>,
+    ) -> Result<Duration, ApplyFailure> {
         let took = match &result {
             Ok(d) => *d,
             Err(f) => f.duration,
@@ -383,6 +501,77 @@ impl<'a> Session<'a> {
             f.detail = redact::scrub(&f.detail, &secrets);
             f
         })
+    }
+
+    /// One Alembic upgrade or downgrade through the driver. An exception in the revision is a
+    /// failure of the step; a driver that died is too (and the replay that follows restarts it).
+    async fn alembic_step(
+        &mut self,
+        script: &PreparedScript,
+        step: &AlembicStep,
+        first_upgrade_of: Option<&str>,
+    ) -> Result<Duration, ApplyFailure> {
+        let started = Instant::now();
+        let fail =
+            |message: String, detail: String, line: usize, irreversible: bool| ApplyFailure {
+                file: script.file.clone(),
+                line,
+                message,
+                detail,
+                partially_applied: true,
+                irreversible,
+                duration: started.elapsed(),
+            };
+        let Some(run) = self.alembic.as_mut() else {
+            return Err(fail(
+                "no Alembic driver in this session".into(),
+                String::new(),
+                1,
+                false,
+            ));
+        };
+        let mysql = run.engine.dialect() == Dialect::Mysql;
+        let Some(driver) = run.driver.as_mut() else {
+            return Err(fail(
+                "the Alembic driver is not running".into(),
+                String::new(),
+                1,
+                false,
+            ));
+        };
+        let (result, downgrade) = match step {
+            AlembicStep::Upgrade(target) => (driver.upgrade(target).await, false),
+            AlembicStep::Downgrade(target) => (driver.downgrade(target).await, true),
+        };
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let tail = driver.stderr_tail();
+                run.driver = None;
+                return Err(fail(e.to_string(), tail, 1, false));
+            }
+        };
+        if let Some(err) = &result.error {
+            let file = err.file.clone().unwrap_or_else(|| script.file.clone());
+            let line = traceback_line(&err.traceback, &file).unwrap_or(1);
+            let irreversible = downgrade && err.kind == "NotImplementedError";
+            let mut f = fail(
+                format!("{}: {}", err.kind, err.message.trim()),
+                err.traceback.clone(),
+                line,
+                irreversible,
+            );
+            f.file = file;
+            // Postgres rolls the failed step back; MySQL has committed its DDL statements.
+            f.partially_applied = mysql;
+            return Err(f);
+        }
+        if let Some(id) = first_upgrade_of {
+            for applied in result.steps.iter().filter(|s| s.revision == id) {
+                self.captured.push((id.to_string(), applied.to_script()));
+            }
+        }
+        Ok(result.wall)
     }
 
     async fn snapshot(&mut self) -> Result<Snapshot> {
@@ -428,9 +617,9 @@ async fn run_on_server(
     settings: &Settings<'_>,
     printer: &Printer,
     report: &mut Report,
-    observed: &mut Observation,
+    (observed, captured): (&mut Observation, &mut Vec<(String, chain::Script)>),
 ) -> Result<()> {
-    let mut session = Session::open(server, settings.observe).await?;
+    let mut session = Session::open(server, settings.observe, settings.alembic.as_ref()).await?;
     let outcome = match mode {
         RoundtripMode::Step => step_mode(&mut session, plans, settings, printer, report).await,
         RoundtripMode::Full => full_mode(&mut session, plans, settings, printer, report).await,
@@ -445,7 +634,13 @@ async fn run_on_server(
             "observed locks and rewrites"
         );
     }
+    *captured = std::mem::take(&mut session.captured);
     let final_snapshot = outcome?;
+    if let Some(run) = &mut session.alembic {
+        let check = alembic_version_check(run, plans, report).await;
+        printer.check(&check);
+        report.checks.push(check);
+    }
     if let (Some(path), Some(snap)) = (settings.snapshot_out, final_snapshot) {
         write_snapshot(path, &snap)?;
     }
@@ -467,6 +662,74 @@ async fn run_on_server(
     let closed = session.close().await;
     report.timings.teardown_ms += ms(phase.elapsed());
     closed
+}
+
+/// After the chain: `alembic_version` must hold exactly the heads of the applied revisions
+/// (bookkeeping is left out of schema comparisons, so it is checked here).
+async fn alembic_version_check(
+    run: &mut AlembicRun<'_>,
+    plans: &[Plan<'_>],
+    report: &Report,
+) -> CheckReport {
+    let mut check = CheckReport {
+        name: "alembic_version".to_string(),
+        migration: None,
+        status: Status::Pass,
+        duration_ms: 0,
+        message: String::new(),
+        file: None,
+        line: None,
+        detail: None,
+        diff: None,
+        objects: Vec::new(),
+        notes: Vec::new(),
+        phases: Vec::new(),
+    };
+    let all_applied = plans.iter().all(|p| {
+        report.checks.iter().any(|c| {
+            c.name == "upgrade"
+                && c.migration.as_deref() == Some(p.migration.id.as_str())
+                && c.status == Status::Pass
+        })
+    });
+    if !all_applied {
+        check.status = Status::Skip;
+        check.message = "not checked: not every revision applied".to_string();
+        return check;
+    }
+    let started = Instant::now();
+    let expected = run
+        .settings
+        .graph
+        .expected_current(plans.iter().map(|p| p.migration.id.as_str()));
+    let current = match run.driver.as_mut() {
+        Some(d) => d.current().await,
+        None => Err(Error::environment(
+            "the Alembic driver is not running",
+            None,
+        )),
+    };
+    check.duration_ms = ms(started.elapsed());
+    match current {
+        Ok(mut actual) => {
+            actual.sort();
+            if actual == expected {
+                check.message = format!("holds the heads: {}", expected.join(", "));
+            } else {
+                check.status = Status::Fail;
+                check.message = format!(
+                    "alembic_version holds [{}] after the full upgrade, expected the heads [{}]",
+                    actual.join(", "),
+                    expected.join(", ")
+                );
+            }
+        }
+        Err(e) => {
+            check.status = Status::Fail;
+            check.message = format!("cannot read alembic_version: {e}");
+        }
+    }
+    check
 }
 
 /// Returns the schema after the last migration that applied.
@@ -544,6 +807,15 @@ async fn roundtrip_step(
     let started = Instant::now();
 
     let down_phase = match session.apply(down).await {
+        Err(f) if f.irreversible => {
+            // Declared irreversible: reported like a migration without a down.
+            let diverged = session.snapshot().await? != *after;
+            let mut check = no_down(plan, settings.require_down);
+            check.message = format!("not reversible: {}", f.message);
+            check.file = Some(f.file.display().to_string());
+            check.line = Some(f.line);
+            return Ok((check, diverged));
+        }
         Err(f) => {
             // A rolled-back down leaves `after` in place; a half-applied one does not.
             let diverged = f.partially_applied || session.snapshot().await? != *after;
@@ -689,6 +961,12 @@ async fn full_mode(
         };
         let mut check = base_check("roundtrip", plan, &down.file);
         match session.apply(down).await {
+            Err(f) if f.irreversible => {
+                let mut check = no_down(plan, settings.require_down);
+                check.message = format!("not reversible: {}", f.message);
+                checks[i] = Some(check);
+                break;
+            }
             Err(f) => {
                 let phase = phase_failed("down", &f);
                 fail_with(
@@ -811,6 +1089,17 @@ fn base_check(name: &str, plan: &Plan<'_>, file: &Path) -> CheckReport {
 fn upgrade_passed(plan: &Plan<'_>, took: Duration) -> CheckReport {
     let mut check = base_check("upgrade", plan, &plan.up.file);
     check.duration_ms = ms(took);
+    if let Some(AlembicStep::Upgrade(target)) = &plan.up.alembic {
+        check.message = format!("alembic upgrade {target}");
+        check.phases = vec![Phase {
+            name: "up".to_string(),
+            status: Status::Pass,
+            schema_differs: false,
+            duration_ms: ms(took),
+            message: String::new(),
+        }];
+        return check;
+    }
     let n = plan.up.statements.len();
     check.message = format!(
         "applied {n} statement{}{}",
@@ -1097,6 +1386,24 @@ fn write_snapshot(path: &Path, snapshot: &Snapshot) -> Result<()> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The line of `file` in a Python traceback's innermost frame that lies in that file.
+fn traceback_line(traceback: &str, file: &Path) -> Option<usize> {
+    let name = file.file_name()?.to_str()?;
+    traceback
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let rest = l.strip_prefix("File \"")?;
+            let (path, tail) = rest.split_once('"')?;
+            if !path.ends_with(name) {
+                return None;
+            }
+            let n = tail.trim_start_matches(", line ").split(',').next()?;
+            n.trim().parse().ok()
+        })
+        .last()
 }
 
 fn ms(d: Duration) -> u64 {

@@ -10,7 +10,7 @@
 //! Verify uses it per revision, in `Graph` order: `upgrade(id)`, `current()`,
 //! `downgrade(&graph.step_back_target(id))`, `current()`, `upgrade(id)`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -322,16 +322,18 @@ impl Driver {
             .arg(&options.url_env)
             .arg("--section")
             .arg("alembic");
+        // The driver starts in the project folder: relative paths would resolve twice.
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         if let Some(ini) = &project.ini {
-            cmd.arg("--config").arg(ini);
+            cmd.arg("--config").arg(absolute(ini));
         }
         if let Some(toml) = &project.toml {
-            cmd.arg("--toml").arg(toml);
+            cmd.arg("--toml").arg(absolute(toml));
         }
         cmd.env(&options.url_env, sa_url.expose())
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONDONTWRITEBYTECODE", "1")
-            .current_dir(&project.root)
+            .current_dir(absolute(&project.root))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -2,6 +2,7 @@
 //! `graph`), prints it (`cli`: `migcheck heads`, `migcheck graph`), and drives Alembic to apply
 //! steps through one long-lived Python process (`driver`).
 
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod driver;

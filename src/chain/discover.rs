@@ -196,6 +196,7 @@ fn pattern(format: Format) -> &'static str {
         Format::Goose => goose::PATTERN,
         Format::Flyway => flyway::PATTERN,
         Format::Diesel => diesel::PATTERN,
+        Format::Alembic => "alembic.ini (or [tool.alembic]) with versions/*.py",
     }
 }
 
@@ -206,6 +207,7 @@ fn family(format: Format) -> u8 {
         Format::GolangMigrate | Format::SqlxSimple | Format::Dbmate | Format::Goose => 0,
         Format::Flyway => 1,
         Format::Diesel => 2,
+        Format::Alembic => 3,
     }
 }
 
@@ -220,6 +222,13 @@ const ORDER: [Format; 6] = [
 ];
 
 pub(super) fn discover(root: &Path, options: &DiscoverOptions) -> Result<Chain> {
+    if options.format == Some(Format::Alembic) {
+        return Err(Error::input(
+            root,
+            None,
+            "no Alembic project here: expected alembic.ini, [tool.alembic] in pyproject.toml, or env.py",
+        ));
+    }
     match fs::metadata(root) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::input(root, None, "migrations folder does not exist"));
@@ -646,6 +655,11 @@ impl Builder {
                 );
                 Ok(())
             }
+            // Refused at the top of `discover`; a stray .sql file is all it could be.
+            Format::Alembic => {
+                self.unrecognized(&f.path, format, ".sql file in an Alembic project");
+                Ok(())
+            }
         }
     }
 
@@ -1014,6 +1028,7 @@ fn missing_down_message(format: Format, d: &Draft) -> String {
         Format::Goose => "no `-- +goose Down` section".to_string(),
         Format::Flyway => format!("no U{}__{}.sql undo script", d.version, d.name),
         Format::Diesel => format!("no down.sql in {}", d.id),
+        Format::Alembic => "no downgrade".to_string(),
     };
     format!("migration {} has no down: {expected}", d.id)
 }

@@ -24,6 +24,8 @@ pub enum Format {
     Flyway,
     /// `{version}_{name}/up.sql` + `down.sql`.
     Diesel,
+    /// An Alembic project (`alembic.ini`, `env.py`, `versions/*.py`), read by `crate::alembic`.
+    Alembic,
 }
 
 impl Format {
@@ -35,6 +37,7 @@ impl Format {
             Format::Goose => "goose",
             Format::Flyway => "flyway",
             Format::Diesel => "diesel",
+            Format::Alembic => "alembic",
         }
     }
 }
