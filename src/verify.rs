@@ -1391,19 +1391,16 @@ fn write_snapshot(path: &Path, snapshot: &Snapshot) -> Result<()> {
 /// The line of `file` in a Python traceback's innermost frame that lies in that file.
 fn traceback_line(traceback: &str, file: &Path) -> Option<usize> {
     let name = file.file_name()?.to_str()?;
-    traceback
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim_start();
-            let rest = l.strip_prefix("File \"")?;
-            let (path, tail) = rest.split_once('"')?;
-            if !path.ends_with(name) {
-                return None;
-            }
-            let n = tail.trim_start_matches(", line ").split(',').next()?;
-            n.trim().parse().ok()
-        })
-        .last()
+    traceback.lines().rev().find_map(|l| {
+        let l = l.trim_start();
+        let rest = l.strip_prefix("File \"")?;
+        let (path, tail) = rest.split_once('"')?;
+        if !path.ends_with(name) {
+            return None;
+        }
+        let n = tail.trim_start_matches(", line ").split(',').next()?;
+        n.trim().parse().ok()
+    })
 }
 
 fn ms(d: Duration) -> u64 {

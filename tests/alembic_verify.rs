@@ -35,7 +35,7 @@ fn run(engine: &str, name: &str, extra: &[&str]) -> Run {
     verify(&fixture(&format!("alembic/{name}")), &args)
 }
 
-fn check<'a>(run: &'a Run, name: &str, migration: Option<&str>) -> serde_json::Value {
+fn check(run: &Run, name: &str, migration: Option<&str>) -> serde_json::Value {
     run.checks()
         .into_iter()
         .find(|c| c["name"] == name && c["migration"].as_str() == migration)
