@@ -588,7 +588,7 @@ fn driver_reports_a_python_without_alembic() {
         assert!(text.contains("`import alembic` fails"), "{text}");
         assert!(text.contains("python-without-alembic"), "{text}");
         assert!(!text.contains("secretpw"));
-        assert_eq!(err.exit_code(), 3);
+        assert_eq!(err.exit_code(), 2);
     });
 }
 

@@ -351,13 +351,10 @@ impl Driver {
             });
         }
         let mut child = cmd.spawn().map_err(|e| {
-            Error::environment(
-                format!(
-                    "cannot start the Python interpreter {}: {e}",
-                    python.display()
-                ),
-                Some("pass --python PATH to an interpreter that has alembic installed".to_string()),
-            )
+            Error::Usage(format!(
+                "cannot start the Python interpreter {}: {e}\n  hint: pass --python PATH to an interpreter that has alembic installed",
+                python.display()
+            ))
         })?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().map(|s| BufReader::new(s).lines());
@@ -430,16 +427,12 @@ impl Driver {
             let message = driver.clean(&hello.error.unwrap_or_default());
             return Err(
                 if kind.contains("ImportError") || kind.contains("ModuleNotFound") {
-                    Error::environment(
-                    format!(
-                        "`import alembic` fails in the Python interpreter {}: {message}",
+                    // The interpreter the user named cannot serve: bad input (exit 2).
+                    Error::Usage(format!(
+                        "`import alembic` fails in the Python interpreter {}: {message}\n  hint: install Alembic and the database drivers there ({} -m pip install alembic sqlalchemy 'psycopg[binary]' pymysql), or pass --python PATH",
+                        python.display(),
                         python.display()
-                    ),
-                    Some(format!(
-                        "install Alembic and the database drivers there ({} -m pip install alembic sqlalchemy 'psycopg[binary]' pymysql), or pass --python PATH",
-                        python.display()
-                    )),
-                )
+                    ))
                 } else {
                     Error::environment(
                         format!("the Alembic driver failed to start: {kind}: {message}"),
