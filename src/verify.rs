@@ -671,20 +671,7 @@ async fn alembic_version_check(
     plans: &[Plan<'_>],
     report: &Report,
 ) -> CheckReport {
-    let mut check = CheckReport {
-        name: "alembic_version".to_string(),
-        migration: None,
-        status: Status::Pass,
-        duration_ms: 0,
-        message: String::new(),
-        file: None,
-        line: None,
-        detail: None,
-        diff: None,
-        objects: Vec::new(),
-        notes: Vec::new(),
-        phases: Vec::new(),
-    };
+    let mut check = CheckReport::new("alembic_version", None, Status::Pass, "");
     let all_applied = plans.iter().all(|p| {
         report.checks.iter().any(|c| {
             c.name == "upgrade"
@@ -1070,20 +1057,9 @@ async fn full_mode(
 // ---- building checks ------------------------------------------------------------------
 
 fn base_check(name: &str, plan: &Plan<'_>, file: &Path) -> CheckReport {
-    CheckReport {
-        name: name.to_string(),
-        migration: Some(plan.migration.id.clone()),
-        status: Status::Pass,
-        duration_ms: 0,
-        message: String::new(),
-        file: Some(file.display().to_string()),
-        line: None,
-        detail: None,
-        diff: None,
-        objects: Vec::new(),
-        notes: Vec::new(),
-        phases: Vec::new(),
-    }
+    let mut check = CheckReport::new(name, Some(&plan.migration.id), Status::Pass, "");
+    check.file = Some(file.display().to_string());
+    check
 }
 
 fn upgrade_passed(plan: &Plan<'_>, took: Duration) -> CheckReport {
@@ -1311,24 +1287,17 @@ fn chain_check(chain: &Chain, took: Duration) -> CheckReport {
             .collect::<Vec<_>>()
             .join("\n")
     });
-    CheckReport {
-        name: "chain".to_string(),
-        migration: None,
-        status: if errors.is_empty() {
-            Status::Pass
-        } else {
-            Status::Fail
-        },
-        duration_ms: ms(took),
-        message,
-        file: first.map(|p| p.file.display().to_string()),
-        line: first.and_then(|p| p.line),
-        detail,
-        diff: None,
-        objects: Vec::new(),
-        notes: Vec::new(),
-        phases: Vec::new(),
-    }
+    let status = if errors.is_empty() {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    let mut check = CheckReport::new("chain", None, status, message);
+    check.duration_ms = ms(took);
+    check.file = first.map(|p| p.file.display().to_string());
+    check.line = first.and_then(|p| p.line);
+    check.detail = detail;
+    check
 }
 
 /// The check that records why a run could not finish (bad input, no database).
@@ -1342,20 +1311,17 @@ fn error_check(e: &Error) -> CheckReport {
         Error::Usage(_) => ("usage", None, None),
         _ => ("provision", None, None),
     };
-    CheckReport {
-        name: name.to_string(),
-        migration: None,
-        status: Status::Fail,
-        duration_ms: 0,
-        message: e.to_string().lines().next().unwrap_or_default().to_string(),
-        file,
-        line,
-        detail: Some(e.to_string()),
-        diff: None,
-        objects: Vec::new(),
-        notes: Vec::new(),
-        phases: Vec::new(),
-    }
+    let text = e.to_string();
+    let mut check = CheckReport::new(
+        name,
+        None,
+        Status::Fail,
+        text.lines().next().unwrap_or_default(),
+    );
+    check.file = file;
+    check.line = line;
+    check.detail = Some(text);
+    check
 }
 
 fn migration_report(m: &Migration) -> MigrationReport {

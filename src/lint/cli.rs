@@ -253,7 +253,7 @@ fn lint_report(
             .collect::<Vec<_>>()
             .join(" "),
         format: format!(
-            "lint ({})",
+            "lint ({}, {engine} rules)",
             args.format.map(|f| f.name()).unwrap_or("detected")
         ),
         engine: None,
@@ -261,7 +261,8 @@ fn lint_report(
         options: OptionsReport {
             roundtrip: "none".to_string(),
             require_down: false,
-            cosmetic: engine.name().to_string(),
+            // Lint compares no schemas: no cosmetic policy applies.
+            cosmetic: "none".to_string(),
             fail_on: None,
         },
         migrations: Vec::new(),

@@ -124,6 +124,31 @@ pub struct CheckReport {
     pub phases: Vec<Phase>,
 }
 
+impl CheckReport {
+    /// A check with only its identity and outcome set; the rest is filled in as it is known.
+    pub fn new(
+        name: &str,
+        migration: Option<&str>,
+        status: Status,
+        message: impl Into<String>,
+    ) -> Self {
+        CheckReport {
+            name: name.to_string(),
+            migration: migration.map(str::to_string),
+            status,
+            duration_ms: 0,
+            message: message.into(),
+            file: None,
+            line: None,
+            detail: None,
+            diff: None,
+            objects: Vec::new(),
+            notes: Vec::new(),
+            phases: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Phase {
     /// `up`, `down`, `reapply`.
@@ -391,20 +416,9 @@ pub(crate) mod samples {
         ms: u64,
         msg: &str,
     ) -> CheckReport {
-        CheckReport {
-            name: name.to_string(),
-            migration: migration.map(str::to_string),
-            status,
-            duration_ms: ms,
-            message: msg.to_string(),
-            file: None,
-            line: None,
-            detail: None,
-            diff: None,
-            objects: Vec::new(),
-            notes: Vec::new(),
-            phases: Vec::new(),
-        }
+        let mut c = CheckReport::new(name, migration, status, msg);
+        c.duration_ms = ms;
+        c
     }
 
     pub fn phase(name: &str, status: Status, ms: u64, msg: &str) -> Phase {
