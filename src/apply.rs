@@ -8,8 +8,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use sqlx::AssertSqlSafe;
-
 use crate::observe::{self, Recorder};
 use crate::provision::Conn;
 use crate::sql::Statement;
@@ -231,13 +229,10 @@ fn refuses_transaction_block(error: &sqlx::Error) -> bool {
         .is_some_and(|c| c == "25001" || c == "2D000")
 }
 
+/// Simple-query / text protocol (`Conn::execute`): DDL, DO blocks and multi-row SELECTs all run
+/// as written.
 async fn execute(conn: &mut Conn, sql: &str) -> Result<(), sqlx::Error> {
-    // Simple-query / text protocol: DDL, DO blocks and multi-row SELECTs all run as written.
-    let query = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
-    match conn {
-        Conn::Postgres(c) => query.execute(c).await.map(|_| ()),
-        Conn::Mysql(c) => query.execute(c).await.map(|_| ()),
-    }
+    conn.execute(sql).await
 }
 
 fn failure(
