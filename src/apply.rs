@@ -105,7 +105,7 @@ async fn run(
                 .as_ref()
                 .is_some_and(observe::ScriptWatch::wants_statement_transactions)
             && !observe::is_transaction_control(&statement.sql)
-            && !crate::verify::must_run_outside_transaction(&statement.sql);
+            && !crate::chain::must_run_outside_transaction(&statement.sql);
         if wrap {
             if let Err(e) = execute(conn, "BEGIN").await {
                 return Err(failure(script, Some(statement), &e, index > 0, started));
