@@ -720,3 +720,73 @@ fn nothing_recognised_is_bad_input() {
     assert!(e.to_string().contains("no migration recognised"), "{e}");
     assert_eq!(e.exit_code(), crate::error::exit::BAD_INPUT);
 }
+
+#[test]
+fn transaction_state_follows_each_tool() {
+    use super::runs_outside_transaction;
+    use crate::engine::Engine;
+    let script = |text: &str, marked: bool| crate::chain::Script {
+        file: "f.sql".into(),
+        segments: vec![Segment::Sql {
+            text: text.into(),
+            line: 1,
+        }],
+        no_transaction: marked,
+    };
+    let one = "CREATE INDEX CONCURRENTLY i ON t (a);";
+    let two = "SELECT 1;\nCREATE INDEX CONCURRENTLY i ON t (a);";
+    let pg = Engine::Postgres;
+    // One string: one statement runs alone, several share an implicit transaction.
+    assert!(runs_outside_transaction(
+        Format::GolangMigrate,
+        &script(one, false),
+        pg
+    ));
+    assert!(!runs_outside_transaction(
+        Format::GolangMigrate,
+        &script(two, false),
+        pg
+    ));
+    assert!(runs_outside_transaction(
+        Format::GolangMigrate,
+        &script(two, false),
+        Engine::Mysql
+    ));
+    for f in [
+        Format::Sqlx,
+        Format::SqlxSimple,
+        Format::Dbmate,
+        Format::Diesel,
+        Format::Popx,
+    ] {
+        assert!(!runs_outside_transaction(f, &script(one, false), pg), "{f}");
+        assert!(runs_outside_transaction(f, &script(one, true), pg), "{f}");
+        assert!(!runs_outside_transaction(f, &script(two, true), pg), "{f}");
+    }
+    // Statement by statement.
+    assert!(runs_outside_transaction(
+        Format::Goose,
+        &script(two, true),
+        pg
+    ));
+    assert!(runs_outside_transaction(
+        Format::Flyway,
+        &script(two, false),
+        pg
+    ));
+    assert!(!runs_outside_transaction(
+        Format::Flyway,
+        &script("SELECT 1;", false),
+        pg
+    ));
+    assert!(!runs_outside_transaction(
+        Format::Flyway,
+        &script(one, false),
+        Engine::Mariadb
+    ));
+    assert!(runs_outside_transaction(
+        Format::Popx,
+        &script(two, false),
+        Engine::Mysql
+    ));
+}
