@@ -693,10 +693,17 @@ impl Builder {
         match int_version(text, max).filter(|_| at_least_min) {
             Some(v) => Some(v),
             None => {
+                // golang-migrate's file source skips a name its uint64 parse rejects, silently:
+                // the migration would never run.
+                let consequence = if format == Format::GolangMigrate {
+                    ", so golang-migrate silently skips this file"
+                } else {
+                    ""
+                };
                 self.unrecognized(
                     &f.path,
                     format,
-                    &format!("version {text} is out of range ({min}..={max})"),
+                    &format!("version {text} is out of range ({min}..={max}){consequence}"),
                 );
                 None
             }
