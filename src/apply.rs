@@ -105,7 +105,7 @@ async fn run(
                 .as_ref()
                 .is_some_and(observe::ScriptWatch::wants_statement_transactions)
             && !observe::is_transaction_control(&statement.sql)
-            && !crate::verify::must_run_outside_transaction(&statement.sql);
+            && !crate::chain::must_run_outside_transaction(&statement.sql);
         if wrap {
             if let Err(e) = execute(conn, "BEGIN").await {
                 return Err(failure(script, Some(statement), &e, index > 0, started));
@@ -247,6 +247,14 @@ fn failure(
     let line = statement
         .map(|s| s.line + offset_line.unwrap_or(0))
         .unwrap_or(1);
+    let mut message = message;
+    if statement.is_some_and(|s| starts_with_delimiter_command(&s.sql)) {
+        message.push_str(
+            " (`DELIMITER` is a command of the mysql client, not SQL: this tool sends the file \
+             to the server as it is, and the server parses `BEGIN ... END` bodies itself, so \
+             remove the DELIMITER lines)",
+        );
+    }
     if let Some(s) = statement {
         let excerpt: Vec<&str> = s.sql.lines().take(6).collect();
         let more = if s.sql.lines().count() > 6 {
@@ -269,6 +277,12 @@ fn failure(
         irreversible: false,
         duration: started.elapsed(),
     }
+}
+
+fn starts_with_delimiter_command(sql: &str) -> bool {
+    sql.split_whitespace()
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("delimiter"))
 }
 
 /// The server's message, extra detail, and the error's line offset within the statement.

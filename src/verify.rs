@@ -45,6 +45,7 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
         duration_ms: 0,
         path: args.path.display().to_string(),
         format: String::new(),
+        format_reason: String::new(),
         engine: None,
         provider: None,
         options: OptionsReport {
@@ -122,10 +123,12 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
             &DiscoverOptions {
                 format: args.format,
                 require_down: args.require_down,
+                engine: Some(args.engine.engine),
             },
         )?,
     };
     report.format = chain.format.name().to_string();
+    report.format_reason.clone_from(&chain.format_reason);
     report.migrations = chain.migrations.iter().map(migration_report).collect();
     let dialect = args.engine.engine.dialect();
     let plans = match &graph {
@@ -176,6 +179,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
 
     printer.align(chain.migrations.iter().map(|m| m.id.as_str()));
     printer.header(&report.path, &report.format, chain.migrations.len());
+    printer.semantics(&report.format, &report.format_reason);
     let chain_check = chain_check(&chain, phase.elapsed());
     printer.chain(&chain_check);
     report.checks.push(chain_check);
@@ -294,17 +298,18 @@ struct Plan<'a> {
 
 /// Split every script before any database is started: a malformed file is bad input (exit 2).
 fn prepare(chain: &Chain, dialect: Dialect) -> Result<Vec<Plan<'_>>> {
+    // Transaction state was decided at discovery (lint reads the same). Only Flyway interprets
+    // `DELIMITER` as the mysql client does; every other tool hands the file to the server.
     let prepare_script = |script: &chain::Script| -> Result<PreparedScript> {
-        let statements = sql::split(script, dialect)?;
-        let flyway_detects = chain.format == Format::Flyway
-            && dialect == Dialect::Postgres
-            && statements
-                .iter()
-                .any(|s| must_run_outside_transaction(&s.sql));
+        let statements = if chain.format == Format::Flyway {
+            sql::split(script, dialect)?
+        } else {
+            sql::split_as_sent(script, dialect)?
+        };
         Ok(PreparedScript {
             file: script.file.clone(),
             statements,
-            no_transaction: script.no_transaction || flyway_detects,
+            no_transaction: script.no_transaction,
             alembic: None,
         })
     };
@@ -342,23 +347,6 @@ fn prepare_alembic<'c>(chain: &'c Chain, graph: &alembic::graph::Graph) -> Vec<P
             )),
         })
         .collect()
-}
-
-/// Statements Postgres refuses inside a transaction block; Flyway detects these by itself and
-/// runs such a migration outside a transaction, so migcheck does the same for Flyway chains.
-pub(crate) fn must_run_outside_transaction(sql: &str) -> bool {
-    let upper = sql.to_ascii_uppercase();
-    let words: Vec<&str> = upper.split_whitespace().collect();
-    let starts = |prefix: &[&str]| words.len() >= prefix.len() && words[..prefix.len()] == *prefix;
-    (words.contains(&"CONCURRENTLY")
-        && (starts(&["CREATE", "INDEX"])
-            || starts(&["CREATE", "UNIQUE", "INDEX"])
-            || starts(&["DROP", "INDEX"])
-            || starts(&["REINDEX"])))
-        || starts(&["VACUUM"])
-        || starts(&["ALTER", "SYSTEM"])
-        || starts(&["CREATE", "DATABASE"])
-        || starts(&["DROP", "DATABASE"])
 }
 
 /// The throwaway database and the two connections migcheck uses on it: one applies
@@ -1377,25 +1365,4 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flyway_outside_transaction_detection() {
-        assert!(must_run_outside_transaction(
-            "CREATE INDEX CONCURRENTLY i ON t (a)"
-        ));
-        assert!(must_run_outside_transaction(
-            "create unique index concurrently i on t (a)"
-        ));
-        assert!(must_run_outside_transaction("DROP INDEX CONCURRENTLY i"));
-        assert!(must_run_outside_transaction("VACUUM t"));
-        assert!(!must_run_outside_transaction("CREATE INDEX i ON t (a)"));
-        assert!(!must_run_outside_transaction(
-            "COMMENT ON TABLE t IS 'CONCURRENTLY'"
-        ));
-    }
 }

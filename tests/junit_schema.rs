@@ -68,6 +68,7 @@ fn base(engine: Option<(&str, &str)>) -> Report {
         duration_ms: 1500,
         path: "db/migrations".to_string(),
         format: "golang-migrate".to_string(),
+        format_reason: String::new(),
         engine: engine.map(|(name, version)| EngineReport {
             requested: None,
             name: name.to_string(),

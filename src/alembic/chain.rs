@@ -46,10 +46,7 @@ pub fn to_chain(graph: &Graph, root: &Path, allow_multiple_heads: bool) -> Chain
         .iter()
         .enumerate()
         .map(|(i, r)| Migration {
-            version: Version {
-                parts: vec![i as u128],
-                text: r.id.clone(),
-            },
+            version: Version::number(i as u128, &r.id),
             name: r
                 .file
                 .file_stem()
@@ -78,5 +75,6 @@ pub fn to_chain(graph: &Graph, root: &Path, allow_multiple_heads: bool) -> Chain
         format: Format::Alembic,
         migrations,
         problems,
+        format_reason: "an Alembic project".to_string(),
     }
 }

@@ -9,6 +9,8 @@ mod diesel;
 mod flyway;
 mod golang_migrate;
 mod goose;
+mod popx;
+mod project;
 mod sqlx_simple;
 
 use std::collections::{HashMap, HashSet};
@@ -17,8 +19,9 @@ use std::path::{Path, PathBuf};
 
 use super::{
     Chain, ChainProblem, DiscoverOptions, Format, Migration, ProblemSeverity, Script, Segment,
-    Version,
+    Version, VersionKey,
 };
+use crate::engine::{Dialect, Engine};
 use crate::error::{Error, Result};
 
 /// One direction of a sectioned file (dbmate, goose).
@@ -149,6 +152,8 @@ enum Content {
 enum Kind {
     GmUp,
     GmDown,
+    /// A popx name with a dialect or `.autocommit` (dialect-less popx names are `GmUp`/`GmDown`).
+    Popx,
     /// `{digits}...sql`: sqlx simple, dbmate or goose depending on the content.
     Numbered(Content),
     Flyway,
@@ -169,6 +174,7 @@ impl Flat {
     fn evidence(&self) -> Option<Format> {
         match self.kind {
             Kind::GmUp | Kind::GmDown => Some(Format::GolangMigrate),
+            Kind::Popx => Some(Format::Popx),
             Kind::Numbered(Content::Goose) => Some(Format::Goose),
             Kind::Numbered(Content::Dbmate) => Some(Format::Dbmate),
             Kind::Numbered(Content::Plain) => {
@@ -180,7 +186,7 @@ impl Flat {
     }
 }
 
-/// A subfolder holding `up.sql` or `down.sql`, or named like a Diesel migration.
+/// A non-empty subfolder: a Diesel migration when it holds `up.sql`.
 struct DieselDir {
     name: String,
     path: PathBuf,
@@ -190,7 +196,8 @@ struct DieselDir {
 
 fn pattern(format: Format) -> &'static str {
     match format {
-        Format::GolangMigrate => golang_migrate::PATTERN,
+        Format::GolangMigrate | Format::Sqlx => golang_migrate::PATTERN,
+        Format::Popx => popx::PATTERN,
         Format::SqlxSimple => sqlx_simple::PATTERN,
         Format::Dbmate => dbmate::PATTERN,
         Format::Goose => goose::PATTERN,
@@ -204,7 +211,12 @@ fn pattern(format: Format) -> &'static str {
 /// there is a broken file of the chosen format (missing section, no `.up`), not a stray.
 fn family(format: Format) -> u8 {
     match format {
-        Format::GolangMigrate | Format::SqlxSimple | Format::Dbmate | Format::Goose => 0,
+        Format::GolangMigrate
+        | Format::Sqlx
+        | Format::Popx
+        | Format::SqlxSimple
+        | Format::Dbmate
+        | Format::Goose => 0,
         Format::Flyway => 1,
         Format::Diesel => 2,
         Format::Alembic => 3,
@@ -212,9 +224,10 @@ fn family(format: Format) -> u8 {
 }
 
 /// Detection precedence on equal file counts.
-const ORDER: [Format; 6] = [
+const ORDER: [Format; 7] = [
     Format::Diesel,
     Format::Flyway,
+    Format::Popx,
     Format::GolangMigrate,
     Format::Goose,
     Format::Dbmate,
@@ -252,7 +265,7 @@ pub(super) fn discover(root: &Path, options: &DiscoverOptions) -> Result<Chain> 
     let entries = list_dir(root)
         .map_err(|e| Error::input(root, None, format!("cannot read migrations folder: {e}")))?;
 
-    let mut b = Builder::new(root, options.require_down);
+    let mut b = Builder::new(root, options);
     let mut flats = Vec::new();
     let mut dirs = Vec::new();
     let mut confs = HashSet::new();
@@ -288,10 +301,16 @@ pub(super) fn discover(root: &Path, options: &DiscoverOptions) -> Result<Chain> 
         flats.push(classify(e)?);
     }
 
-    let (format, excluded) = match options.format {
+    let (format, excluded, reason) = match options.format {
         Some(f) => {
             let any = match f {
                 Format::Diesel => dirs.iter().any(|d| d.has_scripts),
+                Format::Sqlx => flats
+                    .iter()
+                    .any(|x| x.evidence() == Some(Format::GolangMigrate)),
+                Format::Popx => flats
+                    .iter()
+                    .any(|x| matches!(x.evidence(), Some(Format::Popx | Format::GolangMigrate))),
                 Format::SqlxSimple => flats.iter().any(|x| {
                     matches!(x.kind, Kind::Numbered(_))
                         && sqlx_simple::parse_name(&x.name).is_some()
@@ -305,12 +324,24 @@ pub(super) fn discover(root: &Path, options: &DiscoverOptions) -> Result<Chain> 
                     format!("no {f} migrations found (looked for {})", pattern(f)),
                 ));
             }
-            (f, Vec::new())
+            (f, Vec::new(), "forced with --format".to_string())
         }
-        None => detect(root, &flats, &dirs, &mut b)?,
+        None => {
+            let (f, excluded) = detect(root, &flats, &dirs, &mut b)?;
+            let (f, reason) = match f {
+                Format::GolangMigrate | Format::Popx => tool_of_up_down_folder(root, f, &flats),
+                _ => (f, "detected from the file names".to_string()),
+            };
+            (f, excluded, reason)
+        }
     };
 
     for f in flats {
+        if format == Format::Diesel {
+            // Diesel reads folders only; a script kept next to them is not a migration.
+            tracing::debug!(file = %f.path.display(), "not a Diesel migration (a plain file); ignored");
+            continue;
+        }
         match f.evidence() {
             Some(e) if excluded.contains(&e) => continue,
             Some(e) if options.format.is_none() && family(e) != family(format) => {
@@ -326,12 +357,75 @@ pub(super) fn discover(root: &Path, options: &DiscoverOptions) -> Result<Chain> 
             b.diesel(d)?;
         }
     }
-    Ok(b.finish(format))
+    b.popx_choose();
+    let chain = b.finish(format, reason);
+    if chain.migrations.is_empty() {
+        return Err(nothing_recognised(root, format, &chain.problems));
+    }
+    Ok(chain)
 }
 
-/// List a subfolder to see whether it is a Diesel migration; other folders are ignored.
+/// A folder of `{version}_{name}.up.sql` files: golang-migrate, sqlx or popx, as the project
+/// around it says; popx is already certain when a file names a dialect.
+fn tool_of_up_down_folder(root: &Path, detected: Format, flats: &[Flat]) -> (Format, String) {
+    if detected == Format::Popx {
+        return (
+            Format::Popx,
+            "detected from file names with a popx dialect or `.autocommit`".to_string(),
+        );
+    }
+    if let Some(e) = project::detect(root) {
+        return (e.format, format!("detected from {}", e.reason));
+    }
+    let marked = flats
+        .iter()
+        .find(|f| f.kind == Kind::GmUp && golang_migrate::no_transaction_marker(&f.text));
+    if let Some(f) = marked {
+        return (
+            Format::Sqlx,
+            format!(
+                "detected from sqlx's `-- no-transaction` marker in {}",
+                f.path.display()
+            ),
+        );
+    }
+    (
+        Format::GolangMigrate,
+        "assumed: no Cargo.toml depending on sqlx or go.mod requiring golang-migrate \
+         around the folder; use --format sqlx for sqlx"
+            .to_string(),
+    )
+}
+
+/// Exit 2: files were there, but none is a migration the format can run.
+fn nothing_recognised(root: &Path, format: Format, problems: &[ChainProblem]) -> Error {
+    let first = problems
+        .iter()
+        .find(|p| p.severity == ProblemSeverity::Error)
+        .or(problems.first());
+    let example = match first {
+        Some(p) => format!(
+            "; {} problem(s), e.g. {}: {}",
+            problems.len(),
+            p.file.display(),
+            p.message
+        ),
+        None => String::new(),
+    };
+    Error::input(
+        root,
+        None,
+        format!(
+            "no migration recognised: looked for {format} migrations ({}){example}",
+            pattern(format)
+        ),
+    )
+}
+
+/// List a subfolder to see whether it is a Diesel migration; empty folders are ignored (as Diesel
+/// ignores them).
 fn probe_dir(e: Entry) -> Result<Option<DieselDir>> {
-    let named = diesel::parse_dir_name(&e.name).is_some();
+    let named = diesel::looks_generated(&e.name);
     let entries = match list_dir(&e.path) {
         Ok(v) => v,
         Err(err) if named => {
@@ -347,7 +441,7 @@ fn probe_dir(e: Entry) -> Result<Option<DieselDir>> {
     let has_scripts = entries
         .iter()
         .any(|x| !x.is_dir && (x.name == "up.sql" || x.name == "down.sql"));
-    if !has_scripts && !named {
+    if entries.is_empty() {
         return Ok(None);
     }
     Ok(Some(DieselDir {
@@ -360,7 +454,9 @@ fn probe_dir(e: Entry) -> Result<Option<DieselDir>> {
 
 fn classify(e: Entry) -> Result<Flat> {
     let name = e.name;
-    let kind = if let Some(n) = golang_migrate::parse_name(&name) {
+    let kind = if popx::is_specific(&name) {
+        Kind::Popx
+    } else if let Some(n) = golang_migrate::parse_name(&name) {
         if n.up {
             Kind::GmUp
         } else {
@@ -420,9 +516,21 @@ fn detect(
     }
     // A plain `1_x.sql` next to golang-migrate, dbmate or goose files is a broken file of that
     // format (no `.up`, no section), not a second format.
-    let family = [Format::GolangMigrate, Format::Goose, Format::Dbmate];
+    let family = [
+        Format::Popx,
+        Format::GolangMigrate,
+        Format::Goose,
+        Format::Dbmate,
+    ];
     if seen.iter().any(|s| family.contains(&s.0)) {
         seen.retain(|s| s.0 != Format::SqlxSimple);
+    }
+    // Dialect-less popx files have golang-migrate's names: one popx chain.
+    if let Some(gm) = seen.iter().position(|s| s.0 == Format::GolangMigrate) {
+        if let Some(px) = seen.iter().position(|s| s.0 == Format::Popx) {
+            seen[px].1 += seen[gm].1;
+            seen.remove(gm);
+        }
     }
     let Some(best) = seen
         .iter()
@@ -451,6 +559,10 @@ fn detect(
     };
     let mut excluded = Vec::new();
     for (f, count, file) in &seen {
+        // Diesel never reads a plain file, whatever it looks like.
+        if best.0 == Format::Diesel {
+            break;
+        }
         // One stray file of another format is a misnamed file, reported as unrecognized;
         // several (or as many as the main format has) mean two formats share the folder.
         if *f == best.0 || (*count < 2 && count * 2 < best.1) {
@@ -496,9 +608,23 @@ struct Down {
 struct Builder {
     root: PathBuf,
     require_down: bool,
+    engine: Engine,
     drafts: Vec<Draft>,
     downs: Vec<Down>,
     problems: Vec<ChainProblem>,
+    /// popx files that run on this engine, before the best fit per version is chosen.
+    popx: Vec<PopxFile>,
+}
+
+/// A popx file that popx would run on the engine being verified.
+struct PopxFile {
+    version: String,
+    name: String,
+    up: bool,
+    fit: u8,
+    autocommit: bool,
+    path: PathBuf,
+    text: String,
 }
 
 fn whole_file(path: &Path, text: String, no_transaction: bool) -> Script {
@@ -512,20 +638,19 @@ fn whole_file(path: &Path, text: String, no_transaction: bool) -> Script {
 /// A plain integer version no larger than `max`.
 fn int_version(text: &str, max: u128) -> Option<Version> {
     let n = text.parse::<u128>().ok()?;
-    (n <= max).then(|| Version {
-        parts: vec![n],
-        text: text.to_string(),
-    })
+    (n <= max).then(|| Version::number(n, text))
 }
 
 impl Builder {
-    fn new(root: &Path, require_down: bool) -> Self {
+    fn new(root: &Path, options: &DiscoverOptions) -> Self {
         Builder {
             root: root.to_path_buf(),
-            require_down,
+            require_down: options.require_down,
+            engine: options.engine(),
             drafts: Vec::new(),
             downs: Vec::new(),
             problems: Vec::new(),
+            popx: Vec::new(),
         }
     }
 
@@ -564,13 +689,21 @@ impl Builder {
         min: u128,
         max: u128,
     ) -> Option<Version> {
-        match int_version(text, max).filter(|v| v.parts[0] >= min) {
+        let at_least_min = text.parse::<u128>().is_ok_and(|n| n >= min);
+        match int_version(text, max).filter(|_| at_least_min) {
             Some(v) => Some(v),
             None => {
+                // golang-migrate's file source skips a name its uint64 parse rejects, silently:
+                // the migration would never run.
+                let consequence = if format == Format::GolangMigrate {
+                    ", so golang-migrate silently skips this file"
+                } else {
+                    ""
+                };
                 self.unrecognized(
                     &f.path,
                     format,
-                    &format!("version {text} is out of range ({min}..={max})"),
+                    &format!("version {text} is out of range ({min}..={max}){consequence}"),
                 );
                 None
             }
@@ -580,7 +713,11 @@ impl Builder {
     /// Turn one top-level `.sql` file into (part of) a migration of `format`, or a problem.
     fn flat(&mut self, format: Format, f: Flat, confs: &HashSet<String>) -> Result<()> {
         match format {
-            Format::GolangMigrate => self.golang_migrate(f),
+            Format::GolangMigrate | Format::Sqlx => self.golang_migrate(f, format),
+            Format::Popx => {
+                self.popx_file(f);
+                Ok(())
+            }
             Format::SqlxSimple => {
                 match sqlx_simple::parse_name(&f.name) {
                     Some((ver, desc)) if matches!(f.kind, Kind::Numbered(_)) => {
@@ -613,9 +750,10 @@ impl Builder {
                 Ok(())
             }
             Format::Dbmate => {
+                // dbmate sorts by file name and keys applied versions by their digits.
                 let parsed = match (f.kind, dbmate::parse_name(&f.name)) {
                     (Kind::Numbered(_), Some((ver, name))) => {
-                        int_version(ver, u128::MAX).map(|v| (v, name.to_string()))
+                        Some((Version::string(&f.name, ver), name.to_string()))
                     }
                     _ => None,
                 };
@@ -647,14 +785,8 @@ impl Builder {
                 Ok(())
             }
             Format::Flyway => self.flyway(f, confs),
-            Format::Diesel => {
-                self.unrecognized(
-                    &f.path,
-                    format,
-                    "loose .sql file in a Diesel migrations folder",
-                );
-                Ok(())
-            }
+            // Never reached: `discover` leaves plain files out of a Diesel chain.
+            Format::Diesel => Ok(()),
             // Refused at the top of `discover`; a stray .sql file is all it could be.
             Format::Alembic => {
                 self.unrecognized(&f.path, format, ".sql file in an Alembic project");
@@ -663,8 +795,7 @@ impl Builder {
         }
     }
 
-    fn golang_migrate(&mut self, f: Flat) -> Result<()> {
-        let format = Format::GolangMigrate;
+    fn golang_migrate(&mut self, f: Flat, format: Format) -> Result<()> {
         let Some(n) = golang_migrate::parse_name(&f.name) else {
             let why = if matches!(f.kind, Kind::Numbered(_)) {
                 "no `.up.sql` / `.down.sql` suffix"
@@ -674,8 +805,13 @@ impl Builder {
             self.unrecognized(&f.path, format, why);
             return Ok(());
         };
-        let Some(version) = self.version_or_problem(&f, format, n.version, 0, u64::MAX as u128)
-        else {
+        // golang-migrate parses a uint64, sqlx an i64.
+        let max = if format == Format::Sqlx {
+            i64::MAX as u128
+        } else {
+            u64::MAX as u128
+        };
+        let Some(version) = self.version_or_problem(&f, format, n.version, 0, max) else {
             return Ok(());
         };
         let (id, title, up) = (n.stem.to_string(), n.title.to_string(), n.up);
@@ -770,7 +906,7 @@ impl Builder {
                 let (desc, id) = (desc.to_string(), stem.to_string());
                 self.drafts.push(Draft {
                     version: Version {
-                        parts: Vec::new(),
+                        key: VersionKey::Numbers(Vec::new()),
                         text: String::new(),
                     },
                     name: desc,
@@ -817,11 +953,7 @@ impl Builder {
     }
 
     fn diesel(&mut self, d: DieselDir) -> Result<()> {
-        let format = Format::Diesel;
-        let Some((version, name)) = diesel::parse_dir_name(&d.name) else {
-            self.unrecognized(&d.path, format, "folder name has no {version}_ prefix");
-            return Ok(());
-        };
+        let (version, name) = diesel::parse_dir_name(&d.name);
         let name = name.to_string();
         let mut up = None;
         let mut down = None;
@@ -835,37 +967,48 @@ impl Builder {
                 "up.sql" => up = Some((e.path.clone(), read_text(&e.path)?)),
                 "down.sql" => down = Some((e.path.clone(), read_text(&e.path)?)),
                 "metadata.toml" => {
-                    no_tx = diesel::no_transaction(&read_text(&e.path)?, &e.path)?;
+                    match diesel::no_transaction(&read_text(&e.path)?) {
+                        Ok(b) => no_tx = b,
+                        Err(why) => self.problem(
+                            "ignored-metadata",
+                            ProblemSeverity::Warning,
+                            &e.path,
+                            None,
+                            format!(
+                                "invalid metadata.toml ({why}): Diesel ignores the file and \
+                                 runs the migration in a transaction"
+                            ),
+                        ),
+                    }
                     meta = Some(e.path.clone());
                 }
                 n if n.to_ascii_lowercase().ends_with(".sql") => self.problem(
                     "unrecognized-file",
-                    ProblemSeverity::Error,
+                    ProblemSeverity::Warning,
                     &e.path,
                     None,
-                    "Diesel runs only up.sql and down.sql of a migration folder".into(),
+                    "Diesel runs only up.sql and down.sql of a migration folder; this file is ignored"
+                        .into(),
                 ),
                 _ => {}
             }
         }
         let down = down.map(|(p, t)| (p.clone(), whole_file(&p, t, no_tx)));
         let Some((up_path, up_text)) = up else {
-            match down {
-                Some((p, _)) => self.problem(
-                    "orphan-down",
-                    ProblemSeverity::Error,
-                    &p,
-                    None,
-                    "down.sql without an up.sql in the same folder".into(),
+            // Diesel refuses a non-empty folder without up.sql (UnknownMigrationFormat).
+            let (file, message) = match down {
+                Some((p, _)) => (p, "down.sql without an up.sql in the same folder"),
+                None => (
+                    d.path.clone(),
+                    "folder without up.sql: Diesel refuses to run (unknown migration format)",
                 ),
-                None => self.problem(
-                    "empty-migration",
-                    ProblemSeverity::Error,
-                    &d.path,
-                    None,
-                    "migration folder has no up.sql".into(),
-                ),
-            }
+            };
+            let kind = if file == d.path {
+                "empty-migration"
+            } else {
+                "orphan-down"
+            };
+            self.problem(kind, ProblemSeverity::Error, &file, None, message.into());
             return Ok(());
         };
         let mut files = vec![up_path.clone()];
@@ -885,15 +1028,93 @@ impl Builder {
         Ok(())
     }
 
+    /// Keep a popx file when popx would run it on this engine; other dialects are skipped.
+    fn popx_file(&mut self, f: Flat) {
+        let Some(n) = popx::parse_name(&f.name) else {
+            // popx itself stops on a `.sql` file that does not match its pattern.
+            self.unrecognized(&f.path, Format::Popx, "unexpected file name");
+            return;
+        };
+        let Some(fit) = n.dialect.fit(self.engine) else {
+            tracing::debug!(file = %f.path.display(), "popx file for another dialect; ignored");
+            return;
+        };
+        self.popx.push(PopxFile {
+            version: n.version.to_string(),
+            name: n.name.to_string(),
+            up: n.up,
+            fit,
+            autocommit: n.autocommit,
+            path: f.path,
+            text: f.text,
+        });
+    }
+
+    /// popx's `sortAndFilter` / `find`: per version and direction, the engine's own file wins
+    /// over the dialect-less one.
+    fn popx_choose(&mut self) {
+        let mut files = std::mem::take(&mut self.popx);
+        files.sort_by(|a, b| (&a.version, a.up, b.fit).cmp(&(&b.version, b.up, a.fit)));
+        let mut previous: Option<(String, bool, u8, PathBuf)> = None;
+        for f in files {
+            if let Some((v, up, fit, path)) = &previous {
+                if *v == f.version && *up == f.up {
+                    if *fit == f.fit {
+                        let message =
+                            format!("version {} is also used by {}", f.version, path.display());
+                        self.problem(
+                            "duplicate-version",
+                            ProblemSeverity::Error,
+                            &f.path,
+                            None,
+                            message,
+                        );
+                    }
+                    continue;
+                }
+            }
+            previous = Some((f.version.clone(), f.up, f.fit, f.path.clone()));
+            let version = Version::string(&f.version, &f.version);
+            let id = format!("{}_{}", f.version, f.name);
+            // popx skips a file of blank and `--` lines: nothing is sent.
+            let text = if popx::is_noop(&f.text) {
+                String::new()
+            } else {
+                f.text
+            };
+            let script = whole_file(&f.path, text, f.autocommit);
+            if f.up {
+                self.drafts.push(Draft {
+                    version,
+                    name: f.name,
+                    id,
+                    up: script,
+                    up_line: None,
+                    down: None,
+                    down_line: None,
+                    files: vec![f.path],
+                    repeatable: false,
+                });
+            } else {
+                self.downs.push(Down {
+                    version,
+                    id,
+                    script,
+                    files: vec![f.path],
+                });
+            }
+        }
+    }
+
     /// Pair downs with ups: same id first, then same version (golang-migrate and Flyway pair by
     /// version alone). Indexed so that large chains stay linear.
-    fn attach_downs(&mut self) {
+    fn attach_downs(&mut self, format: Format) {
         let mut by_id: HashMap<&str, usize> = HashMap::new();
-        let mut by_version: HashMap<&[u128], Vec<usize>> = HashMap::new();
+        let mut by_version: HashMap<&VersionKey, Vec<usize>> = HashMap::new();
         for (i, d) in self.drafts.iter().enumerate() {
             if !d.repeatable {
                 by_id.entry(d.id.as_str()).or_insert(i);
-                by_version.entry(&d.version.parts).or_default().push(i);
+                by_version.entry(&d.version.key).or_default().push(i);
             }
         }
         let mut attach: Vec<(usize, Down)> = Vec::new();
@@ -901,7 +1122,7 @@ impl Builder {
         let mut orphans = Vec::new();
         for down in std::mem::take(&mut self.downs) {
             let free = |i: &usize| self.drafts[*i].down.is_none() && !taken.contains(i);
-            let same_version = by_version.get(down.version.parts.as_slice());
+            let same_version = by_version.get(&down.version.key);
             let slot = by_id
                 .get(down.id.as_str())
                 .copied()
@@ -930,25 +1151,74 @@ impl Builder {
             d.down = Some(down.script);
             d.files.extend(down.files);
         }
+        // popx keeps downs apart and runs one only for an applied up: an extra one is harmless
+        // (a dialect-less down for a version only one dialect has).
+        if format == Format::Popx {
+            orphans.clear();
+        }
         for (file, message) in orphans {
             self.problem("orphan-down", ProblemSeverity::Error, &file, None, message);
         }
     }
 
-    fn finish(mut self, format: Format) -> Chain {
-        self.attach_downs();
+    /// Diesel, popx and dbmate compare versions as strings: when versions of different lengths
+    /// make that order differ from the numeric one, say which order is used (a warning).
+    fn string_order_note(&mut self, format: Format, drafts: &[Draft]) {
+        let digits = |d: &Draft| match &d.version.key {
+            VersionKey::Text(_)
+                if d.version
+                    .text
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'-') =>
+            {
+                Some(d.version.text.replace('-', ""))
+            }
+            _ => None,
+        };
+        let numeric = |s: &str| {
+            let t = s.trim_start_matches('0');
+            (t.len(), t.to_string())
+        };
+        for pair in drafts.windows(2) {
+            let (Some(a), Some(b)) = (digits(&pair[0]), digits(&pair[1])) else {
+                continue;
+            };
+            if numeric(&a) > numeric(&b) {
+                let message = format!(
+                    "{format} compares versions as strings, so {} runs before {} although its \
+                     number is larger; migcheck applies them in {format}'s order",
+                    pair[0].version, pair[1].version
+                );
+                let file = pair[1].up.file.clone();
+                self.problem(
+                    "string-order",
+                    ProblemSeverity::Warning,
+                    &file,
+                    None,
+                    message,
+                );
+                return;
+            }
+        }
+    }
+
+    fn finish(mut self, format: Format, format_reason: String) -> Chain {
+        self.attach_downs(format);
         let mut drafts = std::mem::take(&mut self.drafts);
         drafts.sort_by(|a, b| {
-            (a.repeatable, &a.version.parts, &a.name, &a.id).cmp(&(
+            (a.repeatable, &a.version.key, &a.name, &a.id).cmp(&(
                 b.repeatable,
-                &b.version.parts,
+                &b.version.key,
                 &b.name,
                 &b.id,
             ))
         });
         for pair in drafts.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
-            if !b.repeatable && a.version.parts == b.version.parts {
+            // dbmate's key is the file name; its applied versions are the leading digits.
+            let same = a.version.key == b.version.key
+                || (format == Format::Dbmate && a.version.text == b.version.text);
+            if !b.repeatable && same {
                 self.problem(
                     "duplicate-version",
                     ProblemSeverity::Error,
@@ -962,13 +1232,22 @@ impl Builder {
                 );
             }
         }
-        let missing = if self.require_down {
+        self.string_order_note(format, &drafts);
+        // popx refuses to start when an up has no down.
+        let missing = if self.require_down || format == Format::Popx {
             ProblemSeverity::Error
         } else {
             ProblemSeverity::Warning
         };
+        for d in &mut drafts {
+            d.up.no_transaction = runs_outside_transaction(format, &d.up, self.engine);
+            if let Some(down) = &mut d.down {
+                down.no_transaction = runs_outside_transaction(format, down, self.engine);
+            }
+        }
         for d in &drafts {
-            if d.up.is_empty() {
+            // A popx file of comments only is popx's no-op (a dialect with nothing to do).
+            if d.up.is_empty() && format != Format::Popx {
                 self.problem(
                     "empty-migration",
                     ProblemSeverity::Error,
@@ -982,7 +1261,7 @@ impl Builder {
                     let msg = missing_down_message(format, d);
                     self.problem("missing-down", missing, &d.up.file, d.up_line, msg);
                 }
-                Some(s) if s.is_empty() => {
+                Some(s) if s.is_empty() && !(format == Format::Popx && d.up.is_empty()) => {
                     let file = s.file.clone();
                     self.problem(
                         "empty-down",
@@ -1001,6 +1280,7 @@ impl Builder {
         Chain {
             root: self.root,
             format,
+            format_reason,
             migrations: drafts
                 .into_iter()
                 .map(|d| Migration {
@@ -1018,9 +1298,44 @@ impl Builder {
     }
 }
 
+/// Whether the tool runs `script` outside a transaction on `engine`; `script.no_transaction`
+/// holds the format's own marker on entry.
+///
+/// Tools that send the whole file as one multi-statement string (golang-migrate always; sqlx,
+/// dbmate, Diesel and popx when their marker says "no transaction") get PostgreSQL's
+/// simple-query rule: several statements in one string are one implicit transaction, a single
+/// statement runs on its own. goose and Flyway send statements one by one.
+fn runs_outside_transaction(format: Format, script: &Script, engine: Engine) -> bool {
+    let dialect = engine.dialect();
+    let pg = dialect == Dialect::Postgres;
+    let marked = script.no_transaction;
+    // A script the splitter cannot read fails in `prepare` with its own message.
+    let statements = || crate::sql::split(script, dialect).ok();
+    let single = || statements().is_some_and(|s| s.len() <= 1);
+    match format {
+        Format::GolangMigrate => !pg || single(),
+        Format::Sqlx | Format::SqlxSimple | Format::Dbmate | Format::Diesel => {
+            marked && (!pg || single())
+        }
+        // popx opens no transaction on MySQL at all.
+        Format::Popx => !pg || (marked && single()),
+        // Flyway runs a migration outside a transaction when one of its statements cannot run
+        // inside one (PostgreSQL: CONCURRENTLY, VACUUM, ...).
+        Format::Flyway => {
+            marked
+                || (pg
+                    && statements().is_some_and(|s| {
+                        s.iter()
+                            .any(|st| super::must_run_outside_transaction(&st.sql))
+                    }))
+        }
+        Format::Goose | Format::Alembic => marked,
+    }
+}
+
 fn missing_down_message(format: Format, d: &Draft) -> String {
     let expected = match format {
-        Format::GolangMigrate => format!("no {}.down.sql", d.id),
+        Format::GolangMigrate | Format::Sqlx | Format::Popx => format!("no {}.down.sql", d.id),
         Format::SqlxSimple => {
             "sqlx simple migrations have no down; reversibility cannot be checked".to_string()
         }

@@ -6,14 +6,17 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::engine::Engine;
 use crate::error::Result;
 
 /// Migration file conventions migcheck understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
-    /// `{version}_{name}.up.sql` + `.down.sql` (golang-migrate, sqlx reversible).
+    /// `{version}_{name}.up.sql` + `.down.sql`, run as golang-migrate runs them.
     GolangMigrate,
+    /// `{version}_{name}.up.sql` + `.down.sql`, run as sqlx runs reversible migrations.
+    Sqlx,
     /// `{version}_{name}.sql`, no down (sqlx simple).
     SqlxSimple,
     /// `-- migrate:up` / `-- migrate:down` sections in one file.
@@ -24,6 +27,8 @@ pub enum Format {
     Flyway,
     /// `{version}_{name}/up.sql` + `down.sql`.
     Diesel,
+    /// Ory popx: `{version}_{name}[.{dialect}][.autocommit].{up|down}.sql`.
+    Popx,
     /// An Alembic project (`alembic.ini`, `env.py`, `versions/*.py`), read by `crate::alembic`.
     Alembic,
 }
@@ -32,11 +37,13 @@ impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::GolangMigrate => "golang-migrate",
+            Format::Sqlx => "sqlx",
             Format::SqlxSimple => "sqlx-simple",
             Format::Dbmate => "dbmate",
             Format::Goose => "goose",
             Format::Flyway => "flyway",
             Format::Diesel => "diesel",
+            Format::Popx => "popx",
             Format::Alembic => "alembic",
         }
     }
@@ -48,13 +55,38 @@ impl fmt::Display for Format {
     }
 }
 
-/// A migration version, ordered numerically. Flyway versions have several parts (`1.2.10`).
+/// A migration version, ordered as its tool orders it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
-    /// Numeric parts, compared in order (`1.10` > `1.9`); a plain integer has one part.
-    pub parts: Vec<u128>,
+    pub key: VersionKey,
     /// The version exactly as written in the file name (`000042`, `1_1`).
     pub text: String,
+}
+
+/// What a tool compares: numbers (golang-migrate, sqlx, goose, Flyway's dotted parts) or
+/// strings (Diesel, popx, dbmate). Two versions with the same key are the same version.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VersionKey {
+    /// Numeric parts, compared in order (`1.10` > `1.9`); a plain integer has one part.
+    Numbers(Vec<u128>),
+    /// Compared byte by byte, whatever its length (`20240101` < `3`).
+    Text(String),
+}
+
+impl Version {
+    pub fn number(n: u128, text: &str) -> Version {
+        Version {
+            key: VersionKey::Numbers(vec![n]),
+            text: text.to_string(),
+        }
+    }
+
+    pub fn string(key: &str, text: &str) -> Version {
+        Version {
+            key: VersionKey::Text(key.to_string()),
+            text: text.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Version {
@@ -145,6 +177,8 @@ pub struct Chain {
     /// Versioned migrations in ascending version order, then repeatable ones in name order.
     pub migrations: Vec<Migration>,
     pub problems: Vec<ChainProblem>,
+    /// Why `format` was chosen: forced, detected from a project file, or assumed.
+    pub format_reason: String,
 }
 
 /// Options that change how the chain is read or judged.
@@ -154,6 +188,32 @@ pub struct DiscoverOptions {
     pub format: Option<Format>,
     /// `--require-down`: an up without a down is an error, not a warning.
     pub require_down: bool,
+    /// The engine the chain will run on: popx picks its dialect's files, and whether a script
+    /// runs in a transaction depends on it. None (a lint without `--engine`) reads as PostgreSQL.
+    pub engine: Option<Engine>,
+}
+
+impl DiscoverOptions {
+    pub fn engine(&self) -> Engine {
+        self.engine.unwrap_or(Engine::Postgres)
+    }
+}
+
+/// Statements Postgres refuses inside a transaction block; Flyway detects these by itself and
+/// runs such a migration outside a transaction; in a multi-statement string they fail.
+pub fn must_run_outside_transaction(sql: &str) -> bool {
+    let upper = sql.to_ascii_uppercase();
+    let words: Vec<&str> = upper.split_whitespace().collect();
+    let starts = |prefix: &[&str]| words.len() >= prefix.len() && words[..prefix.len()] == *prefix;
+    (words.contains(&"CONCURRENTLY")
+        && (starts(&["CREATE", "INDEX"])
+            || starts(&["CREATE", "UNIQUE", "INDEX"])
+            || starts(&["DROP", "INDEX"])
+            || starts(&["REINDEX"])))
+        || starts(&["VACUUM"])
+        || starts(&["ALTER", "SYSTEM"])
+        || starts(&["CREATE", "DATABASE"])
+        || starts(&["DROP", "DATABASE"])
 }
 
 /// Read the folder, detect the format, build the ordered chain and run the chain checks.
@@ -165,3 +225,24 @@ pub fn discover(root: &Path, options: &DiscoverOptions) -> Result<Chain> {
 }
 
 mod discover;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_transaction_detection() {
+        assert!(must_run_outside_transaction(
+            "CREATE INDEX CONCURRENTLY i ON t (a)"
+        ));
+        assert!(must_run_outside_transaction(
+            "create unique index concurrently i on t (a)"
+        ));
+        assert!(must_run_outside_transaction("DROP INDEX CONCURRENTLY i"));
+        assert!(must_run_outside_transaction("VACUUM t"));
+        assert!(!must_run_outside_transaction("CREATE INDEX i ON t (a)"));
+        assert!(!must_run_outside_transaction(
+            "COMMENT ON TABLE t IS 'CONCURRENTLY'"
+        ));
+    }
+}

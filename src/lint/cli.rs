@@ -163,6 +163,7 @@ fn collect(args: &LintArgs, config: &LintConfig) -> Result<Vec<(Option<String>, 
                 &DiscoverOptions {
                     format: args.format,
                     require_down: false,
+                    engine: config.engine,
                 },
             )?;
             for m in &chain.migrations {
@@ -256,6 +257,7 @@ fn lint_report(
             "lint ({}, {engine} rules)",
             args.format.map(|f| f.name()).unwrap_or("detected")
         ),
+        format_reason: String::new(),
         engine: None,
         provider: None,
         options: OptionsReport {

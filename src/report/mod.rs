@@ -37,6 +37,9 @@ pub struct Report {
     /// The migrations folder as given on the command line.
     pub path: String,
     pub format: String,
+    /// Why that format's semantics were used: forced, detected from which file, or assumed.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub format_reason: String,
     /// None when the run stopped before a database was provisioned (chain errors).
     pub engine: Option<EngineReport>,
     pub provider: Option<ProviderReport>,
@@ -457,6 +460,7 @@ pub(crate) mod samples {
             duration_ms: 2310,
             path: "migrations/".to_string(),
             format: "golang-migrate".to_string(),
+            format_reason: String::new(),
             engine: engine.then(|| EngineReport {
                 requested: None,
                 name: "postgres".to_string(),

@@ -125,6 +125,18 @@ impl Printer {
         ));
     }
 
+    /// `semantics: sqlx (detected from Cargo.toml depends on sqlx)`: whose rules apply the files.
+    pub fn semantics(&self, format: &str, reason: &str) {
+        if self.quiet || reason.is_empty() {
+            return;
+        }
+        self.emit(&format!(
+            "{INDENT}semantics: {} ({})\n",
+            clean_text(format),
+            clean_text(reason)
+        ));
+    }
+
     /// `database: local PostgreSQL 15.8 (/usr/lib/postgresql/15/bin) · ready in 612 ms`
     pub fn provisioned(&self, description: &str, startup_ms: u64) {
         if self.quiet {

@@ -2,7 +2,7 @@
 
 mod split;
 
-pub use split::split;
+pub use split::{split, split_as_sent};
 
 /// One statement ready to be sent to the server.
 #[derive(Debug, Clone, PartialEq, Eq)]

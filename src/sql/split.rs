@@ -15,6 +15,16 @@ use super::Statement;
 ///
 /// `Statement.sql` is what goes to the server: no leading or trailing comments, no delimiter.
 pub fn split(script: &Script, dialect: Dialect) -> Result<Vec<Statement>> {
+    split_with(script, dialect, true)
+}
+
+/// Like `split`, for a tool that sends the file to the server as it is (every format but Flyway
+/// on MySQL): a `DELIMITER` line is then no client command but text the server rejects.
+pub fn split_as_sent(script: &Script, dialect: Dialect) -> Result<Vec<Statement>> {
+    split_with(script, dialect, false)
+}
+
+fn split_with(script: &Script, dialect: Dialect, client_commands: bool) -> Result<Vec<Statement>> {
     let mut out = Vec::new();
     for seg in &script.segments {
         match seg {
@@ -24,7 +34,9 @@ pub fn split(script: &Script, dialect: Dialect) -> Result<Vec<Statement>> {
                 }
             }
             Segment::Sql { text, line } => {
-                Splitter::new(text, *line, dialect, &script.file).run(&mut out)?;
+                let mut splitter = Splitter::new(text, *line, dialect, &script.file);
+                splitter.client_commands = client_commands;
+                splitter.run(&mut out)?;
             }
         }
     }
@@ -89,6 +101,8 @@ struct Splitter<'a> {
     line_start: bool,
     /// MySQL client delimiter (`DELIMITER //`); always `;` for Postgres.
     delimiter: String,
+    /// Interpret `DELIMITER` lines as the mysql client does (Flyway); false: leave them to the server.
+    client_commands: bool,
     /// BEGIN ATOMIC (Postgres) or BEGIN/CASE (MySQL compound) nesting depth.
     depth: usize,
     /// Postgres parenthesis depth: like psql, `;` inside parentheses (`CREATE RULE ... DO (a; b)`)
@@ -113,6 +127,7 @@ impl<'a> Splitter<'a> {
             end: 0,
             line_start: true,
             delimiter: ";".to_string(),
+            client_commands: true,
             depth: 0,
             parens: 0,
             prev_was_begin: false,
@@ -181,6 +196,7 @@ impl<'a> Splitter<'a> {
                 continue;
             }
             if self.mysql()
+                && self.client_commands
                 && self.line_start
                 && self.start.is_none()
                 && self.delimiter_command()?
@@ -820,6 +836,23 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert!(got[0].0.ends_with("END"), "{got:?}");
         assert!(err("DELIMITER \nSELECT 1", Dialect::Mysql).contains("DELIMITER needs"));
+    }
+
+    #[test]
+    fn delimiter_left_to_the_server() {
+        let script = Script {
+            file: "f.sql".into(),
+            segments: vec![Segment::Sql {
+                text: "SELECT 1;\nDELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 2; END //\n"
+                    .into(),
+                line: 1,
+            }],
+            no_transaction: false,
+        };
+        let got = split_as_sent(&script, Dialect::Mysql).unwrap();
+        assert_eq!(got[0].sql, "SELECT 1");
+        assert!(got[1].sql.starts_with("DELIMITER //"), "{got:?}");
+        assert_eq!(got[1].line, 2);
     }
 
     #[test]

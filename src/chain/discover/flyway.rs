@@ -1,7 +1,7 @@
 //! Flyway: `V{ver}__{desc}.sql`, undo `U{ver}__{desc}.sql`, repeatable `R__{desc}.sql`,
 //! per-script settings in a sibling `.sql.conf`.
 
-use crate::chain::Version;
+use crate::chain::{Version, VersionKey};
 
 /// Pattern shown in messages.
 pub(super) const PATTERN: &str =
@@ -57,7 +57,7 @@ fn parse_version(text: &str) -> Option<Version> {
         parts.pop();
     }
     Some(Version {
-        parts,
+        key: VersionKey::Numbers(parts),
         text: text.to_string(),
     })
 }
@@ -96,7 +96,10 @@ mod tests {
                 version,
                 desc,
                 ..
-            }) => (undo, version.parts, desc.to_string()),
+            }) => match version.key {
+                VersionKey::Numbers(parts) => (undo, parts, desc.to_string()),
+                VersionKey::Text(t) => panic!("{t}"),
+            },
             other => panic!("{other:?}"),
         }
     }

@@ -36,7 +36,7 @@ fn name_of(p: &Path) -> String {
 }
 
 #[test]
-fn golang_migrate_pairs_and_orders_numerically() {
+fn sqlx_marker_pairs_and_orders_numerically() {
     let (dir, chain) = run(&[
         ("10_c.up.sql", "CREATE TABLE c (id int);"),
         ("10_c.down.sql", "DROP TABLE c;"),
@@ -48,7 +48,13 @@ fn golang_migrate_pairs_and_orders_numerically() {
         ("README.md", "docs"),
         (".gitkeep", ""),
     ]);
-    assert_eq!(chain.format, Format::GolangMigrate);
+    // No project around the folder: sqlx's marker is the evidence.
+    assert_eq!(chain.format, Format::Sqlx);
+    assert!(
+        chain.format_reason.contains("-- no-transaction"),
+        "{}",
+        chain.format_reason
+    );
     assert_eq!(ids(&chain), vec!["2_b", "10_c"]);
     assert!(chain.problems.is_empty(), "{:?}", chain.problems);
     let m = &chain.migrations[0];
@@ -351,7 +357,6 @@ fn diesel() {
             "CREATE TABLE users (id int);",
         ),
         ("2024-01-01-120000_users/notes.txt", "hi"),
-        ("seeds/data.csv", "1,2"),
         (".diesel_lock", ""),
     ]);
     assert_eq!(chain.format, Format::Diesel);
@@ -375,17 +380,66 @@ fn diesel() {
 }
 
 #[test]
-fn diesel_plus_flat_files_is_mixed() {
+fn diesel_ignores_plain_files() {
     let (_d, chain) = run(&[
         ("2024-01-01-120000_users/up.sql", "SELECT 1;"),
         ("2024-01-01-120000_users/down.sql", "SELECT 1;"),
         ("2024-01-02-120000_more/up.sql", "SELECT 1;"),
         ("2024-01-02-120000_more/down.sql", "SELECT 1;"),
         ("1_a.up.sql", "SELECT 1;"),
+        ("2_backfill.sql", "UPDATE t SET a = 1;"),
     ]);
     assert_eq!(chain.format, Format::Diesel);
-    assert_eq!(kinds(&chain), vec!["mixed-formats"]);
-    assert_eq!(name_of(&chain.problems[0].file), "1_a.up.sql");
+    assert!(chain.problems.is_empty(), "{:?}", chain.problems);
+    assert_eq!(chain.migrations.len(), 2);
+}
+
+#[test]
+fn diesel_refuses_a_folder_without_up_sql() {
+    let (_d, chain) = run(&[
+        ("2024-01-01-120000_users/up.sql", "SELECT 1;"),
+        ("2024-01-01-120000_users/down.sql", "SELECT 1;"),
+        ("seeds/data.csv", "1,2"),
+        ("empty_dir/.keep", ""),
+    ]);
+    assert_eq!(chain.format, Format::Diesel);
+    assert_eq!(kinds(&chain), vec!["empty-migration", "empty-migration"]);
+}
+
+#[test]
+fn diesel_orders_versions_as_strings() {
+    let (_d, chain) = run(&[
+        ("2026-01-20-162913_b/up.sql", "SELECT 1;"),
+        ("2026-01-20-162913_b/down.sql", "SELECT 1;"),
+        ("2025-11-19-091444-0000_a/up.sql", "SELECT 1;"),
+        ("2025-11-19-091444-0000_a/down.sql", "SELECT 1;"),
+    ]);
+    assert_eq!(
+        ids(&chain),
+        vec!["2025-11-19-091444-0000_a", "2026-01-20-162913_b"]
+    );
+    assert_eq!(kinds(&chain), vec!["string-order"]);
+    assert_eq!(chain.problems[0].severity, ProblemSeverity::Warning);
+}
+
+#[test]
+fn diesel_metadata_semantics() {
+    let (_d, chain) = run(&[
+        ("2024-01-01-000000_a/up.sql", "SELECT 1;"),
+        ("2024-01-01-000000_a/down.sql", "SELECT 1;"),
+        ("2024-01-01-000000_a/metadata.toml", "# nothing\n"),
+        ("2024-01-02-000000_b/up.sql", "SELECT 1;"),
+        ("2024-01-02-000000_b/down.sql", "SELECT 1;"),
+        (
+            "2024-01-02-000000_b/metadata.toml",
+            "run_in_transaction = = false",
+        ),
+    ]);
+    // Diesel's serde default: a metadata.toml without the key runs outside a transaction;
+    // one that does not parse is ignored (a transaction), with a warning.
+    assert!(chain.migrations[0].up.no_transaction);
+    assert!(!chain.migrations[1].up.no_transaction);
+    assert_eq!(kinds(&chain), vec!["ignored-metadata"]);
 }
 
 #[test]
@@ -463,18 +517,6 @@ fn input_errors() {
         .to_string();
     assert!(e.contains("1_a.up.sql:2: file is not valid UTF-8"), "{e}");
     assert!(e.contains("offset 18"), "{e}");
-
-    let dir = folder(&[
-        ("2024-01-01-000000_a/up.sql", "SELECT 1;"),
-        (
-            "2024-01-01-000000_a/metadata.toml",
-            "run_in_transaction = = false",
-        ),
-    ]);
-    let e = discover(dir.path(), &DiscoverOptions::default())
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("metadata.toml:1: invalid metadata.toml"), "{e}");
 }
 
 #[test]
@@ -504,4 +546,247 @@ fn many_migrations_are_fast() {
     assert!(chain.problems.is_empty());
     eprintln!("discover took {:?}", started.elapsed());
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+fn run_with(files: &[(&str, &str)], options: &DiscoverOptions) -> (tempfile::TempDir, Chain) {
+    let dir = folder(files);
+    let chain = discover(&dir.path().join("migrations"), options).expect("discover");
+    (dir, chain)
+}
+
+#[test]
+fn golang_migrate_one_statement_runs_outside_a_transaction() {
+    let (_d, chain) = run_with(
+        &[
+            (
+                "go.mod",
+                "module x\nrequire github.com/golang-migrate/migrate/v4 v4.17.0\n",
+            ),
+            (
+                "migrations/1_idx.up.sql",
+                "-- only one statement\nCREATE INDEX CONCURRENTLY i ON t (a);\n",
+            ),
+            (
+                "migrations/1_idx.down.sql",
+                "DROP INDEX CONCURRENTLY i;\nSELECT 1;",
+            ),
+        ],
+        &DiscoverOptions::default(),
+    );
+    assert_eq!(chain.format, Format::GolangMigrate);
+    assert!(
+        chain.format_reason.contains("go.mod"),
+        "{}",
+        chain.format_reason
+    );
+    let m = &chain.migrations[0];
+    assert!(
+        m.up.no_transaction,
+        "a single statement has no implicit block"
+    );
+    assert!(
+        !m.down.as_ref().unwrap().no_transaction,
+        "two statements in one string are one implicit transaction"
+    );
+}
+
+#[test]
+fn sqlx_detected_from_cargo_toml() {
+    let files = [
+        (
+            "Cargo.toml",
+            "[package]\nname = \"x\"\n[dependencies]\nsqlx = \"0.8\"\n",
+        ),
+        (
+            "migrations/1_idx.up.sql",
+            "CREATE INDEX CONCURRENTLY i ON t (a);",
+        ),
+        ("migrations/1_idx.down.sql", "DROP INDEX i;"),
+    ];
+    let (_d, chain) = run_with(&files, &DiscoverOptions::default());
+    assert_eq!(chain.format, Format::Sqlx);
+    assert!(chain.format_reason.contains("Cargo.toml"));
+    // sqlx wraps an unmarked migration in a transaction.
+    assert!(!chain.migrations[0].up.no_transaction);
+    let forced = DiscoverOptions {
+        format: Some(Format::GolangMigrate),
+        ..Default::default()
+    };
+    let (_d, chain) = run_with(&files, &forced);
+    assert_eq!(chain.format, Format::GolangMigrate);
+    assert_eq!(chain.format_reason, "forced with --format");
+    assert!(chain.migrations[0].up.no_transaction);
+}
+
+#[test]
+fn golang_migrate_assumed_without_evidence() {
+    let (_d, chain) = run(&[("1_a.up.sql", "SELECT 1;"), ("1_a.down.sql", "SELECT 1;")]);
+    assert_eq!(chain.format, Format::GolangMigrate);
+    assert!(chain.format_reason.starts_with("assumed"));
+}
+
+#[test]
+fn popx_dialects_versions_noops_autocommit() {
+    let files = [
+        ("20150100000001000000_a.up.sql", "CREATE TABLE a (id int);"),
+        (
+            "20150100000001000000_a.postgres.up.sql",
+            "CREATE TABLE a (id bigint);",
+        ),
+        (
+            "20150100000001000000_a.cockroach.up.sql",
+            "CREATE TABLE a (id INT8);",
+        ),
+        ("20150100000001000000_a.down.sql", "DROP TABLE a;"),
+        (
+            "20150100000002000000_b.postgres.up.sql",
+            "-- nothing for postgres\n",
+        ),
+        ("20150100000002000000_b.postgres.down.sql", ""),
+        (
+            "20150100000002000000_b.mysql.up.sql",
+            "ALTER TABLE a ADD b int;",
+        ),
+        (
+            "20150100000002000000_b.mysql.down.sql",
+            "ALTER TABLE a DROP b;",
+        ),
+        (
+            "20150100000003000000_c.postgres.autocommit.up.sql",
+            "CREATE INDEX CONCURRENTLY i ON a (id);",
+        ),
+        ("20150100000003000000_c.down.sql", "DROP INDEX i;"),
+        ("9_old.up.sql", "SELECT 1;"),
+        ("9_old.down.sql", "SELECT 1;"),
+    ];
+    let (_d, chain) = run(&files);
+    assert_eq!(chain.format, Format::Popx);
+    assert!(
+        chain.problems.iter().all(|p| p.kind == "string-order"),
+        "{:?}",
+        chain.problems
+    );
+    assert_eq!(
+        ids(&chain),
+        vec![
+            "20150100000001000000_a",
+            "20150100000002000000_b",
+            "20150100000003000000_c",
+            "9_old"
+        ]
+    );
+    let a = &chain.migrations[0];
+    assert!(name_of(&a.up.file).contains(".postgres."));
+    assert!(chain.migrations[1].up.is_empty());
+    assert!(chain.migrations[2].up.no_transaction);
+    assert!(!chain.migrations[0].up.no_transaction);
+
+    let my = DiscoverOptions {
+        engine: Some(crate::engine::Engine::Mariadb),
+        ..Default::default()
+    };
+    let dir = folder(&files);
+    let chain = discover(dir.path(), &my).unwrap();
+    assert_eq!(
+        name_of(&chain.migrations[0].up.file),
+        "20150100000001000000_a.up.sql"
+    );
+    assert_eq!(
+        name_of(&chain.migrations[1].up.file),
+        "20150100000002000000_b.mysql.up.sql"
+    );
+    // popx opens no transaction on MySQL; the postgres-only autocommit file is skipped there.
+    assert!(chain.migrations[0].up.no_transaction);
+    // The postgres-only version 3 does not exist there; its dialect-less down is never run.
+    assert_eq!(
+        ids(&chain),
+        vec!["20150100000001000000_a", "20150100000002000000_b", "9_old"]
+    );
+    assert!(
+        chain.problems.iter().all(|p| p.kind == "string-order"),
+        "{:?}",
+        chain.problems
+    );
+}
+
+#[test]
+fn nothing_recognised_is_bad_input() {
+    let dir = folder(&[("notes.txt", "x")]);
+    let e = discover(dir.path(), &DiscoverOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("no migrations found"), "{e}");
+    // Files of the format whose versions are all unusable: still nothing to run.
+    let dir = folder(&[("99999999999999999999999_a.up.sql", "SELECT 1;")]);
+    let e = discover(dir.path(), &DiscoverOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("no migration recognised"), "{e}");
+    assert_eq!(e.exit_code(), crate::error::exit::BAD_INPUT);
+}
+
+#[test]
+fn transaction_state_follows_each_tool() {
+    use super::runs_outside_transaction;
+    use crate::engine::Engine;
+    let script = |text: &str, marked: bool| crate::chain::Script {
+        file: "f.sql".into(),
+        segments: vec![Segment::Sql {
+            text: text.into(),
+            line: 1,
+        }],
+        no_transaction: marked,
+    };
+    let one = "CREATE INDEX CONCURRENTLY i ON t (a);";
+    let two = "SELECT 1;\nCREATE INDEX CONCURRENTLY i ON t (a);";
+    let pg = Engine::Postgres;
+    // One string: one statement runs alone, several share an implicit transaction.
+    assert!(runs_outside_transaction(
+        Format::GolangMigrate,
+        &script(one, false),
+        pg
+    ));
+    assert!(!runs_outside_transaction(
+        Format::GolangMigrate,
+        &script(two, false),
+        pg
+    ));
+    assert!(runs_outside_transaction(
+        Format::GolangMigrate,
+        &script(two, false),
+        Engine::Mysql
+    ));
+    for f in [
+        Format::Sqlx,
+        Format::SqlxSimple,
+        Format::Dbmate,
+        Format::Diesel,
+        Format::Popx,
+    ] {
+        assert!(!runs_outside_transaction(f, &script(one, false), pg), "{f}");
+        assert!(runs_outside_transaction(f, &script(one, true), pg), "{f}");
+        assert!(!runs_outside_transaction(f, &script(two, true), pg), "{f}");
+    }
+    // Statement by statement.
+    assert!(runs_outside_transaction(
+        Format::Goose,
+        &script(two, true),
+        pg
+    ));
+    assert!(runs_outside_transaction(
+        Format::Flyway,
+        &script(two, false),
+        pg
+    ));
+    assert!(!runs_outside_transaction(
+        Format::Flyway,
+        &script("SELECT 1;", false),
+        pg
+    ));
+    assert!(!runs_outside_transaction(
+        Format::Flyway,
+        &script(one, false),
+        Engine::Mariadb
+    ));
+    assert!(runs_outside_transaction(
+        Format::Popx,
+        &script(two, false),
+        Engine::Mysql
+    ));
 }
