@@ -21,6 +21,7 @@ pub mod report;
 pub mod snapshot;
 pub mod sql;
 pub mod verify;
+pub mod verify_config;
 
 use std::process::ExitCode;
 

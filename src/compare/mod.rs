@@ -6,6 +6,12 @@ use similar::{ChangeTag, TextDiff};
 
 use crate::snapshot::Snapshot;
 
+mod body;
+mod views;
+
+use body::{routine_body_dialect, same_tokens};
+use views::{view_order_explained, VIEW_ORDER_KEYS};
+
 /// How differences in behaviour-neutral (cosmetic) properties count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -17,6 +23,112 @@ pub enum CosmeticPolicy {
     Note,
     /// Reported as failures.
     Fail,
+}
+
+impl CosmeticPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            CosmeticPolicy::Ignore => "ignore",
+            CosmeticPolicy::Note => "note",
+            CosmeticPolicy::Fail => "fail",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CosmeticPolicy> {
+        match text {
+            "ignore" => Some(CosmeticPolicy::Ignore),
+            "note" => Some(CosmeticPolicy::Note),
+            "fail" => Some(CosmeticPolicy::Fail),
+            _ => None,
+        }
+    }
+}
+
+/// The kinds of difference that do not change behaviour (README, "Schema comparison").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CosmeticRule {
+    /// A column's position in its table.
+    ColumnOrder,
+    /// A function, procedure or trigger body that differs only in whitespace or comments
+    /// outside string literals.
+    RoutineFormatting,
+    /// A view's column order that follows from its table's column order.
+    ViewColumnOrder,
+}
+
+impl CosmeticRule {
+    pub const ALL: [CosmeticRule; 3] = [
+        CosmeticRule::ColumnOrder,
+        CosmeticRule::RoutineFormatting,
+        CosmeticRule::ViewColumnOrder,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            CosmeticRule::ColumnOrder => "column-order",
+            CosmeticRule::RoutineFormatting => "routine-formatting",
+            CosmeticRule::ViewColumnOrder => "view-column-order",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<CosmeticRule> {
+        Self::ALL.into_iter().find(|r| r.id() == id)
+    }
+}
+
+/// `--cosmetic` for every rule, with per-rule overrides (`--cosmetic-rule RULE=POLICY`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policies {
+    pub default: CosmeticPolicy,
+    pub rules: BTreeMap<CosmeticRule, CosmeticPolicy>,
+}
+
+impl Policies {
+    pub fn of(&self, rule: CosmeticRule) -> CosmeticPolicy {
+        self.rules.get(&rule).copied().unwrap_or(self.default)
+    }
+
+    /// `note`, or `note, routine-formatting=fail` when some rule differs from the default.
+    pub fn describe(&self) -> String {
+        let mut s = self.default.name().to_string();
+        for (rule, policy) in &self.rules {
+            if *policy != self.default {
+                s.push_str(&format!(", {}={}", rule.id(), policy.name()));
+            }
+        }
+        s
+    }
+}
+
+impl From<CosmeticPolicy> for Policies {
+    fn from(default: CosmeticPolicy) -> Self {
+        Policies {
+            default,
+            rules: BTreeMap::new(),
+        }
+    }
+}
+
+/// Properties left out of a comparison, by object path: the ones shown to be
+/// non-deterministic (two runs of the same SQL gave different values).
+pub type Masks = BTreeMap<String, BTreeSet<String>>;
+
+/// The properties of objects present in both snapshots whose values differ.
+pub fn differing_properties(a: &Snapshot, b: &Snapshot) -> Masks {
+    let mut out = Masks::new();
+    for (path, x) in &a.objects {
+        let Some(y) = b.objects.get(path) else {
+            continue;
+        };
+        let keys: BTreeSet<&String> = x.properties.keys().chain(y.properties.keys()).collect();
+        for key in keys {
+            if x.properties.get(key) != y.properties.get(key) {
+                out.entry(path.clone()).or_default().insert(key.clone());
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -55,12 +167,40 @@ impl Comparison {
 pub fn compare(
     expected: &Snapshot,
     actual: &Snapshot,
-    policy: CosmeticPolicy,
+    policy: impl Into<Policies>,
+    expected_label: &str,
+    actual_label: &str,
+) -> Comparison {
+    compare_masked(
+        expected,
+        actual,
+        &policy.into(),
+        &Masks::new(),
+        expected_label,
+        actual_label,
+    )
+}
+
+/// One cosmetic difference of one object: which rule excuses it, and the sentence for a note.
+struct Cosmetic {
+    rule: CosmeticRule,
+    note: String,
+}
+
+/// Like `compare`, with the properties in `masks` left out (they are reported elsewhere).
+pub fn compare_masked(
+    expected: &Snapshot,
+    actual: &Snapshot,
+    policies: &Policies,
+    masks: &Masks,
     expected_label: &str,
     actual_label: &str,
 ) -> Comparison {
     let mut changes = Vec::new();
     let mut notes = Vec::new();
+    // What the diff shows for `actual`: excused and masked properties take the expected value,
+    // so the diff shows behaviour only.
+    let mut shown = actual.clone();
 
     let paths: BTreeSet<&String> = expected
         .objects
@@ -68,52 +208,107 @@ pub fn compare(
         .chain(actual.objects.keys())
         .collect();
     for path in paths {
-        let kind = match (expected.objects.get(path), actual.objects.get(path)) {
-            (Some(_), None) => Some(ChangeKind::Removed),
-            (None, Some(_)) => Some(ChangeKind::Added),
-            (Some(e), Some(a)) => {
-                let cosmetic = cosmetic_differences(path, &e.cosmetic, &a.cosmetic);
-                if e.properties != a.properties
-                    || (policy == CosmeticPolicy::Fail && !cosmetic.is_empty())
-                {
-                    Some(ChangeKind::Changed)
-                } else {
-                    if policy == CosmeticPolicy::Note {
-                        notes.extend(cosmetic);
-                    }
-                    None
+        let (e, a) = match (expected.objects.get(path), actual.objects.get(path)) {
+            (Some(e), Some(a)) => (e, a),
+            (e, _) => {
+                changes.push(ObjectChange {
+                    object: path.clone(),
+                    change: if e.is_some() {
+                        ChangeKind::Removed
+                    } else {
+                        ChangeKind::Added
+                    },
+                });
+                continue;
+            }
+        };
+        if e == a {
+            continue;
+        }
+        let masked = masks.get(path.as_str());
+        let mut real = false;
+        let mut cosmetic: Vec<Cosmetic> = cosmetic_differences(path, &e.cosmetic, &a.cosmetic)
+            .into_iter()
+            .map(|note| Cosmetic {
+                rule: CosmeticRule::ColumnOrder,
+                note,
+            })
+            .collect();
+        let keys: BTreeSet<&String> = e.properties.keys().chain(a.properties.keys()).collect();
+        let differing: Vec<&String> = keys
+            .into_iter()
+            .filter(|k| e.properties.get(*k) != a.properties.get(*k))
+            .filter(|k| !masked.is_some_and(|m| m.contains(*k)))
+            .collect();
+        let view_order = view_order_explained(path, e, a, &differing, expected, actual);
+        // Differing properties that a cosmetic rule excuses, with that rule.
+        let mut excused: Vec<(&String, CosmeticRule)> = Vec::new();
+        for key in &differing {
+            let values = (e.properties.get(*key), a.properties.get(*key));
+            if let (Some(ev), Some(av)) = values {
+                if routine_body_dialect(path, key, ev).is_some_and(|d| same_tokens(ev, av, d)) {
+                    cosmetic.push(Cosmetic {
+                        rule: CosmeticRule::RoutineFormatting,
+                        note: format!(
+                            "{path}: {key} differs only in whitespace or comments (formatting does not change behaviour)"
+                        ),
+                    });
+                    excused.push((key, CosmeticRule::RoutineFormatting));
+                    continue;
                 }
             }
-            (None, None) => None,
-        };
-        if let Some(change) = kind {
-            changes.push(ObjectChange {
-                object: path.clone(),
-                change,
+            if view_order && VIEW_ORDER_KEYS.contains(&key.as_str()) {
+                excused.push((key, CosmeticRule::ViewColumnOrder));
+                continue;
+            }
+            real = true;
+        }
+        if view_order {
+            cosmetic.push(Cosmetic {
+                rule: CosmeticRule::ViewColumnOrder,
+                note: format!(
+                    "{path}: column order follows its table's column order (column order does not change behaviour)"
+                ),
             });
         }
-    }
-    // An object with a real change may also have moved; under `Note` say so as well.
-    if policy == CosmeticPolicy::Note {
-        for c in &changes {
-            if c.change == ChangeKind::Changed {
-                if let (Some(e), Some(a)) = (
-                    expected.objects.get(&c.object),
-                    actual.objects.get(&c.object),
-                ) {
-                    notes.extend(cosmetic_differences(&c.object, &e.cosmetic, &a.cosmetic));
-                }
+        let fails = cosmetic
+            .iter()
+            .any(|c| policies.of(c.rule) == CosmeticPolicy::Fail);
+        for c in &cosmetic {
+            if policies.of(c.rule) == CosmeticPolicy::Note {
+                notes.push(c.note.clone());
             }
         }
-        notes.sort();
+        if real || fails {
+            changes.push(ObjectChange {
+                object: path.clone(),
+                change: ChangeKind::Changed,
+            });
+        }
+        // The diff shows what fails: real changes, and cosmetic ones under `fail`.
+        let hidden = masked.into_iter().flatten().chain(
+            excused
+                .iter()
+                .filter(|(_, rule)| policies.of(*rule) != CosmeticPolicy::Fail)
+                .map(|(key, _)| *key),
+        );
+        if let Some(shown) = shown.objects.get_mut(path.as_str()) {
+            for key in hidden {
+                match e.properties.get(key) {
+                    Some(v) => shown.properties.insert(key.clone(), v.clone()),
+                    None => shown.properties.remove(key),
+                };
+            }
+        }
     }
+    notes.sort();
 
     let diff = if changes.is_empty() {
         String::new()
     } else {
-        let with_cosmetic = policy == CosmeticPolicy::Fail;
+        let with_cosmetic = policies.of(CosmeticRule::ColumnOrder) == CosmeticPolicy::Fail;
         let old = expected.render(with_cosmetic);
-        let new = actual.render(with_cosmetic);
+        let new = shown.render(with_cosmetic);
         unified_diff(&old, &new, expected_label, actual_label)
     };
 
