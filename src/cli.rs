@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Prove that a migration chain applies on an empty database and that every step reverses exactly.
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
     /// Find unsafe schema operations in migration files, without a database.
     Lint(crate::lint::cli::LintArgs),
     /// List the lint rules, or explain one.

@@ -444,7 +444,11 @@ impl<'a> Session<'a> {
         for sql in self.session_sql {
             if let Err(e) = apply_conn.execute(sql).await {
                 let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-                let message = redact::scrub(&e.to_string(), &secrets);
+                let text = match e.as_database_error() {
+                    Some(db) => db.message().to_string(),
+                    None => e.to_string(),
+                };
+                let message = redact::scrub(&text, &secrets);
                 apply_conn.close().await;
                 db.drop_database(self.server).await?;
                 return Err(Error::Usage(format!(
@@ -1184,7 +1188,11 @@ fn inherit(
             expected_before.objects.get(path),
             actual_before.objects.get(path),
         );
-        if eb == ab || expected_after.objects.get(path) != eb {
+        // An object is untouched when neither it nor its table changes (dropping a table drops
+        // the inherited index on it too).
+        let owner = path.split_once(" > ").map(|(table, _)| table);
+        let touched = |p: &str| expected_before.objects.get(p) != expected_after.objects.get(p);
+        if eb == ab || touched(path) || owner.is_some_and(touched) {
             continue;
         }
         match ab {
@@ -1197,7 +1205,7 @@ fn inherit(
 
 /// How the walk down ended for one migration in full mode.
 enum Down {
-    NoDown,
+    Missing,
     Irreversible(ApplyFailure),
     Ran(Applied),
 }
@@ -1266,7 +1274,7 @@ async fn full_mode(
     let mut reached = n;
     for (i, plan) in versioned.iter().enumerate().rev() {
         let Some(down) = &plan.down else {
-            downs[i] = Some(Down::NoDown);
+            downs[i] = Some(Down::Missing);
             break;
         };
         match session.apply(down).await {
@@ -1375,7 +1383,7 @@ impl FullWalk<'_, '_> {
             let file = plan.down.as_ref().map_or(&plan.up.file, |d| &d.file);
             let mut check = base_check("roundtrip", plan, file);
             match down {
-                Down::NoDown => check = no_down(plan, settings.require_down),
+                Down::Missing => check = no_down(plan, settings.require_down),
                 Down::Irreversible(f) => {
                     check = no_down(plan, settings.require_down);
                     check.message = format!("not reversible: {}", f.message);
@@ -1413,8 +1421,8 @@ impl FullWalk<'_, '_> {
             }
             checks[i] = Some(check);
         }
-        for i in self.reached..n {
-            let Some(up) = &self.ups[i] else {
+        for (i, up) in self.ups.iter().enumerate().skip(self.reached) {
+            let Some(up) = up else {
                 break;
             };
             let plan = &self.plans[i];
