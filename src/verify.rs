@@ -402,6 +402,31 @@ struct Session<'a> {
     session_sql: &'a [String],
 }
 
+/// A throwaway database with what the session holds on it.
+struct Attached {
+    db: Option<Database>,
+    apply_conn: Option<Conn>,
+    snapshot_conn: Option<Conn>,
+    driver: Option<alembic::driver::Driver>,
+}
+
+impl Attached {
+    async fn close(self, server: &dyn Server) -> Result<()> {
+        if let Some(driver) = self.driver {
+            if let Err(e) = driver.stop().await {
+                tracing::warn!("the Alembic driver did not stop cleanly: {e}");
+            }
+        }
+        for conn in [self.apply_conn, self.snapshot_conn].into_iter().flatten() {
+            conn.close().await;
+        }
+        if let Some(db) = self.db {
+            db.drop_database(server).await?;
+        }
+        Ok(())
+    }
+}
+
 /// The project's Alembic, driven through one long-lived process per throwaway database.
 struct AlembicRun<'a> {
     settings: &'a AlembicSettings<'a>,
@@ -439,6 +464,11 @@ impl<'a> Session<'a> {
 
     async fn fresh_database(&mut self) -> Result<()> {
         self.close().await?;
+        self.open_database().await
+    }
+
+    /// Create a database with its connections (and Alembic driver); the session holds none.
+    async fn open_database(&mut self) -> Result<()> {
         let db = Database::create(self.server).await?;
         let mut apply_conn = db.connect().await?;
         for sql in self.session_sql {
@@ -477,21 +507,26 @@ impl<'a> Session<'a> {
     }
 
     async fn close(&mut self) -> Result<()> {
-        if let Some(driver) = self.alembic.as_mut().and_then(|run| run.driver.take()) {
-            if let Err(e) = driver.stop().await {
-                tracing::warn!("the Alembic driver did not stop cleanly: {e}");
-            }
+        let parts = self.detach();
+        parts.close(self.server).await
+    }
+
+    fn detach(&mut self) -> Attached {
+        Attached {
+            db: self.db.take(),
+            apply_conn: self.apply_conn.take(),
+            snapshot_conn: self.snapshot_conn.take(),
+            driver: self.alembic.as_mut().and_then(|run| run.driver.take()),
         }
-        for conn in [self.apply_conn.take(), self.snapshot_conn.take()]
-            .into_iter()
-            .flatten()
-        {
-            conn.close().await;
+    }
+
+    fn attach(&mut self, parts: Attached) {
+        self.db = parts.db;
+        self.apply_conn = parts.apply_conn;
+        self.snapshot_conn = parts.snapshot_conn;
+        if let Some(run) = &mut self.alembic {
+            run.driver = parts.driver;
         }
-        if let Some(db) = self.db.take() {
-            db.drop_database(self.server).await?;
-        }
-        Ok(())
     }
 
     async fn apply(&mut self, script: &PreparedScript) -> Result<Duration, ApplyFailure> {
@@ -632,12 +667,31 @@ impl<'a> Session<'a> {
     /// Start over on a new database and replay the ups of `plans` (after a failure left the
     /// schema in a state later steps must not build on). Returns the schema before the first
     /// and after each up: a second run of the same SQL, which shows what is not deterministic.
+    ///
+    /// The replay builds a new database; the session moves to it only when every up applied
+    /// again, and otherwise keeps the database it had (an up that cannot run twice on one
+    /// server, such as `CREATE ROLE`, does not lose the run its database).
     async fn replay(&mut self, plans: &[Plan<'_>]) -> Result<Vec<Snapshot>> {
         tracing::info!(
             migrations = plans.len(),
             "replaying ups on a fresh database"
         );
-        self.fresh_database().await?;
+        let previous = self.detach();
+        let outcome = self.replay_here(plans).await;
+        let discarded = match outcome {
+            Ok(_) => previous,
+            Err(_) => {
+                let failed = self.detach();
+                self.attach(previous);
+                failed
+            }
+        };
+        discarded.close(self.server).await?;
+        outcome
+    }
+
+    async fn replay_here(&mut self, plans: &[Plan<'_>]) -> Result<Vec<Snapshot>> {
+        self.open_database().await?;
         let mut schemas = vec![self.snapshot().await?];
         for plan in plans {
             if let Err(f) = self.apply(&plan.up).await {
@@ -949,7 +1003,20 @@ async fn step_mode(
                     // A second run of the same ups: a difference that recurs between two runs
                     // of identical SQL is not the down's fault. The replay is also the schema
                     // later migrations build on.
-                    let replayed = session.replay(&plans[..=i]).await?;
+                    let replayed = match session.replay(&plans[..=i]).await {
+                        Ok(replayed) => replayed,
+                        // The database still holds `after`: the verdict stands as judged.
+                        Err(e) if !judged.diverged => {
+                            printer.warning(&format!(
+                                "could not replay the ups to tell a non-deterministic definition from a bad down: {e}"
+                            ));
+                            printer.migration(&upgrade, Some(&judged.check));
+                            report.checks.extend([upgrade, judged.check]);
+                            before = after;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     let pairs = [(&before, &replayed[i]), (&after, &replayed[i + 1])];
                     let check = if found.learn(&pairs, &replayed, &plans[..=i]) {
                         let mut check =
@@ -1316,10 +1383,17 @@ async fn full_mode(
     if mismatch {
         // A second run of the same ups: what differs between two runs of identical SQL is not
         // the downs' fault.
-        let replayed = session.replay(versioned).await?;
-        let pairs: Vec<(&Snapshot, &Snapshot)> = schemas.iter().zip(&replayed).collect();
-        if found.learn(&pairs, &replayed, versioned) {
-            checks = walk.judge(settings, &found.masks).0;
+        match session.replay(versioned).await {
+            Ok(replayed) => {
+                let pairs: Vec<(&Snapshot, &Snapshot)> = schemas.iter().zip(&replayed).collect();
+                if found.learn(&pairs, &replayed, versioned) {
+                    checks = walk.judge(settings, &found.masks).0;
+                }
+            }
+            // The session keeps its database: the verdicts stand as judged.
+            Err(e) => printer.warning(&format!(
+                "could not replay the ups to tell a non-deterministic definition from a bad down: {e}"
+            )),
         }
     }
     for mut check in checks {
@@ -1824,5 +1898,27 @@ mod tests {
         assert!(!must_run_outside_transaction(
             "COMMENT ON TABLE t IS 'CONCURRENTLY'"
         ));
+    }
+
+    fn schema(paths: &[&str]) -> Snapshot {
+        Snapshot {
+            objects: paths
+                .iter()
+                .map(|p| (p.to_string(), snapshot::SchemaObject::default()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_inherited_leftover_is_expected_where_the_step_does_not_touch_it() {
+        // Migration 1 creates table b; the down of migration 2 left extension x behind.
+        let before = schema(&["table a"]);
+        let after = schema(&["table a", "table b"]);
+        let inherited = schema(&["table a", "table b", "extension x"]);
+        let expected = inherit(&after, &inherited, &before);
+        assert_eq!(expected, schema(&["table a", "extension x"]));
+        // An index left on a table that the step drops goes with the table.
+        let inherited = schema(&["table a", "table b", "table b > index i"]);
+        assert_eq!(inherit(&after, &inherited, &before), before);
     }
 }

@@ -619,4 +619,133 @@ mod tests {
         assert!(header.ends_with(" @@ function public.f()"), "{}", c.diff);
         assert!(!c.diff.contains("\nfunction public.f()\n"), "{}", c.diff);
     }
+
+    fn function(body: &str) -> Snapshot {
+        snap(vec![(
+            "function public.f()",
+            obj(
+                &[(
+                    "definition",
+                    &format!("CREATE OR REPLACE FUNCTION public.f()\n RETURNS integer\n LANGUAGE plpgsql\nAS $function${body}$function$\n"),
+                )],
+                &[],
+            ),
+        )])
+    }
+
+    #[test]
+    fn routine_formatting_follows_its_own_policy() {
+        let (a, b) = (
+            function("BEGIN RETURN 1; END;"),
+            function("\nBEGIN\n  -- one\n  RETURN 1;\nEND;\n"),
+        );
+        let c = compare(&a, &b, CosmeticPolicy::Note, "a", "b");
+        assert!(c.is_equal());
+        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+        let mut strict = Policies::from(CosmeticPolicy::Note);
+        strict
+            .rules
+            .insert(CosmeticRule::RoutineFormatting, CosmeticPolicy::Fail);
+        let c = compare(&a, &b, strict.clone(), "a", "b");
+        assert_eq!(c.changes.len(), 1);
+        assert!(c.diff.contains("-- one"), "{}", c.diff);
+        assert_eq!(strict.describe(), "note, routine-formatting=fail");
+        // A real change is a change, and the diff shows it.
+        let c = compare(
+            &a,
+            &function("BEGIN RETURN 2; END;"),
+            CosmeticPolicy::Note,
+            "a",
+            "b",
+        );
+        assert_eq!(c.changes.len(), 1);
+        assert!(c.notes.is_empty());
+    }
+
+    fn users_and_view(columns: &[&str], view: &[&str]) -> Snapshot {
+        let mut objects = vec![(
+            "table public.users".to_string(),
+            obj(&[("kind", "table")], &[]),
+        )];
+        for (i, c) in columns.iter().enumerate() {
+            objects.push((
+                format!("table public.users > column {c}"),
+                obj(&[("type", "text")], &[("position", &(i + 1).to_string())]),
+            ));
+        }
+        let items: Vec<String> = view.iter().map(|c| format!("users.{c}")).collect();
+        let lines: Vec<String> = view.iter().map(|c| format!("{c} text")).collect();
+        objects.push((
+            "view public.v".to_string(),
+            obj(
+                &[
+                    (
+                        "definition",
+                        &format!(" SELECT {}\n   FROM public.users;", items.join(",\n    ")),
+                    ),
+                    ("columns", &lines.join("\n")),
+                ],
+                &[],
+            ),
+        ));
+        Snapshot {
+            objects: objects.into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn view_column_order_only_when_the_table_explains_it() {
+        let before = users_and_view(&["id", "nick", "email"], &["id", "nick", "email"]);
+        let after = users_and_view(&["id", "email", "nick"], &["id", "email", "nick"]);
+        let c = compare(&before, &after, CosmeticPolicy::Note, "a", "b");
+        assert!(c.is_equal(), "{:?}", c.changes);
+        assert!(c
+            .notes
+            .iter()
+            .any(|n| n.starts_with("view public.v: column order follows")));
+        // The same reorder while the table kept its order is a change.
+        let unexplained = users_and_view(&["id", "nick", "email"], &["id", "email", "nick"]);
+        let c = compare(&before, &unexplained, CosmeticPolicy::Note, "a", "b");
+        assert_eq!(
+            c.changes,
+            vec![ObjectChange {
+                object: "view public.v".into(),
+                change: ChangeKind::Changed
+            }]
+        );
+    }
+
+    #[test]
+    fn masked_properties_are_not_compared() {
+        let a = snap(vec![(
+            "view public.v",
+            obj(&[("definition", "x > '2026-01-01'"), ("comment", "c")], &[]),
+        )]);
+        let b = snap(vec![(
+            "view public.v",
+            obj(&[("definition", "x > '2026-01-02'"), ("comment", "c")], &[]),
+        )]);
+        let masks: Masks = [(
+            "view public.v".to_string(),
+            ["definition".to_string()].into(),
+        )]
+        .into();
+        let c = compare_masked(&a, &b, &CosmeticPolicy::Note.into(), &masks, "a", "b");
+        assert!(c.is_equal());
+        // Only the masked property: another difference on the object still counts, and the
+        // diff leaves the masked one out.
+        let b2 = snap(vec![(
+            "view public.v",
+            obj(&[("definition", "x > '2026-01-02'"), ("comment", "d")], &[]),
+        )]);
+        let c = compare_masked(&a, &b2, &CosmeticPolicy::Note.into(), &masks, "a", "b");
+        assert_eq!(c.changes.len(), 1);
+        assert!(!c.diff.contains("2026-01-02"), "{}", c.diff);
+        assert_eq!(
+            differing_properties(&a, &b2)
+                .get("view public.v")
+                .map(|k| k.len()),
+            Some(2)
+        );
+    }
 }
