@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Prove that a migration chain applies on an empty database and that every step reverses exactly.
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
     /// Find unsafe schema operations in migration files, without a database.
     Lint(crate::lint::cli::LintArgs),
     /// List the lint rules, or explain one.
@@ -134,9 +134,20 @@ pub struct VerifyArgs {
     #[arg(long, value_enum, default_value_t = RoundtripMode::Step)]
     pub roundtrip: RoundtripMode,
 
-    /// How differences that do not change behaviour (column order) count.
-    #[arg(long, value_enum, default_value_t = CosmeticPolicy::Note)]
-    pub cosmetic: CosmeticPolicy,
+    /// How differences that do not change behaviour (column order, routine formatting, view
+    /// column order) count [default: config, else note].
+    #[arg(long, value_enum)]
+    pub cosmetic: Option<CosmeticPolicy>,
+
+    /// How one cosmetic rule's differences count, overriding --cosmetic (repeatable):
+    /// column-order, routine-formatting or view-column-order, =ignore|note|fail.
+    #[arg(long, value_name = "RULE=POLICY")]
+    pub cosmetic_rule: Vec<String>,
+
+    /// SQL run on every connection that applies migrations, before the first one (repeatable,
+    /// run in order), e.g. `SET FOREIGN_KEY_CHECKS = 0` [default: config `[verify] session-sql`].
+    #[arg(long, value_name = "SQL")]
+    pub session_sql: Vec<String>,
 
     /// Write the JSON report here.
     #[arg(long, value_name = "FILE")]

@@ -21,6 +21,7 @@ pub mod report;
 pub mod snapshot;
 pub mod sql;
 pub mod verify;
+pub mod verify_config;
 
 use std::process::ExitCode;
 
@@ -29,7 +30,7 @@ use cli::{Cli, Command};
 /// Run a parsed command line; the returned code is one of `error::exit`.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Verify(args) => verify::run(args, cli.color).await,
+        Command::Verify(args) => verify::run(*args, cli.color).await,
         Command::Lint(args) => lint::cli::run_lint(args, cli.color),
         Command::Rules(args) => lint::cli::run_rules(args),
         Command::Cleanup(args) => cleanup::run(args).await,

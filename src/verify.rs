@@ -14,7 +14,7 @@ use crate::chain::{
     self, Chain, ChainProblem, DiscoverOptions, Format, Migration, ProblemSeverity,
 };
 use crate::cli::{ColorChoice, RoundtripMode, VerifyArgs};
-use crate::compare::{self, Comparison, CosmeticPolicy};
+use crate::compare::{self, ChangeKind, Comparison, CosmeticPolicy, Masks, Policies};
 use crate::engine::Dialect;
 use crate::error::{exit, Error, Result};
 use crate::lint;
@@ -23,11 +23,12 @@ use crate::provision::{self, cleanup, Conn, Database, ProvisionOptions, Server};
 use crate::redact::{self, SecretUrl};
 use crate::report::terminal::Printer;
 use crate::report::{
-    self, CheckReport, EngineReport, MigrationReport, OptionsReport, Phase, ProviderReport, Report,
-    Status, Timings, Verdict,
+    self, CheckReport, EngineReport, Finding, MigrationReport, OptionsReport, Phase,
+    ProviderReport, Report, Status, Timings, Verdict,
 };
 use crate::snapshot::{self, Snapshot};
 use crate::sql;
+use crate::verify_config::VerifyConfig;
 
 /// Chain problems that make the order of migrations meaningless: nothing is applied.
 const BLOCKING_PROBLEMS: &[&str] = &["duplicate-version", "mixed-formats"];
@@ -51,8 +52,9 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
         options: OptionsReport {
             roundtrip: args.roundtrip.name().to_string(),
             require_down: args.require_down,
-            cosmetic: format!("{:?}", args.cosmetic).to_lowercase(),
+            cosmetic: args.cosmetic.unwrap_or_default().name().to_string(),
             fail_on: None,
+            session_sql: args.session_sql.clone(),
         },
         migrations: Vec::new(),
         checks: Vec::new(),
@@ -141,6 +143,17 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         Some(args.rules.resolve(Some(&args.path))?)
     };
     report.options.fail_on = lint_config.as_ref().map(|c| c.fail_on().name().to_string());
+    let verify_config = VerifyConfig::resolve(args)?;
+    report.options.cosmetic = verify_config.cosmetic.describe();
+    report.options.session_sql = verify_config.session_sql.clone();
+    if graph.is_some() && !verify_config.session_sql.is_empty() {
+        return Err(Error::Usage(
+            "--session-sql / session-sql does not apply to Alembic projects: Alembic opens its own \
+             connections, so set the session up in env.py (e.g. `connection.exec_driver_sql(...)` \
+             before `context.run_migrations()`)"
+                .to_string(),
+        ));
+    }
     report.timings.chain_ms = ms(phase.elapsed());
     // Findings are read with the server's version once one runs (a rule may depend on it).
     let run_lint = |report: &mut Report,
@@ -180,6 +193,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     printer.align(chain.migrations.iter().map(|m| m.id.as_str()));
     printer.header(&report.path, &report.format, chain.migrations.len());
     printer.semantics(&report.format, &report.format_reason);
+    printer.session_sql(&verify_config.session_sql);
     let chain_check = chain_check(&chain, phase.elapsed());
     printer.chain(&chain_check);
     report.checks.push(chain_check);
@@ -209,7 +223,8 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     let settings = Settings {
         keep: args.keep,
         show_password: args.show_password,
-        policy: args.cosmetic,
+        policy: verify_config.cosmetic.clone(),
+        session_sql: &verify_config.session_sql,
         require_down: args.require_down,
         snapshot_out: args.snapshot_out.as_deref(),
         observe: lint_config.as_ref().is_some_and(observe::wanted) && graph.is_none(),
@@ -250,6 +265,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
 
         let mut observed = Observation::default();
         let mut captured = Vec::new();
+        let mut nondeterministic = Vec::new();
         let outcome = run_on_server(
             &*server,
             &plans,
@@ -257,10 +273,15 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
             &settings,
             printer,
             report,
-            (&mut observed, &mut captured),
+            (&mut observed, &mut captured, &mut nondeterministic),
         )
         .await;
         run_lint(report, Some(info.version_num), observed, &captured);
+        // Found by comparing two runs of the same ups, not by the lint: reported with --no-lint too.
+        for finding in &nondeterministic {
+            printer.finding(finding);
+        }
+        report.findings.extend(nondeterministic);
         let phase = Instant::now();
         let shutdown = server.shutdown().await;
         report.timings.teardown_ms += ms(phase.elapsed());
@@ -275,7 +296,9 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
 struct Settings<'a> {
     keep: bool,
     show_password: bool,
-    policy: CosmeticPolicy,
+    policy: Policies,
+    /// Run on every connection that applies migrations (`--session-sql`).
+    session_sql: &'a [String],
     require_down: bool,
     snapshot_out: Option<&'a Path>,
     /// Watch locks and rewrites during the first upgrade of each migration.
@@ -364,6 +387,32 @@ struct Session<'a> {
     alembic: Option<AlembicRun<'a>>,
     /// SQL Alembic executed during each revision's first upgrade, for the lint.
     captured: Vec<(String, chain::Script)>,
+    session_sql: &'a [String],
+}
+
+/// A throwaway database with what the session holds on it.
+struct Attached {
+    db: Option<Database>,
+    apply_conn: Option<Conn>,
+    snapshot_conn: Option<Conn>,
+    driver: Option<alembic::driver::Driver>,
+}
+
+impl Attached {
+    async fn close(self, server: &dyn Server) -> Result<()> {
+        if let Some(driver) = self.driver {
+            if let Err(e) = driver.stop().await {
+                tracing::warn!("the Alembic driver did not stop cleanly: {e}");
+            }
+        }
+        for conn in [self.apply_conn, self.snapshot_conn].into_iter().flatten() {
+            conn.close().await;
+        }
+        if let Some(db) = self.db {
+            db.drop_database(server).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The project's Alembic, driven through one long-lived process per throwaway database.
@@ -378,6 +427,7 @@ impl<'a> Session<'a> {
         server: &'a dyn Server,
         observe: bool,
         alembic: Option<&'a AlembicSettings<'a>>,
+        session_sql: &'a [String],
     ) -> Result<Session<'a>> {
         let mut session = Session {
             server,
@@ -394,6 +444,7 @@ impl<'a> Session<'a> {
                 driver: None,
             }),
             captured: Vec::new(),
+            session_sql,
         };
         session.fresh_database().await?;
         Ok(session)
@@ -401,8 +452,31 @@ impl<'a> Session<'a> {
 
     async fn fresh_database(&mut self) -> Result<()> {
         self.close().await?;
+        self.open_database().await
+    }
+
+    /// Create a database with its connections (and Alembic driver); the session holds none.
+    async fn open_database(&mut self) -> Result<()> {
         let db = Database::create(self.server).await?;
-        self.apply_conn = Some(db.connect().await?);
+        let mut apply_conn = db.connect().await?;
+        for sql in self.session_sql {
+            if let Err(e) = apply_conn.execute(sql).await {
+                let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+                let text = match e.as_database_error() {
+                    Some(db) => db.message().to_string(),
+                    None => e.to_string(),
+                };
+                let message = redact::scrub(&text, &secrets);
+                apply_conn.close().await;
+                db.drop_database(self.server).await?;
+                return Err(Error::Usage(format!(
+                    "session SQL `{sql}` failed: {message}"
+                )));
+            }
+        }
+        self.apply_conn = Some(apply_conn);
+        // The snapshot connection keeps the server's defaults: session SQL cannot change what
+        // a snapshot reads.
         self.snapshot_conn = Some(db.connect().await?);
         tracing::info!(database = %db.name, "throwaway database ready");
         if let Some(run) = &mut self.alembic {
@@ -421,21 +495,26 @@ impl<'a> Session<'a> {
     }
 
     async fn close(&mut self) -> Result<()> {
-        if let Some(driver) = self.alembic.as_mut().and_then(|run| run.driver.take()) {
-            if let Err(e) = driver.stop().await {
-                tracing::warn!("the Alembic driver did not stop cleanly: {e}");
-            }
+        let parts = self.detach();
+        parts.close(self.server).await
+    }
+
+    fn detach(&mut self) -> Attached {
+        Attached {
+            db: self.db.take(),
+            apply_conn: self.apply_conn.take(),
+            snapshot_conn: self.snapshot_conn.take(),
+            driver: self.alembic.as_mut().and_then(|run| run.driver.take()),
         }
-        for conn in [self.apply_conn.take(), self.snapshot_conn.take()]
-            .into_iter()
-            .flatten()
-        {
-            conn.close().await;
+    }
+
+    fn attach(&mut self, parts: Attached) {
+        self.db = parts.db;
+        self.apply_conn = parts.apply_conn;
+        self.snapshot_conn = parts.snapshot_conn;
+        if let Some(run) = &mut self.alembic {
+            run.driver = parts.driver;
         }
-        if let Some(db) = self.db.take() {
-            db.drop_database(self.server).await?;
-        }
-        Ok(())
     }
 
     async fn apply(&mut self, script: &PreparedScript) -> Result<Duration, ApplyFailure> {
@@ -574,13 +653,34 @@ impl<'a> Session<'a> {
     }
 
     /// Start over on a new database and replay the ups of `plans` (after a failure left the
-    /// schema in a state later steps must not build on).
-    async fn replay(&mut self, plans: &[Plan<'_>]) -> Result<Snapshot> {
+    /// schema in a state later steps must not build on). Returns the schema before the first
+    /// and after each up: a second run of the same SQL, which shows what is not deterministic.
+    ///
+    /// The replay builds a new database; the session moves to it only when every up applied
+    /// again, and otherwise keeps the database it had (an up that cannot run twice on one
+    /// server, such as `CREATE ROLE`, does not lose the run its database).
+    async fn replay(&mut self, plans: &[Plan<'_>]) -> Result<Vec<Snapshot>> {
         tracing::info!(
             migrations = plans.len(),
             "replaying ups on a fresh database"
         );
-        self.fresh_database().await?;
+        let previous = self.detach();
+        let outcome = self.replay_here(plans).await;
+        let discarded = match outcome {
+            Ok(_) => previous,
+            Err(_) => {
+                let failed = self.detach();
+                self.attach(previous);
+                failed
+            }
+        };
+        discarded.close(self.server).await?;
+        outcome
+    }
+
+    async fn replay_here(&mut self, plans: &[Plan<'_>]) -> Result<Vec<Snapshot>> {
+        self.open_database().await?;
+        let mut schemas = vec![self.snapshot().await?];
         for plan in plans {
             if let Err(f) = self.apply(&plan.up).await {
                 return Err(Error::environment(
@@ -593,8 +693,9 @@ impl<'a> Session<'a> {
                     None,
                 ));
             }
+            schemas.push(self.snapshot().await?);
         }
-        self.snapshot().await
+        Ok(schemas)
     }
 }
 
@@ -605,13 +706,29 @@ async fn run_on_server(
     settings: &Settings<'_>,
     printer: &Printer,
     report: &mut Report,
-    (observed, captured): (&mut Observation, &mut Vec<(String, chain::Script)>),
+    (observed, captured, nondeterministic): (
+        &mut Observation,
+        &mut Vec<(String, chain::Script)>,
+        &mut Vec<Finding>,
+    ),
 ) -> Result<()> {
-    let mut session = Session::open(server, settings.observe, settings.alembic.as_ref()).await?;
+    let mut session = Session::open(
+        server,
+        settings.observe,
+        settings.alembic.as_ref(),
+        settings.session_sql,
+    )
+    .await?;
+    let mut found = Nondeterminism::default();
     let outcome = match mode {
-        RoundtripMode::Step => step_mode(&mut session, plans, settings, printer, report).await,
-        RoundtripMode::Full => full_mode(&mut session, plans, settings, printer, report).await,
+        RoundtripMode::Step => {
+            step_mode(&mut session, plans, settings, printer, report, &mut found).await
+        }
+        RoundtripMode::Full => {
+            full_mode(&mut session, plans, settings, printer, report, &mut found).await
+        }
     };
+    *nondeterministic = found.findings;
     report.timings.migrations_ms = ms(session.migrations_time);
     report.timings.snapshots_ms = ms(session.snapshots_time);
     if let Some(recorder) = session.recorder.take() {
@@ -707,6 +824,120 @@ async fn alembic_version_check(
     check
 }
 
+/// Properties shown to be non-deterministic, and one finding per object at the migration
+/// that creates it.
+#[derive(Default)]
+struct Nondeterminism {
+    masks: Masks,
+    findings: Vec<Finding>,
+}
+
+impl Nondeterminism {
+    /// Compare the first run's schemas with a replay of the same ups (`pairs` of first-run
+    /// and replayed schema); a property that differs between two runs of identical SQL is not
+    /// deterministic. `replayed[j]` is the replay's schema after `j` ups, which tells which
+    /// migration set the property. Returns whether anything new was found.
+    fn learn(
+        &mut self,
+        pairs: &[(&Snapshot, &Snapshot)],
+        replayed: &[Snapshot],
+        plans: &[Plan<'_>],
+    ) -> bool {
+        let mut found = Masks::new();
+        for (first, again) in pairs {
+            for (path, keys) in nondeterministic(first, again) {
+                for key in keys {
+                    if !self.masks.get(&path).is_some_and(|k| k.contains(&key)) {
+                        found.entry(path.clone()).or_default().insert(key);
+                    }
+                }
+            }
+        }
+        for (path, keys) in &found {
+            let value = |s: &Snapshot, key: &str| {
+                s.objects
+                    .get(path)
+                    .and_then(|o| o.properties.get(key))
+                    .cloned()
+            };
+            // The last migration of the replay that changed one of these properties.
+            let creator = (1..replayed.len())
+                .rev()
+                .find(|&j| {
+                    keys.iter()
+                        .any(|k| value(&replayed[j], k) != value(&replayed[j - 1], k))
+                })
+                .and_then(|j| plans.get(j - 1));
+            if let Some(plan) = creator {
+                self.findings
+                    .push(nondeterministic_finding(plan, path, keys));
+            }
+            self.masks
+                .entry(path.clone())
+                .or_default()
+                .extend(keys.iter().cloned());
+        }
+        !found.is_empty()
+    }
+}
+
+/// Properties of objects that really differ (not only cosmetically) between two runs.
+fn nondeterministic(first: &Snapshot, again: &Snapshot) -> Masks {
+    let cmp = compare::compare(first, again, CosmeticPolicy::Ignore, "", "");
+    let changed: Vec<&str> = cmp
+        .changes
+        .iter()
+        .filter(|c| c.change == ChangeKind::Changed)
+        .map(|c| c.object.as_str())
+        .collect();
+    compare::differing_properties(first, again)
+        .into_iter()
+        .filter(|(path, _)| changed.contains(&path.as_str()))
+        .collect()
+}
+
+fn nondeterministic_finding(
+    plan: &Plan<'_>,
+    path: &str,
+    keys: &std::collections::BTreeSet<String>,
+) -> Finding {
+    let keys = keys.iter().cloned().collect::<Vec<_>>().join(", ");
+    // The statement that names the object (the last word of its path).
+    let name = path
+        .rsplit([' ', '.'])
+        .next()
+        .unwrap_or(path)
+        .split('(')
+        .next()
+        .unwrap_or(path)
+        .to_ascii_lowercase();
+    let statement = plan
+        .up
+        .statements
+        .iter()
+        .find(|s| s.sql.to_ascii_lowercase().contains(&name));
+    Finding {
+        rule: "nondeterministic-definition".to_string(),
+        severity: "warning".to_string(),
+        file: plan.up.file.display().to_string(),
+        line: statement.map(|s| s.line),
+        column: statement.map(|_| 1),
+        message: format!(
+            "{path}: {keys} differs between two runs of the same migrations: it captured a value \
+             when the migration ran (e.g. `now()` or `'now'::timestamp` frozen into the \
+             definition), a latent bug; round trips do not compare it"
+        ),
+        statement: statement.map(|s| s.sql.split_whitespace().collect::<Vec<_>>().join(" ")),
+        help: Some(
+            "compute the value when the object is used (a function call evaluated per query, \
+             e.g. `now()` inside a view's WHERE on PostgreSQL is evaluated per query, but \
+             `'now'::timestamp` is folded once), or pass it in"
+                .to_string(),
+        ),
+        migration: Some(plan.migration.id.clone()),
+    }
+}
+
 /// Returns the schema after the last migration that applied.
 async fn step_mode(
     session: &mut Session<'_>,
@@ -714,6 +945,7 @@ async fn step_mode(
     settings: &Settings<'_>,
     printer: &Printer,
     report: &mut Report,
+    found: &mut Nondeterminism,
 ) -> Result<Option<Snapshot>> {
     let mut before = session.snapshot().await?;
     let mut halted_by: Option<String> = None;
@@ -744,20 +976,51 @@ async fn step_mode(
                 continue;
             }
         };
-        let (roundtrip, diverged) =
-            roundtrip_step(session, plan, &before, &after, settings).await?;
-        if diverged {
-            // Later migrations must build on the schema the chain really produces.
-            let replayed = session.replay(&plans[..=i]).await?;
-            if !compare::compare(&after, &replayed, CosmeticPolicy::Ignore, "", "").is_equal() {
-                // The ups are not deterministic (names or defaults that vary per run): say so,
-                // later comparisons are against the replayed schema.
-                printer.warning(&format!(
-                    "replaying the ups through {id} on a fresh database gave another schema than the first run"
-                ));
-                after = replayed;
+        let roundtrip = match roundtrip_step(session, plan, &after, settings).await? {
+            Roundtrip::Decided(check, diverged) => {
+                if diverged {
+                    // Later migrations must build on the schema the chain really produces.
+                    let replayed = session.replay(&plans[..=i]).await?;
+                    after = replayed.last().cloned().unwrap_or_default();
+                }
+                check
             }
-        }
+            Roundtrip::Ran(run) => {
+                let judged = judge_step(plan, &before, &after, &run, settings, &found.masks);
+                if judged.diverged || judged.mismatch {
+                    // A second run of the same ups: a difference that recurs between two runs
+                    // of identical SQL is not the down's fault. The replay is also the schema
+                    // later migrations build on.
+                    let replayed = match session.replay(&plans[..=i]).await {
+                        Ok(replayed) => replayed,
+                        // The database still holds `after`: the verdict stands as judged.
+                        Err(e) if !judged.diverged => {
+                            printer.warning(&format!(
+                                "could not replay the ups to tell a non-deterministic definition from a bad down: {e}"
+                            ));
+                            printer.migration(&upgrade, Some(&judged.check));
+                            report.checks.extend([upgrade, judged.check]);
+                            before = after;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    let pairs = [(&before, &replayed[i]), (&after, &replayed[i + 1])];
+                    let check = if found.learn(&pairs, &replayed, &plans[..=i]) {
+                        let mut check =
+                            judge_step(plan, &before, &after, &run, settings, &found.masks).check;
+                        check.notes.extend(masked_notes(&found.masks, &pairs));
+                        check
+                    } else {
+                        judged.check
+                    };
+                    after = replayed[i + 1].clone();
+                    check
+                } else {
+                    judged.check
+                }
+            }
+        };
         printer.migration(&upgrade, Some(&roundtrip));
         report.checks.extend([upgrade, roundtrip]);
         before = after;
@@ -765,23 +1028,60 @@ async fn step_mode(
     Ok(Some(before))
 }
 
-/// down then up again from the schema after the migration; returns the check and whether the
-/// database no longer holds `after`.
+/// Notes for the masked properties that differed in this check's comparisons.
+fn masked_notes(masks: &Masks, pairs: &[(&Snapshot, &Snapshot)]) -> Vec<String> {
+    let mut notes: Vec<String> = pairs
+        .iter()
+        .flat_map(|(a, b)| compare::differing_properties(a, b))
+        .flat_map(|(path, keys)| {
+            let masked = masks.get(&path).cloned().unwrap_or_default();
+            keys.into_iter()
+                .filter(move |k| masked.contains(k))
+                .map(move |k| {
+                    format!("{path}: {k} is not deterministic (see nondeterministic-definition); not compared")
+                })
+        })
+        .collect();
+    notes.sort();
+    notes.dedup();
+    notes
+}
+
+/// A step applied, with the schema after it, or its failure.
+type Applied = std::result::Result<(Duration, Snapshot), ApplyFailure>;
+
+/// What a round trip did; judged against the expected schemas by `judge_step`.
+struct StepRun {
+    down: Applied,
+    /// Not run when the down failed.
+    reapply: Option<Applied>,
+    /// A failed down left the database without the schema after the up.
+    down_diverged: bool,
+    duration: Duration,
+}
+
+enum Roundtrip {
+    /// No round trip to compare (no down, or declared irreversible): the check, and whether
+    /// the database no longer holds the schema after the up.
+    Decided(CheckReport, bool),
+    Ran(StepRun),
+}
+
+/// Down then up again from the schema after the migration.
 async fn roundtrip_step(
     session: &mut Session<'_>,
     plan: &Plan<'_>,
-    before: &Snapshot,
     after: &Snapshot,
     settings: &Settings<'_>,
-) -> Result<(CheckReport, bool)> {
-    let id = &plan.migration.id;
+) -> Result<Roundtrip> {
     let Some(down) = &plan.down else {
-        return Ok((no_down(plan, settings.require_down), false));
+        return Ok(Roundtrip::Decided(
+            no_down(plan, settings.require_down),
+            false,
+        ));
     };
-    let mut check = base_check("roundtrip", plan, &down.file);
     let started = Instant::now();
-
-    let down_phase = match session.apply(down).await {
+    let down = match session.apply(down).await {
         Err(f) if f.irreversible => {
             // Declared irreversible: reported like a migration without a down.
             let diverged = session.snapshot().await? != *after;
@@ -789,42 +1089,90 @@ async fn roundtrip_step(
             check.message = format!("not reversible: {}", f.message);
             check.file = Some(f.file.display().to_string());
             check.line = Some(f.line);
-            return Ok((check, diverged));
+            return Ok(Roundtrip::Decided(check, diverged));
         }
         Err(f) => {
             // A rolled-back down leaves `after` in place; a half-applied one does not.
-            let diverged = f.partially_applied || session.snapshot().await? != *after;
-            let phase = phase_failed("down", &f);
-            fail_with(
-                &mut check,
-                &f,
-                format!("down of {id} failed: {}", f.message),
-            );
-            check.phases = vec![phase, skipped_phase("reapply", "not run: down failed")];
-            check.duration_ms = ms(started.elapsed());
-            return Ok((check, diverged));
+            let down_diverged = f.partially_applied || session.snapshot().await? != *after;
+            return Ok(Roundtrip::Ran(StepRun {
+                down: Err(f),
+                reapply: None,
+                down_diverged,
+                duration: started.elapsed(),
+            }));
         }
-        Ok(took) => {
-            let reverted = session.snapshot().await?;
-            let cmp = compare::compare(
+        Ok(took) => Ok((took, session.snapshot().await?)),
+    };
+    let reapply = match session.apply(&plan.up).await {
+        Err(f) => Err(f),
+        Ok(took) => Ok((took, session.snapshot().await?)),
+    };
+    Ok(Roundtrip::Ran(StepRun {
+        down,
+        reapply: Some(reapply),
+        down_diverged: false,
+        duration: started.elapsed(),
+    }))
+}
+
+struct Judged {
+    check: CheckReport,
+    /// The database no longer holds the schema after the up.
+    diverged: bool,
+    /// A schema comparison failed.
+    mismatch: bool,
+}
+
+/// The round-trip check of one migration in step mode.
+fn judge_step(
+    plan: &Plan<'_>,
+    before: &Snapshot,
+    after: &Snapshot,
+    run: &StepRun,
+    settings: &Settings<'_>,
+    masks: &Masks,
+) -> Judged {
+    let id = &plan.migration.id;
+    let down_file = plan.down.as_ref().map_or(&plan.up.file, |d| &d.file);
+    let mut check = base_check("roundtrip", plan, down_file);
+    check.duration_ms = ms(run.duration);
+    let down_phase = match &run.down {
+        Err(f) => {
+            let phase = phase_failed("down", f);
+            fail_with(&mut check, f, format!("down of {id} failed: {}", f.message));
+            check.phases = vec![phase, skipped_phase("reapply", "not run: down failed")];
+            return Judged {
+                check,
+                diverged: run.down_diverged,
+                mismatch: false,
+            };
+        }
+        Ok((took, reverted)) => {
+            let cmp = compare::compare_masked(
                 before,
-                &reverted,
-                settings.policy,
+                reverted,
+                &settings.policy,
+                masks,
                 &format!("schema before {id} (expected)"),
                 &format!("schema after {id} down (actual)"),
             );
-            compared_phase("down", took, &cmp, &mut check, || {
+            compared_phase("down", *took, &cmp, &mut check, || {
                 format!("down of {id} did not restore the schema before it")
             })
         }
     };
-    let reapply_phase = match session.apply(&plan.up).await {
-        Err(f) => {
-            let phase = phase_failed("reapply", &f);
+    let down_mismatch = down_phase.schema_differs;
+    let reapply_phase = match run.reapply.as_ref() {
+        None | Some(Err(_)) => {
+            let f = match run.reapply.as_ref() {
+                Some(Err(f)) => f,
+                _ => unreachable!("a run without a reapply has a failed down"),
+            };
+            let phase = phase_failed("reapply", f);
             if check.status != Status::Fail {
                 fail_with(
                     &mut check,
-                    &f,
+                    f,
                     format!(
                         "up of {id} failed when applied again after its down: {}",
                         f.message
@@ -842,30 +1190,79 @@ async fn roundtrip_step(
                 );
             }
             check.phases = vec![down_phase, phase];
-            check.duration_ms = ms(started.elapsed());
-            return Ok((check, true));
+            return Judged {
+                check,
+                diverged: true,
+                mismatch: down_mismatch,
+            };
         }
-        Ok(took) => {
-            let reapplied = session.snapshot().await?;
-            let cmp = compare::compare(
+        Some(Ok((took, reapplied))) => {
+            let cmp = compare::compare_masked(
                 after,
-                &reapplied,
-                settings.policy,
+                reapplied,
+                &settings.policy,
+                masks,
                 &format!("schema after {id} (expected)"),
                 &format!("schema after {id} down and up again (actual)"),
             );
-            compared_phase("reapply", took, &cmp, &mut check, || {
+            compared_phase("reapply", *took, &cmp, &mut check, || {
                 format!("up of {id} applied again after its down gave another schema")
             })
         }
     };
     let diverged = reapply_phase.status == Status::Fail;
+    let mismatch = down_mismatch || reapply_phase.schema_differs;
     check.phases = vec![down_phase, reapply_phase];
-    check.duration_ms = ms(started.elapsed());
     if check.status == Status::Pass {
         check.message = format!("down restored the schema before {id}; up again reproduced it");
     }
-    Ok((check, diverged))
+    Judged {
+        check,
+        diverged,
+        mismatch,
+    }
+}
+
+/// `expected_after` adjusted for what the step inherited: an object that the step's
+/// migration does not touch (`expected_before` and `expected_after` agree on it) but that the
+/// database already held differently (`actual_before`) is expected as inherited. A difference
+/// left by one step is then reported once, at that step, not again at every step after it.
+fn inherit(
+    expected_before: &Snapshot,
+    actual_before: &Snapshot,
+    expected_after: &Snapshot,
+) -> Snapshot {
+    let mut out = expected_after.clone();
+    let paths: std::collections::BTreeSet<&String> = expected_before
+        .objects
+        .keys()
+        .chain(actual_before.objects.keys())
+        .collect();
+    for path in paths {
+        let (eb, ab) = (
+            expected_before.objects.get(path),
+            actual_before.objects.get(path),
+        );
+        // An object is untouched when neither it nor its table changes (dropping a table drops
+        // the inherited index on it too).
+        let owner = path.split_once(" > ").map(|(table, _)| table);
+        let touched = |p: &str| expected_before.objects.get(p) != expected_after.objects.get(p);
+        if eb == ab || touched(path) || owner.is_some_and(touched) {
+            continue;
+        }
+        match ab {
+            Some(o) => out.objects.insert(path.clone(), o.clone()),
+            None => out.objects.remove(path),
+        };
+    }
+    out
+}
+
+/// How the walk down ended for one migration in full mode.
+enum Down {
+    Missing,
+    Irreversible(ApplyFailure),
+    Ran(Applied),
 }
 
 /// Apply everything, then all downs from the top, then all ups again, comparing at each step.
@@ -875,6 +1272,7 @@ async fn full_mode(
     settings: &Settings<'_>,
     printer: &Printer,
     report: &mut Report,
+    found: &mut Nondeterminism,
 ) -> Result<Option<Snapshot>> {
     // Flyway repeatables are re-run, never undone: the round trip covers versioned migrations
     // and the repeatables are applied after it, as Flyway does.
@@ -926,98 +1324,72 @@ async fn full_mode(
     let top = schemas.last().cloned().unwrap_or_default();
 
     // Down, from the top; `reached` is how many migrations are still applied.
-    let mut checks: Vec<Option<CheckReport>> = vec![None; versioned.len()];
-    let mut reached = versioned.len();
+    let n = versioned.len();
+    let mut downs: Vec<Option<Down>> = (0..n).map(|_| None).collect();
+    let mut reached = n;
     for (i, plan) in versioned.iter().enumerate().rev() {
-        let id = &plan.migration.id;
         let Some(down) = &plan.down else {
-            checks[i] = Some(no_down(plan, settings.require_down));
+            downs[i] = Some(Down::Missing);
             break;
         };
-        let mut check = base_check("roundtrip", plan, &down.file);
         match session.apply(down).await {
             Err(f) if f.irreversible => {
-                let mut check = no_down(plan, settings.require_down);
-                check.message = format!("not reversible: {}", f.message);
-                checks[i] = Some(check);
+                downs[i] = Some(Down::Irreversible(f));
                 break;
             }
             Err(f) => {
-                let phase = phase_failed("down", &f);
-                fail_with(
-                    &mut check,
-                    &f,
-                    format!("down of {id} failed: {}", f.message),
-                );
-                check.phases = vec![phase];
-                check.duration_ms = ms(f.duration);
-                checks[i] = Some(check);
+                downs[i] = Some(Down::Ran(Err(f)));
                 break;
             }
             Ok(took) => {
-                let reverted = session.snapshot().await?;
-                let cmp = compare::compare(
-                    &schemas[i],
-                    &reverted,
-                    settings.policy,
-                    &format!("schema before {id} (expected)"),
-                    &format!("schema after the downs from the top to {id} (actual)"),
-                );
-                let phase = compared_phase("down", took, &cmp, &mut check, || {
-                    format!(
-                        "going down from the top, {id}'s down did not restore the schema before it"
-                    )
-                });
-                check.duration_ms = ms(took);
-                check.phases = vec![phase];
-                checks[i] = Some(check);
+                downs[i] = Some(Down::Ran(Ok((took, session.snapshot().await?))));
                 reached = i;
             }
         }
     }
     // Up again from wherever the downs stopped.
-    for (i, plan) in versioned.iter().enumerate().skip(reached) {
-        let id = &plan.migration.id;
-        let check = checks[i].get_or_insert_with(|| base_check("roundtrip", plan, &plan.up.file));
-        match session.apply(&plan.up).await {
+    let mut ups: Vec<Option<Applied>> = (0..n).map(|_| None).collect();
+    for i in reached..n {
+        match session.apply(&versioned[i].up).await {
             Err(f) => {
-                check.phases.push(phase_failed("reapply", &f));
-                if check.status != Status::Fail {
-                    fail_with(
-                        check,
-                        &f,
-                        format!("up of {id} failed on the way back up: {}", f.message),
-                    );
-                }
+                ups[i] = Some(Err(f));
                 break;
             }
-            Ok(took) => {
-                let reapplied = session.snapshot().await?;
-                let cmp = compare::compare(
-                    &schemas[i + 1],
-                    &reapplied,
-                    settings.policy,
-                    &format!("schema after {id} (expected)"),
-                    &format!("schema after {id} on the way back up (actual)"),
-                );
-                let phase = compared_phase("reapply", took, &cmp, check, || {
-                    format!("on the way back up, {id} gave another schema than the first time")
-                });
-                check.duration_ms += ms(took);
-                check.phases.push(phase);
-            }
+            Ok(took) => ups[i] = Some(Ok((took, session.snapshot().await?))),
         }
     }
-    for (plan, check) in versioned.iter().zip(checks) {
-        let mut check = check.unwrap_or_else(|| {
-            skipped(
-                "roundtrip",
-                plan,
-                "not reached: a later migration could not be reverted",
-            )
-        });
-        if check.status == Status::Pass {
-            check.message = format!("full round trip through {} matched", plan.migration.id);
+
+    let walk = FullWalk {
+        plans: versioned,
+        schemas: &schemas,
+        top: &top,
+        downs: &downs,
+        ups: &ups,
+        reached,
+    };
+    let (mut checks, mismatch) = walk.judge(settings, &found.masks);
+    if mismatch {
+        // A second run of the same ups: what differs between two runs of identical SQL is not
+        // the downs' fault.
+        match session.replay(versioned).await {
+            Ok(replayed) => {
+                let pairs: Vec<(&Snapshot, &Snapshot)> = schemas.iter().zip(&replayed).collect();
+                if found.learn(&pairs, &replayed, versioned) {
+                    checks = walk.judge(settings, &found.masks).0;
+                }
+            }
+            // The session keeps its database: the verdicts stand as judged.
+            Err(e) => printer.warning(&format!(
+                "could not replay the ups to tell a non-deterministic definition from a bad down: {e}"
+            )),
+        }
+    }
+    for mut check in checks {
+        if check.status == Status::Pass && check.message.is_empty() {
+            check.message = format!(
+                "full round trip through {} matched",
+                check.migration.clone().unwrap_or_default()
+            );
         }
         printer.check(&check);
         report.checks.push(check);
@@ -1040,6 +1412,135 @@ async fn full_mode(
         report.checks.extend([upgrade, roundtrip]);
     }
     Ok(Some(last))
+}
+
+/// Everything a full round trip did, judged once the walk is over (and again once a replay
+/// has shown what is not deterministic).
+struct FullWalk<'w, 'p> {
+    plans: &'w [Plan<'p>],
+    /// The first run's schemas: `schemas[i]` before migration `i`, `schemas[n]` at the top.
+    schemas: &'w [Snapshot],
+    top: &'w Snapshot,
+    downs: &'w [Option<Down>],
+    ups: &'w [Option<Applied>],
+    reached: usize,
+}
+
+impl FullWalk<'_, '_> {
+    /// One round-trip check per migration, and whether a schema comparison failed.
+    fn judge(&self, settings: &Settings<'_>, masks: &Masks) -> (Vec<CheckReport>, bool) {
+        let n = self.plans.len();
+        let mut checks: Vec<Option<CheckReport>> = (0..n).map(|_| None).collect();
+        let mut mismatch = false;
+        let reverted = |i: usize| match &self.downs[i] {
+            Some(Down::Ran(Ok((_, s)))) => Some(s),
+            _ => None,
+        };
+        for i in (0..n).rev() {
+            let plan = &self.plans[i];
+            let id = &plan.migration.id;
+            let Some(down) = &self.downs[i] else {
+                continue;
+            };
+            let file = plan.down.as_ref().map_or(&plan.up.file, |d| &d.file);
+            let mut check = base_check("roundtrip", plan, file);
+            match down {
+                Down::Missing => check = no_down(plan, settings.require_down),
+                Down::Irreversible(f) => {
+                    check = no_down(plan, settings.require_down);
+                    check.message = format!("not reversible: {}", f.message);
+                }
+                Down::Ran(Err(f)) => {
+                    let phase = phase_failed("down", f);
+                    fail_with(&mut check, f, format!("down of {id} failed: {}", f.message));
+                    check.phases = vec![phase];
+                    check.duration_ms = ms(f.duration);
+                }
+                Down::Ran(Ok((took, actual))) => {
+                    let inherited = if i + 1 == n {
+                        self.top
+                    } else {
+                        reverted(i + 1).unwrap_or(self.top)
+                    };
+                    let expected = inherit(&self.schemas[i + 1], inherited, &self.schemas[i]);
+                    let cmp = compare::compare_masked(
+                        &expected,
+                        actual,
+                        &settings.policy,
+                        masks,
+                        &format!("schema before {id} (expected)"),
+                        &format!("schema after the downs from the top to {id} (actual)"),
+                    );
+                    let phase = compared_phase("down", *took, &cmp, &mut check, || {
+                        format!(
+                            "going down from the top, {id}'s down did not restore the schema before it"
+                        )
+                    });
+                    mismatch |= phase.schema_differs;
+                    check.duration_ms = ms(*took);
+                    check.phases = vec![phase];
+                }
+            }
+            checks[i] = Some(check);
+        }
+        for (i, up) in self.ups.iter().enumerate().skip(self.reached) {
+            let Some(up) = up else {
+                break;
+            };
+            let plan = &self.plans[i];
+            let id = &plan.migration.id;
+            let check =
+                checks[i].get_or_insert_with(|| base_check("roundtrip", plan, &plan.up.file));
+            match up {
+                Err(f) => {
+                    check.phases.push(phase_failed("reapply", f));
+                    if check.status != Status::Fail {
+                        fail_with(
+                            check,
+                            f,
+                            format!("up of {id} failed on the way back up: {}", f.message),
+                        );
+                    }
+                }
+                Ok((took, actual)) => {
+                    let inherited = match i.checked_sub(1).and_then(|p| self.ups[p].as_ref()) {
+                        Some(Ok((_, s))) if i > self.reached => s,
+                        _ => reverted(self.reached).unwrap_or(self.top),
+                    };
+                    let expected = inherit(&self.schemas[i], inherited, &self.schemas[i + 1]);
+                    let cmp = compare::compare_masked(
+                        &expected,
+                        actual,
+                        &settings.policy,
+                        masks,
+                        &format!("schema after {id} (expected)"),
+                        &format!("schema after {id} on the way back up (actual)"),
+                    );
+                    let phase = compared_phase("reapply", *took, &cmp, check, || {
+                        format!("on the way back up, {id} gave another schema than the first time")
+                    });
+                    mismatch |= phase.schema_differs;
+                    check.duration_ms += ms(*took);
+                    check.phases.push(phase);
+                }
+            }
+        }
+        let checks = self
+            .plans
+            .iter()
+            .zip(checks)
+            .map(|(plan, check)| {
+                check.unwrap_or_else(|| {
+                    skipped(
+                        "roundtrip",
+                        plan,
+                        "not reached: a later migration could not be reverted",
+                    )
+                })
+            })
+            .collect();
+        (checks, mismatch)
+    }
 }
 
 // ---- building checks ------------------------------------------------------------------
@@ -1365,4 +1866,31 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(paths: &[&str]) -> Snapshot {
+        Snapshot {
+            objects: paths
+                .iter()
+                .map(|p| (p.to_string(), snapshot::SchemaObject::default()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_inherited_leftover_is_expected_where_the_step_does_not_touch_it() {
+        // Migration 1 creates table b; the down of migration 2 left extension x behind.
+        let before = schema(&["table a"]);
+        let after = schema(&["table a", "table b"]);
+        let inherited = schema(&["table a", "table b", "extension x"]);
+        let expected = inherit(&after, &inherited, &before);
+        assert_eq!(expected, schema(&["table a", "extension x"]));
+        // An index left on a table that the step drops goes with the table.
+        let inherited = schema(&["table a", "table b", "table b > index i"]);
+        assert_eq!(inherit(&after, &inherited, &before), before);
+    }
 }

@@ -86,6 +86,7 @@ fn base(engine: Option<(&str, &str)>) -> Report {
             require_down: false,
             cosmetic: "note".to_string(),
             fail_on: None,
+            session_sql: Vec::new(),
         },
         migrations: Vec::new(),
         checks: Vec::new(),

@@ -266,6 +266,7 @@ fn lint_report(
             // Lint compares no schemas: no cosmetic policy applies.
             cosmetic: "none".to_string(),
             fail_on: None,
+            session_sql: Vec::new(),
         },
         migrations: Vec::new(),
         checks: Vec::new(),

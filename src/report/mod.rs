@@ -83,6 +83,10 @@ pub struct OptionsReport {
     /// Lowest lint severity that fails the gate (`error`, `warning`, `info`); None when lint is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_on: Option<String>,
+    /// `--session-sql` / `[verify] session-sql`: run, in order, on every connection that
+    /// applies migrations.
+    #[serde(default)]
+    pub session_sql: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -478,6 +482,7 @@ pub(crate) mod samples {
                 require_down: false,
                 cosmetic: "note".to_string(),
                 fail_on: None,
+                session_sql: Vec::new(),
             },
             migrations: Vec::new(),
             checks: Vec::new(),

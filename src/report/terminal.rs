@@ -137,6 +137,16 @@ impl Printer {
         ));
     }
 
+    /// `session: SET FOREIGN_KEY_CHECKS = 0`, one line per `--session-sql` statement.
+    pub fn session_sql(&self, statements: &[String]) {
+        if self.quiet {
+            return;
+        }
+        for sql in statements {
+            self.emit(&format!("session: {}\n", one_line(sql)));
+        }
+    }
+
     /// `database: local PostgreSQL 15.8 (/usr/lib/postgresql/15/bin) · ready in 612 ms`
     pub fn provisioned(&self, description: &str, startup_ms: u64) {
         if self.quiet {

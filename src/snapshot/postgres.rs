@@ -49,22 +49,59 @@ macro_rules! rel_prefix {
     };
 }
 
-/// Grants as sorted `grantee: privileges` lines; a NULL ACL is replaced by the default one so
-/// that "never granted" and "granted then revoked" read the same.
-macro_rules! grants {
-    ($acl:expr, $kind:literal, $owner:expr) => {
+/// A role by oid, for grants and policies: `PUBLIC`, the connecting role's placeholder, or the
+/// role's name. migcheck's own role differs by provider (`postgres` locally, the URL's user on
+/// a server you name); written as the placeholder, snapshots of one chain are the same whichever
+/// provider made them.
+macro_rules! role {
+    ($oid:expr) => {
         concat!(
-            "(SELECT string_agg(g.line, E'\\n' ORDER BY g.line) FROM (",
-            "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(a.grantee) END",
+            "(CASE WHEN ",
+            $oid,
+            " = 0 THEN 'PUBLIC' WHEN pg_catalog.pg_get_userbyid(",
+            $oid,
+            ") = current_user THEN '",
+            "<connecting role>",
+            "' ELSE pg_catalog.pg_get_userbyid(",
+            $oid,
+            ")::text END)"
+        )
+    };
+}
+
+/// Grants as sorted `grantee: privileges` lines (separated by `$sep`) from an ACL.
+macro_rules! acl_lines {
+    ($acl:expr, $sep:literal) => {
+        concat!(
+            "(SELECT string_agg(g.line, ",
+            $sep,
+            " ORDER BY g.line) FROM (",
+            "SELECT ",
+            role!("a.grantee"),
             " || ': ' || string_agg(a.privilege_type || CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END,",
             " ', ' ORDER BY a.privilege_type) AS line",
-            " FROM pg_catalog.aclexplode(coalesce(",
+            " FROM pg_catalog.aclexplode(",
             $acl,
-            ", pg_catalog.acldefault('",
-            $kind,
-            "', ",
-            $owner,
-            "))) a GROUP BY a.grantee) g)"
+            ") a GROUP BY a.grantee) g)"
+        )
+    };
+}
+
+/// Grants of an object; a NULL ACL is replaced by the default one so that "never granted" and
+/// "granted then revoked" read the same.
+macro_rules! grants {
+    ($acl:expr, $kind:literal, $owner:expr) => {
+        acl_lines!(
+            concat!(
+                "coalesce(",
+                $acl,
+                ", pg_catalog.acldefault('",
+                $kind,
+                "', ",
+                $owner,
+                "))"
+            ),
+            "E'\\n'"
         )
     };
 }
@@ -127,7 +164,8 @@ const COLUMNS: &str = concat!(
     " (SELECT cn.nspname || '.' || co.collname FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace",
     "  WHERE co.oid = a.attcollation) END,",
     "'comment', col_description(c.oid, a.attnum),",
-    "'grants', (SELECT string_agg(x, ', ' ORDER BY x) FROM unnest(a.attacl::text[]) x)",
+    "'grants', ",
+    acl_lines!("a.attacl", "'; '"),
     "))::text,",
     " jsonb_build_object('position', (row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum))::text)::text",
     " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace",
@@ -277,8 +315,9 @@ const POLICIES: &str = concat!(
     "'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'",
     "  WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,",
     "'mode', CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,",
-    "'roles', (SELECT string_agg(r.name, ', ' ORDER BY r.name) FROM (SELECT CASE WHEN x = 0 THEN 'PUBLIC'",
-    "  ELSE pg_catalog.pg_get_userbyid(x) END AS name FROM unnest(p.polroles) x) r),",
+    "'roles', (SELECT string_agg(r.name, ', ' ORDER BY r.name) FROM (SELECT ",
+    role!("x"),
+    " AS name FROM unnest(p.polroles) x) r),",
     "'using', pg_get_expr(p.polqual, p.polrelid),",
     "'with check', pg_get_expr(p.polwithcheck, p.polrelid),",
     "'comment', obj_description(p.oid, 'pg_policy')",
