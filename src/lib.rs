@@ -7,6 +7,7 @@
 
 pub mod alembic;
 pub mod apply;
+pub mod bookkeeping;
 pub mod chain;
 pub mod cleanup;
 pub mod cli;

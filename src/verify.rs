@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::alembic;
 use crate::apply::{self, AlembicStep, ApplyFailure, PreparedScript};
+use crate::bookkeeping;
 use crate::chain::{
     self, Chain, ChainProblem, DiscoverOptions, Format, Migration, ProblemSeverity,
 };
@@ -225,6 +226,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         show_password: args.show_password,
         policy: verify_config.cosmetic.clone(),
         session_sql: &verify_config.session_sql,
+        format: chain.format,
         require_down: args.require_down,
         snapshot_out: args.snapshot_out.as_deref(),
         observe: lint_config.as_ref().is_some_and(observe::wanted) && graph.is_none(),
@@ -299,6 +301,8 @@ struct Settings<'a> {
     policy: Policies,
     /// Run on every connection that applies migrations (`--session-sql`).
     session_sql: &'a [String],
+    /// Whose version table each throwaway database gets before the first migration.
+    format: chain::Format,
     require_down: bool,
     snapshot_out: Option<&'a Path>,
     /// Watch locks and rewrites during the first upgrade of each migration.
@@ -388,6 +392,7 @@ struct Session<'a> {
     /// SQL Alembic executed during each revision's first upgrade, for the lint.
     captured: Vec<(String, chain::Script)>,
     session_sql: &'a [String],
+    format: chain::Format,
 }
 
 /// A throwaway database with what the session holds on it.
@@ -428,6 +433,7 @@ impl<'a> Session<'a> {
         observe: bool,
         alembic: Option<&'a AlembicSettings<'a>>,
         session_sql: &'a [String],
+        format: chain::Format,
     ) -> Result<Session<'a>> {
         let mut session = Session {
             server,
@@ -445,6 +451,7 @@ impl<'a> Session<'a> {
             }),
             captured: Vec::new(),
             session_sql,
+            format,
         };
         session.fresh_database().await?;
         Ok(session)
@@ -473,6 +480,12 @@ impl<'a> Session<'a> {
                     "session SQL `{sql}` failed: {message}"
                 )));
             }
+        }
+        // After the session setup, so that its search_path decides the schema, as for the tool.
+        if let Err(message) = bookkeeping::create(&mut apply_conn, self.format).await {
+            apply_conn.close().await;
+            db.drop_database(self.server).await?;
+            return Err(Error::environment(message, None));
         }
         self.apply_conn = Some(apply_conn);
         // The snapshot connection keeps the server's defaults: session SQL cannot change what
@@ -717,6 +730,7 @@ async fn run_on_server(
         settings.observe,
         settings.alembic.as_ref(),
         settings.session_sql,
+        settings.format,
     )
     .await?;
     let mut found = Nondeterminism::default();

@@ -58,6 +58,14 @@ impl Conn {
         }
     }
 
+    /// The SQL dialect this connection speaks.
+    pub fn dialect(&self) -> crate::engine::Dialect {
+        match self {
+            Conn::Postgres(_) => crate::engine::Dialect::Postgres,
+            Conn::Mysql(_) => crate::engine::Dialect::Mysql,
+        }
+    }
+
     /// Run one statement that returns no rows.
     pub async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(sql.to_string());

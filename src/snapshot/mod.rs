@@ -20,6 +20,7 @@ pub const BOOKKEEPING_TABLES: &[&str] = &[
     "goose_db_version",
     "flyway_schema_history",
     "__diesel_schema_migrations",
+    "schema_migration",
     "alembic_version",
     "knex_migrations",
     "knex_migrations_lock",
