@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod model;
 mod parse;
+mod pg_tree;
 pub mod rules;
 mod schema;
 mod suppress;
@@ -243,6 +244,8 @@ fn check_statements(
     let mut ddl_before = 0;
     let mut held: Option<(String, usize, usize)> = None; // table, line, index
     let mut fk_checks_off = false;
+    let mut emptied_tables: HashSet<String> = HashSet::new();
+    let mut time_zone = config.time_zone().to_string();
 
     for (i, stmt) in stmts.iter().enumerate() {
         let held_lock = held
@@ -272,6 +275,8 @@ fn check_statements(
                 ddl_total,
                 held_lock,
                 fk_checks_off,
+                emptied_tables: &emptied_tables,
+                time_zone: &time_zone,
             };
             for rule in &active {
                 let mut hits = Vec::new();
@@ -302,6 +307,7 @@ fn check_statements(
         }
 
         // Update the state for the statements that follow.
+        track_emptied(stmt, &mut emptied_tables);
         let mut touches_existing = false;
         for op in &stmt.ops {
             if let Some(t) = op.table() {
@@ -360,6 +366,13 @@ fn check_statements(
                         "foreign_key_checks" | "session.foreign_key_checks" => {
                             fk_checks_off = matches!(value.as_str(), "0" | "off" | "false");
                         }
+                        "timezone" | "time zone" if pg => {
+                            time_zone = if value == "default" {
+                                config.time_zone().to_string()
+                            } else {
+                                value.clone()
+                            };
+                        }
                         _ => {}
                     }
                 }
@@ -382,6 +395,50 @@ fn check_statements(
         }
         if stmt.kind == Kind::Ddl {
             ddl_before += 1;
+        }
+    }
+}
+
+/// Tables known empty after `stmt`: a TRUNCATE or a WHERE-less DELETE empties them; a write
+/// into one (INSERT, COPY, MERGE) fills it again, and a statement whose writes cannot be read
+/// from its text (a DO block, a function call, an unparsed statement) may fill any of them.
+fn track_emptied(stmt: &Stmt, emptied: &mut HashSet<String>) {
+    if stmt.parse_error.is_some() {
+        emptied.clear();
+        return;
+    }
+    let mut known = false;
+    for op in &stmt.ops {
+        match op {
+            Op::Truncate { tables } => {
+                emptied.extend(tables.iter().map(|t| t.key.clone()));
+            }
+            Op::Delete {
+                table,
+                all_rows: true,
+            } => {
+                emptied.insert(table.key.clone());
+            }
+            Op::Insert { table } => {
+                emptied.remove(&table.key);
+            }
+            _ => {}
+        }
+        known = true;
+    }
+    if !known && stmt.kind == Kind::Other {
+        let first = stmt
+            .sql
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        // UPDATE and a plain DELETE add no rows; COMMENT/GRANT/ANALYZE write none.
+        if !matches!(
+            first.as_str(),
+            "update" | "delete" | "comment" | "grant" | "revoke" | "analyze" | "vacuum"
+        ) {
+            emptied.clear();
         }
     }
 }

@@ -174,6 +174,15 @@ pub enum Op {
     },
     Begin,
     Commit,
+    /// `DELETE FROM t` (`all_rows` without a WHERE clause).
+    Delete {
+        table: Name,
+        all_rows: bool,
+    },
+    /// Rows written into a table: INSERT, COPY FROM, MERGE, REPLACE, LOAD DATA.
+    Insert {
+        table: Name,
+    },
 }
 
 impl Op {

@@ -3,8 +3,8 @@
 
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableAlgorithm, AlterTableLock, AlterTableOperation, ColumnDef,
-    ColumnOption, Expr, GeneratedExpressionMode, Ident, ObjectName, ObjectType,
-    RenameTableNameKind, Set, Statement, TableConstraint,
+    ColumnOption, Expr, FromTable, GeneratedExpressionMode, Ident, ObjectName, ObjectType,
+    RenameTableNameKind, Set, Statement, TableConstraint, TableFactor, TableObject,
 };
 use sqlparser::dialect::{Dialect as SqlDialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
@@ -33,6 +33,19 @@ pub fn analyse(sql: &str, line: usize, col: usize, dialect: Dialect) -> Stmt {
         ops: Vec::new(),
         parse_error: None,
     };
+    if dialect == Dialect::Postgres {
+        match super::pg_tree::analyse(sql) {
+            Ok(ops) => stmt.ops = ops,
+            Err(msg) => {
+                // The server's own grammar rejects it: report it, and still let the keyword
+                // reading show what it would have done.
+                stmt.ops = fallback(sql, &words, d.as_ref()).0;
+                let at = super::pg_tree::error_loc(sql, &msg);
+                stmt.parse_error = Some((msg, at));
+            }
+        }
+        return stmt;
+    }
     match Parser::parse_sql(d.as_ref(), sql) {
         Ok(parsed) => {
             for st in &parsed {
@@ -183,6 +196,22 @@ fn convert(st: &Statement, words: &[String], out: &mut Vec<Op>) {
         }),
         Statement::StartTransaction { .. } => out.push(Op::Begin),
         Statement::Commit { .. } | Statement::Rollback { .. } => out.push(Op::Commit),
+        Statement::Delete(d) => {
+            let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &d.from;
+            for t in from {
+                if let TableFactor::Table { name, .. } = &t.relation {
+                    out.push(Op::Delete {
+                        table: obj(name),
+                        all_rows: d.selection.is_none() && d.using.is_none(),
+                    });
+                }
+            }
+        }
+        Statement::Insert(i) => {
+            if let TableObject::TableName(name) = &i.table {
+                out.push(Op::Insert { table: obj(name) });
+            }
+        }
         Statement::AlterTable(at) => {
             let table = obj(&at.name);
             for op in &at.operations {
@@ -600,7 +629,7 @@ mod tests {
     fn parse_error_has_location_and_fallback_sees_drop() {
         let s = pg("DROP TABLE users CASCADE WHATEVER");
         let (msg, at) = s.parse_error.clone().unwrap();
-        assert!(msg.contains("Expected"), "{msg}");
+        assert!(msg.contains("syntax error"), "{msg}");
         assert!(at.is_some());
         assert!(matches!(&s.ops[..], [Op::DropTable { tables }] if tables[0].key == "users"));
     }
