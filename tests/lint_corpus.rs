@@ -92,14 +92,23 @@ fn fixture_files(dirs: &[&str]) -> Vec<PathBuf> {
 fn postgres_corpus_is_valid_sql_and_lints_without_parse_errors() {
     let corpus = support::fixture("lint/corpus/postgres.sql");
     let rejected = server_rejects(&corpus, Engine::Postgres);
-    assert!(rejected.is_empty(), "PostgreSQL rejects:\n{}", rejected.join("\n"));
+    assert!(
+        rejected.is_empty(),
+        "PostgreSQL rejects:\n{}",
+        rejected.join("\n")
+    );
     let errors = parse_errors(&corpus, Engine::Postgres);
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
 
 #[test]
 fn postgres_fixtures_lint_without_parse_errors() {
-    let files = fixture_files(&["postgres", "lint/postgres", "lint/chains/pg", "observe/postgres"]);
+    let files = fixture_files(&[
+        "postgres",
+        "lint/postgres",
+        "lint/chains/pg",
+        "observe/postgres",
+    ]);
     assert!(files.len() > 50, "{files:?}");
     let errors: Vec<String> = files
         .iter()
@@ -125,7 +134,9 @@ fn postgres_parse_error_is_what_the_server_rejects() {
         err
     });
     assert!(
-        rejected.as_deref().is_some_and(|e| e.contains("syntax error")),
+        rejected
+            .as_deref()
+            .is_some_and(|e| e.contains("syntax error")),
         "{rejected:?}"
     );
 }
@@ -134,7 +145,11 @@ fn postgres_parse_error_is_what_the_server_rejects() {
 fn mariadb_corpus_is_valid_sql_and_lints_without_parse_errors() {
     let corpus = support::fixture("lint/corpus/mariadb.sql");
     let rejected = server_rejects(&corpus, Engine::Mariadb);
-    assert!(rejected.is_empty(), "MariaDB rejects:\n{}", rejected.join("\n"));
+    assert!(
+        rejected.is_empty(),
+        "MariaDB rejects:\n{}",
+        rejected.join("\n")
+    );
     let errors = parse_errors(&corpus, Engine::Mariadb);
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }

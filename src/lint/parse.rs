@@ -53,7 +53,8 @@ pub fn analyse(sql: &str, line: usize, col: usize, dialect: Dialect) -> Stmt {
             }
         }
         Err(e) => {
-            let (ops, understood) = fallback(sql, &words, d.as_ref());
+            let (ops, understood) =
+                mysql_known(sql, d.as_ref()).unwrap_or_else(|| fallback(sql, &words, d.as_ref()));
             stmt.ops = ops;
             if !understood {
                 let msg = e.to_string();
@@ -438,6 +439,140 @@ fn add_column(table: &Name, def: &ColumnDef) -> AddColumn {
     a
 }
 
+/// MySQL/MariaDB statements sqlparser cannot read whose effect the lint still knows exactly:
+/// `(operations, understood)`, or None to leave the statement to the keyword fallback.
+fn mysql_known(sql: &str, d: &dyn SqlDialect) -> Option<(Vec<Op>, bool)> {
+    let all = words(sql, d);
+    let s = |i: usize| all.get(i).map(String::as_str).unwrap_or("");
+    match s(0) {
+        "create" => {
+            // CREATE [OR REPLACE] [DEFINER = u] [AGGREGATE] PROCEDURE|FUNCTION|TRIGGER|EVENT
+            // stores a routine: its body runs when called or fired, not when the migration
+            // creates it. MariaDB's CREATE SEQUENCE makes a new, empty object.
+            let head = all.iter().take_while(|w| {
+                !matches!(
+                    w.as_str(),
+                    "table" | "index" | "view" | "(" | "as" | "begin"
+                )
+            });
+            let stored = head.clone().any(|w| {
+                matches!(
+                    w.as_str(),
+                    "procedure" | "function" | "trigger" | "event" | "sequence"
+                )
+            });
+            stored.then(|| (Vec::new(), true))
+        }
+        "alter" if s(1) == "sequence" => Some((Vec::new(), true)),
+        // `SET @x := 1`: the same assignment with `=` is what sqlparser reads.
+        "set" => {
+            let ops = Parser::parse_sql(d, &sql.replace(":=", "="))
+                .map(|parsed| {
+                    let mut ops = Vec::new();
+                    for st in &parsed {
+                        convert(st, &all, &mut ops);
+                    }
+                    ops
+                })
+                .unwrap_or_default();
+            Some((ops, true))
+        }
+        // Dynamic SQL: a literal PREPAREd statement is judged as the statement it holds; one
+        // read from a variable cannot be known from the text.
+        "prepare" => Some(prepared_literal(sql).map_or_else(
+            || (Vec::new(), true),
+            |inner| {
+                let st = analyse(&inner, 1, 1, Dialect::Mysql);
+                let understood = st.parse_error.is_none();
+                let ops = st
+                    .ops
+                    .into_iter()
+                    .map(|mut op| {
+                        forget_positions(&mut op);
+                        op
+                    })
+                    .collect();
+                (ops, understood)
+            },
+        )),
+        "execute" | "deallocate" => Some((Vec::new(), true)),
+        "drop" if s(1) == "prepare" => Some((Vec::new(), true)),
+        "alter" if s(1) == "table" => {
+            // The words after the table name (`db . t` or `t`).
+            let rest = if s(3) == "." {
+                &all[5.min(all.len())..]
+            } else {
+                &all[3.min(all.len())..]
+            };
+            let rest: Vec<&str> = rest
+                .iter()
+                .map(String::as_str)
+                .filter(|w| *w != ";")
+                .collect();
+            match rest.as_slice() {
+                // Metadata only: a comment, the next AUTO_INCREMENT value, an index's name.
+                ["comment", ..] | ["auto_increment", ..] if !rest.contains(&",") => {
+                    Some((Vec::new(), true))
+                }
+                ["rename", "index" | "key", _, "to", _] => Some((Vec::new(), true)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The statement text of `PREPARE name FROM 'text'`, unescaped.
+fn prepared_literal(sql: &str) -> Option<String> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r#"(?is)^\s*prepare\s+\S+\s+from\s+'((?:[^'\\]|''|\\.)*)'\s*;?\s*$"#)
+            .expect("valid regex")
+    });
+    let inner = re.captures(sql)?.get(1)?.as_str();
+    Some(inner.replace("''", "'").replace("\\'", "'"))
+}
+
+/// Positions inside a PREPAREd string are not positions in the file: point at the statement.
+fn forget_positions(op: &mut Op) {
+    let clear = |n: &mut Name| n.at = None;
+    match op {
+        Op::AddColumn(a) => {
+            clear(&mut a.table);
+            clear(&mut a.column);
+        }
+        Op::DropColumn { table, column }
+        | Op::SetNotNull { table, column }
+        | Op::AlterType { table, column, .. } => {
+            clear(table);
+            clear(column);
+        }
+        Op::RenameColumn { table, from, .. } => {
+            clear(table);
+            clear(from);
+        }
+        Op::CreateIndex { table, .. }
+        | Op::RenameTable { from: table, .. }
+        | Op::AddConstraint { table, .. }
+        | Op::ValidateConstraint { table, .. }
+        | Op::DropPrimaryKey { table }
+        | Op::Algorithm { table, .. }
+        | Op::Lock { table, .. }
+        | Op::ConvertCharset { table }
+        | Op::CreateTable { table, .. }
+        | Op::Delete { table, .. }
+        | Op::Insert { table } => clear(table),
+        Op::DropTable { tables } | Op::Truncate { tables } => tables.iter_mut().for_each(clear),
+        Op::DropIndex { names, .. } | Op::DropSchema { names } => names.iter_mut().for_each(clear),
+        Op::VacuumFull { table } | Op::Cluster { table } => {
+            if let Some(t) = table {
+                clear(t);
+            }
+        }
+        Op::Reindex { .. } | Op::SetVar { .. } | Op::Begin | Op::Commit => {}
+    }
+}
+
 /// Keyword-level reading of a statement the parser rejected. Returns the operations it found
 /// and whether it understood the whole statement (then no parse-error is reported).
 fn fallback(sql: &str, w: &[String], d: &dyn SqlDialect) -> (Vec<Op>, bool) {
@@ -668,6 +803,46 @@ mod tests {
         );
         assert!(s.parse_error.is_none());
         assert!(matches!(&s.ops[..], [Op::ConvertCharset { table }] if table.key == "t"));
+    }
+
+    fn my(sql: &str) -> Stmt {
+        analyse(sql, 1, 1, Dialect::Mysql)
+    }
+
+    #[test]
+    fn mysql_routines_variables_and_dynamic_sql_are_read() {
+        for sql in [
+            "CREATE PROCEDURE p()\nBEGIN\n  DROP TABLE users;\nEND",
+            "CREATE DEFINER=`root`@`%` FUNCTION f(x int) RETURNS int DETERMINISTIC\nBEGIN RETURN x; END",
+            "CREATE TRIGGER t AFTER INSERT ON a FOR EACH ROW UPDATE b SET n = n + 1",
+            "SET @x := 1, @y := 2",
+            "EXECUTE stmt USING @x",
+            "DEALLOCATE PREPARE stmt",
+            "DROP PREPARE stmt",
+            "PREPARE stmt FROM @ddl",
+            "ALTER TABLE users COMMENT = 'people'",
+            "ALTER TABLE db.users RENAME INDEX a TO b",
+            "CREATE SEQUENCE s START WITH 1 INCREMENT BY 5",
+        ] {
+            let st = my(sql);
+            assert!(st.parse_error.is_none(), "{sql}: {:?}", st.parse_error);
+        }
+        // A routine's body runs when called, not when the migration creates it.
+        assert!(my("CREATE PROCEDURE p()\nBEGIN\n  DROP TABLE users;\nEND")
+            .ops
+            .is_empty());
+        // A literal prepared statement is judged as what it holds.
+        let st = my("PREPARE s FROM 'ALTER TABLE users ADD COLUMN a int NOT NULL'");
+        assert!(
+            matches!(&st.ops[..], [Op::AddColumn(a)] if a.not_null && a.column.at.is_none()),
+            "{:?}",
+            st.ops
+        );
+        // `:=` assignments keep what rules read.
+        assert!(matches!(
+            &my("SET SESSION lock_wait_timeout := 5").ops[..],
+            [Op::SetVar { name, value }] if name.ends_with("lock_wait_timeout") && value == "5"
+        ));
     }
 
     #[test]
