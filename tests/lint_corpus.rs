@@ -164,3 +164,74 @@ fn mysql_fixtures_lint_without_parse_errors() {
         .collect();
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
+
+/// (rule, file name, line, column) of a JSON report's findings, observed ones left out.
+fn static_findings(findings: &serde_json::Value) -> Vec<(String, String, u64, u64)> {
+    let mut out: Vec<_> = findings
+        .as_array()
+        .expect("a findings array")
+        .iter()
+        .filter(|f| !f["rule"].as_str().unwrap_or("").starts_with("observed-"))
+        .map(|f| {
+            let file = f["file"].as_str().unwrap_or("");
+            (
+                f["rule"].as_str().unwrap_or("").to_string(),
+                file.rsplit('/').next().unwrap_or(file).to_string(),
+                f["line"].as_u64().unwrap_or(0),
+                f["column"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn lint_and_verify_give_the_same_static_verdict() {
+    let chain = support::fixture("lint/chains/pg-server/migrations");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("lint.json");
+    let lint = support::migcheck()
+        .args(["lint", "--pg-version", "15", "--json"])
+        .arg(&json)
+        .arg(&chain)
+        .output()
+        .unwrap();
+    assert_eq!(lint.status.code(), Some(0), "{lint:?}");
+    let lint_report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let lint_findings = static_findings(&lint_report["findings"]);
+
+    let run = support::verify(&chain, &["--engine", "postgres", "--provider", "local"]);
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let report = run.json.as_ref().unwrap();
+    assert_eq!(static_findings(&report["findings"]), lint_findings);
+
+    let rules: Vec<&str> = lint_findings.iter().map(|f| f.0.as_str()).collect();
+    // timestamp -> timestamptz under the UTC session and varchar growth: no rewrite, and the
+    // server agrees (nothing observed rewrote the table).
+    assert!(!rules.contains(&"alter-column-type"), "{rules:?}");
+    let observed: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["rule"].as_str())
+        .collect();
+    assert!(
+        !observed.contains(&"observed-table-rewrite"),
+        "{observed:?}"
+    );
+    // The NOT NULL column goes to a table the migration emptied first.
+    assert!(
+        !rules.contains(&"add-column-not-null-without-default"),
+        "{rules:?}"
+    );
+    // CREATE STATISTICS and COMMENT ON CONSTRAINT parse, so the SET NOT NULL after them is seen.
+    assert!(!rules.contains(&"parse-error"), "{rules:?}");
+    assert!(
+        lint_findings
+            .iter()
+            .any(|f| f.0 == "set-not-null" && f.1 == "0004_stats_and_index.up.sql"),
+        "{lint_findings:?}"
+    );
+}
