@@ -1,7 +1,8 @@
 //! Static lint: finds unsafe schema operations in migration scripts without a database.
 //!
-//! Each statement (split by `sql::split`) is parsed with sqlparser into the lint's own model
-//! (`model::Stmt`); statements the parser rejects go through a keyword fallback so that a parse
+//! Each statement (split by `sql::split`) is parsed into the lint's own model (`model::Stmt`):
+//! PostgreSQL by libpg_query, the server's own grammar (`pg_tree`), MySQL/MariaDB by sqlparser
+//! (`parse`); statements the parser rejects go through a keyword fallback so that a parse
 //! failure never hides a `DROP TABLE`, and are reported as `parse-error`. Rules (one file each
 //! under `rules/`) look at one statement in its context: the engine and version, whether the
 //! migration runs in a transaction, the tables created earlier in the same migration (exempt

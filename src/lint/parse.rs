@@ -1,5 +1,7 @@
-//! From SQL text to the lint model: sqlparser's AST where it can read the statement, a
-//! keyword-level fallback where it cannot (so that a parse failure never hides a DROP TABLE).
+//! From SQL text to the lint model. PostgreSQL: libpg_query (`pg_tree`). MySQL/MariaDB:
+//! sqlparser's AST where it can read the statement, migcheck's own reading of the valid forms it
+//! cannot (`mysql_known`), a keyword-level fallback for the rest (so that a parse failure never
+//! hides a DROP TABLE).
 
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableAlgorithm, AlterTableLock, AlterTableOperation, ColumnDef,
