@@ -117,6 +117,9 @@ pub enum Op {
         new_type: String,
         /// MySQL `MODIFY/CHANGE ... CHARACTER SET x`.
         charset: bool,
+        /// Postgres `USING expr` that computes new values (anything but the column itself or a
+        /// plain cast of it): the server rewrites whatever the types.
+        using_expression: bool,
     },
     SetNotNull {
         table: Name,

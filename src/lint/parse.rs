@@ -316,6 +316,7 @@ fn alter_op(table: &Name, op: &AlterTableOperation, out: &mut Vec<Op>) {
                 charset: options
                     .iter()
                     .any(|o| matches!(o, ColumnOption::CharacterSet(_))),
+                using_expression: false,
             });
         }
         AlterTableOperation::ModifyColumn {
@@ -330,6 +331,7 @@ fn alter_op(table: &Name, op: &AlterTableOperation, out: &mut Vec<Op>) {
             charset: options
                 .iter()
                 .any(|o| matches!(o, ColumnOption::CharacterSet(_))),
+            using_expression: false,
         }),
         AlterTableOperation::AlterColumn { column_name, op } => match op {
             AlterColumnOperation::SetNotNull => out.push(Op::SetNotNull {
@@ -341,6 +343,7 @@ fn alter_op(table: &Name, op: &AlterTableOperation, out: &mut Vec<Op>) {
                 column: ident(column_name),
                 new_type: lower(data_type),
                 charset: false,
+                using_expression: false,
             }),
             _ => {}
         },

@@ -386,6 +386,11 @@ impl Text<'_> {
                         column: self.column(&c.name, table_at),
                         new_type: d.type_name.as_ref().map(type_text).unwrap_or_default(),
                         charset: false,
+                        // ALTER COLUMN ... TYPE keeps its USING clause in the definition's default.
+                        using_expression: d
+                            .raw_default
+                            .as_deref()
+                            .is_some_and(|e| !is_the_column(e, &c.name)),
                     });
                 }
             }
@@ -441,6 +446,19 @@ impl Text<'_> {
             }
         }
         a
+    }
+}
+
+/// `col` or `col::type` (`CAST(col AS type)`): the values themselves, converted as without USING.
+fn is_the_column(expr: &Node, column: &str) -> bool {
+    match expr.node.as_ref() {
+        Some(NodeEnum::ColumnRef(c)) => c
+            .fields
+            .last()
+            .and_then(sval)
+            .is_some_and(|f| f.eq_ignore_ascii_case(column)),
+        Some(NodeEnum::TypeCast(c)) => c.arg.as_deref().is_some_and(|a| is_the_column(a, column)),
+        _ => false,
     }
 }
 
@@ -554,6 +572,29 @@ mod tests {
             }] => assert_eq!((c.as_str(), n.as_str()), ("a", "c")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn using_expressions_that_compute_values() {
+        let using = |sql: &str| match &analyse(sql).unwrap()[..] {
+            [Op::AlterType {
+                using_expression, ..
+            }] => *using_expression,
+            other => panic!("{other:?}"),
+        };
+        assert!(!using("ALTER TABLE t ALTER COLUMN a TYPE timestamptz"));
+        assert!(!using(
+            "ALTER TABLE t ALTER COLUMN a TYPE timestamptz USING a::timestamptz"
+        ));
+        assert!(!using(
+            "ALTER TABLE t ALTER COLUMN a TYPE text USING CAST(a AS text)"
+        ));
+        assert!(using(
+            "ALTER TABLE t ALTER COLUMN a TYPE timestamptz USING a AT TIME ZONE 'Europe/Paris'"
+        ));
+        assert!(using(
+            "ALTER TABLE t ALTER COLUMN a TYPE text USING lower(a)"
+        ));
     }
 
     #[test]

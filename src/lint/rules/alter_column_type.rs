@@ -27,6 +27,7 @@ fn check(ctx: &Ctx<'_>, stmt: &Stmt, out: &mut Vec<Hit>) {
             table,
             column,
             new_type,
+            using_expression,
             ..
         } = op
         else {
@@ -37,6 +38,7 @@ fn check(ctx: &Ctx<'_>, stmt: &Stmt, out: &mut Vec<Hit>) {
         }
         let old = ctx.schema.column_type(&table.key, &column.key);
         let free = match old {
+            _ if *using_expression => false,
             Some(old) if ctx.is_pg() => {
                 pg_type_change_is_free_on(old, new_type, ctx.pg_major, ctx.time_zone)
             }
