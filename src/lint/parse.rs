@@ -520,11 +520,33 @@ fn mysql_known(sql: &str, d: &dyn SqlDialect) -> Option<(Vec<Op>, bool)> {
                     Some((Vec::new(), true))
                 }
                 ["rename", "index" | "key", _, "to", _] => Some((Vec::new(), true)),
-                _ => None,
+                _ => binary_attribute(sql, d),
             }
         }
         _ => None,
     }
+}
+
+/// `MODIFY c VARCHAR(255) BINARY`: the type's BINARY attribute (its character set's binary
+/// collation), which sqlparser does not know. Read without it, as a collation change.
+fn binary_attribute(sql: &str, d: &dyn SqlDialect) -> Option<(Vec<Op>, bool)> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(r"(?i)\)\s+binary\b").expect("valid regex"));
+    if !re.is_match(sql) {
+        return None;
+    }
+    let parsed = Parser::parse_sql(d, &re.replace_all(sql, ")")).ok()?;
+    let all = words(sql, d);
+    let mut ops = Vec::new();
+    for st in &parsed {
+        convert(st, &all, &mut ops);
+    }
+    for op in &mut ops {
+        if let Op::AlterType { charset, .. } = op {
+            *charset = true;
+        }
+    }
+    Some((ops, true))
 }
 
 /// The statement text of `PREPARE name FROM 'text'`, unescaped.
@@ -828,6 +850,7 @@ mod tests {
             "ALTER TABLE users COMMENT = 'people'",
             "ALTER TABLE db.users RENAME INDEX a TO b",
             "CREATE SEQUENCE s START WITH 1 INCREMENT BY 5",
+            "ALTER TABLE t MODIFY COLUMN code VARCHAR(255) BINARY",
         ] {
             let st = my(sql);
             assert!(st.parse_error.is_none(), "{sql}: {:?}", st.parse_error);
@@ -843,6 +866,10 @@ mod tests {
             "{:?}",
             st.ops
         );
+        assert!(matches!(
+            &my("ALTER TABLE t MODIFY COLUMN code VARCHAR(32) BINARY NOT NULL").ops[..],
+            [Op::AlterType { charset: true, new_type, .. }] if new_type == "varchar(32)"
+        ));
         // `:=` assignments keep what rules read.
         assert!(matches!(
             &my("SET SESSION lock_wait_timeout := 5").ops[..],

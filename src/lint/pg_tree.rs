@@ -157,22 +157,31 @@ impl Text<'_> {
         Name::new(display, self.at(rv.location))
     }
 
+    /// Byte offset of `word`'s first occurrence as a whole word (case-insensitive) from `from`.
+    fn find_word(&self, word: &str, from: usize) -> Option<usize> {
+        let start = from.min(self.sql.len());
+        let hay = self.sql.get(start..)?.to_ascii_lowercase();
+        let needle = word.to_ascii_lowercase();
+        if needle.is_empty() {
+            return None;
+        }
+        let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        hay.match_indices(&needle)
+            .find(|(i, _)| {
+                let before = hay.as_bytes().get(i.wrapping_sub(1)).copied();
+                let after = hay.as_bytes().get(i + needle.len()).copied();
+                !before.is_some_and(is_word) && !after.is_some_and(is_word)
+            })
+            .map(|(i, _)| start + i)
+    }
+
     /// A column named by an ALTER TABLE subcommand (which carries no position): its first
     /// occurrence as a word after `from`.
     fn column(&self, name: &str, from: i32) -> Name {
-        let start = usize::try_from(from).unwrap_or(0).min(self.sql.len());
-        let hay = self.sql.get(start..).unwrap_or("").to_lowercase();
-        let needle = name.to_lowercase();
-        let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-        let found = hay.match_indices(&needle).find(|(i, _)| {
-            let before = hay.as_bytes().get(i.wrapping_sub(1)).copied();
-            let after = hay.as_bytes().get(i + needle.len()).copied();
-            !before.is_some_and(is_word) && !after.is_some_and(is_word)
-        });
-        let at = found.and_then(|(i, _)| {
-            let b = start + i;
-            self.sql.is_char_boundary(b).then(|| loc_at(self.sql, b))
-        });
+        let at = self
+            .find_word(name, usize::try_from(from).unwrap_or(0))
+            .filter(|&b| self.sql.is_char_boundary(b))
+            .map(|b| loc_at(self.sql, b));
         Name::new(name, at)
     }
 
@@ -280,9 +289,15 @@ impl Text<'_> {
             NodeEnum::AlterTableStmt(a) if a.objtype() == ObjectType::ObjectTable => {
                 if let Some(rv) = &a.relation {
                     let table = self.table(rv);
+                    // Subcommands come in text order: each names its column after the last.
+                    let mut cursor = usize::try_from(rv.location).unwrap_or(0);
                     for cmd in &a.cmds {
                         if let Some(NodeEnum::AlterTableCmd(c)) = cmd.node.as_ref() {
-                            self.alter(&table, rv.location, c, out);
+                            let from = cursor;
+                            if let Some(b) = self.find_word(&c.name, cursor) {
+                                cursor = b + c.name.len();
+                            }
+                            self.alter(&table, i32::try_from(from).unwrap_or(0), c, out);
                         }
                     }
                 }
@@ -595,6 +610,18 @@ mod tests {
         assert!(using(
             "ALTER TABLE t ALTER COLUMN a TYPE text USING lower(a)"
         ));
+    }
+
+    #[test]
+    fn each_subcommand_points_at_its_own_mention() {
+        let sql =
+            "ALTER TABLE d\n  ALTER COLUMN kind SET DEFAULT 0,\n  ALTER COLUMN kind SET NOT NULL";
+        match &analyse(sql).unwrap()[..] {
+            [Op::SetNotNull { column, .. }] => {
+                assert_eq!(column.at, Some(Loc { line: 3, col: 16 }));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
