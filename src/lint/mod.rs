@@ -148,6 +148,8 @@ fn pg_major(v: u32) -> u32 {
 struct ChainState {
     schema: Schema,
     fulltext_tables: HashSet<String>,
+    /// Postgres functions created earlier in the chain as VOLATILE (the default).
+    volatile_functions: HashSet<String>,
 }
 
 /// A finding before suppression and severity overrides.
@@ -278,6 +280,7 @@ fn check_statements(
                 fk_checks_off,
                 emptied_tables: &emptied_tables,
                 time_zone: &time_zone,
+                volatile_functions: &chain.volatile_functions,
             };
             for rule in &active {
                 let mut hits = Vec::new();
@@ -375,6 +378,13 @@ fn check_statements(
                             };
                         }
                         _ => {}
+                    }
+                }
+                Op::CreateFunction { name, volatile } => {
+                    if *volatile {
+                        chain.volatile_functions.insert(name.clone());
+                    } else {
+                        chain.volatile_functions.remove(name);
                     }
                 }
                 Op::Begin => in_tx = pg,

@@ -186,6 +186,12 @@ pub enum Op {
     Insert {
         table: Name,
     },
+    /// Postgres `CREATE [OR REPLACE] FUNCTION` (lower-case unqualified name): VOLATILE unless
+    /// declared IMMUTABLE or STABLE.
+    CreateFunction {
+        name: String,
+        volatile: bool,
+    },
 }
 
 impl Op {

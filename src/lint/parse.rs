@@ -596,7 +596,11 @@ fn forget_positions(op: &mut Op) {
                 clear(t);
             }
         }
-        Op::Reindex { .. } | Op::SetVar { .. } | Op::Begin | Op::Commit => {}
+        Op::Reindex { .. }
+        | Op::SetVar { .. }
+        | Op::Begin
+        | Op::Commit
+        | Op::CreateFunction { .. } => {}
     }
 }
 

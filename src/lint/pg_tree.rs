@@ -227,6 +227,23 @@ impl Text<'_> {
                 }
             }
             NodeEnum::DropStmt(d) => self.drop(d, out),
+            NodeEnum::CreateFunctionStmt(f) if !f.is_procedure => {
+                let declared = f.options.iter().find_map(|o| match o.node.as_ref()? {
+                    NodeEnum::DefElem(d) if d.defname == "volatility" => {
+                        d.arg.as_deref().and_then(sval).map(str::to_string)
+                    }
+                    _ => None,
+                });
+                out.push(Op::CreateFunction {
+                    name: f
+                        .funcname
+                        .last()
+                        .and_then(sval)
+                        .unwrap_or("")
+                        .to_lowercase(),
+                    volatile: declared.is_none_or(|v| v == "volatile"),
+                });
+            }
             NodeEnum::TruncateStmt(t) => out.push(Op::Truncate {
                 tables: t
                     .relations

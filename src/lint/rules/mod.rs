@@ -146,6 +146,8 @@ pub struct Ctx<'a> {
     /// The session's `TimeZone` (Postgres): the server's in verify, the `time-zone` setting in
     /// `migcheck lint`, changed by a `SET TIME ZONE` earlier in the migration.
     pub time_zone: &'a str,
+    /// Postgres functions the chain created VOLATILE (the default when not declared).
+    pub volatile_functions: &'a HashSet<String>,
 }
 
 impl Ctx<'_> {
