@@ -105,6 +105,10 @@ pub struct ServerInfo {
     pub version: String,
     /// Postgres: `server_version_num` (150004); MySQL/MariaDB: major*10000 + minor*100 + patch.
     pub version_num: u32,
+    /// Postgres: the session `TimeZone` (decides whether a timestamp <-> timestamptz change
+    /// rewrites the table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 #[cfg(test)]

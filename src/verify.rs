@@ -158,12 +158,25 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     report.timings.chain_ms = ms(phase.elapsed());
     // Findings are read with the server's version once one runs (a rule may depend on it).
     let run_lint = |report: &mut Report,
-                    server_version: Option<u32>,
+                    server: Option<&crate::engine::ServerInfo>,
                     observed: Observation,
                     captured: &[(String, chain::Script)]| {
         if let Some(config) = &lint_config {
             let engine = args.engine.engine;
-            let version = server_version.filter(|_| engine == crate::engine::Engine::Postgres);
+            let pg_server = server.filter(|_| engine == crate::engine::Engine::Postgres);
+            let version = pg_server.map(|s| s.version_num);
+            // The lint judges rewrites under the server's own session time zone.
+            let with_zone;
+            let config = match pg_server.and_then(|s| s.time_zone.clone()) {
+                Some(zone) => {
+                    with_zone = lint::LintConfig {
+                        time_zone: Some(zone),
+                        ..config.clone()
+                    };
+                    &with_zone
+                }
+                None => config,
+            };
             report.findings = if graph.is_some() {
                 // What Alembic really sent, attributed to each revision's file.
                 let scripts: Vec<(Option<&str>, &chain::Script)> = captured
@@ -278,7 +291,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
             (&mut observed, &mut captured, &mut nondeterministic),
         )
         .await;
-        run_lint(report, Some(info.version_num), observed, &captured);
+        run_lint(report, Some(&info), observed, &captured);
         // Found by comparing two runs of the same ups, not by the lint: reported with --no-lint too.
         for finding in &nondeterministic {
             printer.finding(finding);

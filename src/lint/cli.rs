@@ -94,6 +94,11 @@ pub struct LintArgs {
     #[arg(long, value_name = "MAJOR")]
     pub pg_version: Option<u32>,
 
+    /// PostgreSQL session TimeZone the migrations run under [default: config, else UTC]:
+    /// timestamp <-> timestamptz changes rewrite nothing on 12+ under UTC.
+    #[arg(long, value_name = "ZONE")]
+    pub time_zone: Option<String>,
+
     /// Target MySQL/MariaDB version (e.g. 8.0); recorded, not yet used by any rule.
     #[arg(long, value_name = "VERSION")]
     pub mysql_version: Option<String>,
@@ -140,6 +145,9 @@ pub fn resolve_config(args: &LintArgs) -> Result<LintConfig> {
             )));
         }
         config.pg_version = Some(v);
+    }
+    if let Some(z) = &args.time_zone {
+        config.time_zone = Some(z.clone());
     }
     if let Some(v) = &args.mysql_version {
         config.mysql_version = Some(v.clone());

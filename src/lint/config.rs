@@ -8,6 +8,7 @@
 //! pg-version = 13              # target Postgres major version
 //! mysql-version = "8.0"
 //! downs = false                # lint down scripts too
+//! time-zone = "UTC"            # Postgres session TimeZone the migrations run under
 //! enable = ["prefer-jsonb", "missing-lock-timeout"]
 //! disable = ["rename-column"]
 //!
@@ -27,6 +28,10 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 
 pub const FILE_NAME: &str = "migcheck.toml";
+
+/// `TimeZone` assumed for `migcheck lint` (what managed PostgreSQL services and migcheck's own
+/// servers run with).
+pub const DEFAULT_TIME_ZONE: &str = "UTC";
 
 /// A rule's setting from the config or the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +55,9 @@ pub struct LintConfig {
     pub mysql_version: Option<String>,
     /// Lint down scripts too.
     pub downs: bool,
+    /// The session `TimeZone` migrations run under on Postgres (`time-zone`, `--time-zone`);
+    /// verify takes the server's own.
+    pub time_zone: Option<String>,
     /// The file this came from.
     pub source: Option<PathBuf>,
 }
@@ -68,6 +76,11 @@ impl LintConfig {
             .get(rule.id)
             .copied()
             .unwrap_or(rule.severity)
+    }
+
+    /// The session time zone assumed when neither the config, the flags nor a server say.
+    pub fn time_zone(&self) -> &str {
+        self.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE)
     }
 
     pub fn fail_on(&self) -> Severity {
@@ -158,6 +171,7 @@ impl LintConfig {
             config.mysql_version = Some(v.into_inner());
         }
         config.downs = lint.downs.unwrap_or(false);
+        config.time_zone = lint.time_zone.map(Spanned::into_inner);
         for (list, setting) in [
             (lint.enable, RuleSetting::On),
             (lint.disable, RuleSetting::Off),
@@ -228,6 +242,7 @@ struct RawLint {
     pg_version: Option<Spanned<u32>>,
     mysql_version: Option<Spanned<String>>,
     downs: Option<bool>,
+    time_zone: Option<Spanned<String>>,
     enable: Option<Vec<Spanned<String>>>,
     disable: Option<Vec<Spanned<String>>>,
     severity: Option<BTreeMap<String, Spanned<String>>>,

@@ -1,7 +1,8 @@
 //! Static lint: finds unsafe schema operations in migration scripts without a database.
 //!
-//! Each statement (split by `sql::split`) is parsed with sqlparser into the lint's own model
-//! (`model::Stmt`); statements the parser rejects go through a keyword fallback so that a parse
+//! Each statement (split by `sql::split`) is parsed into the lint's own model (`model::Stmt`):
+//! PostgreSQL by libpg_query, the server's own grammar (`pg_tree`), MySQL/MariaDB by sqlparser
+//! (`parse`); statements the parser rejects go through a keyword fallback so that a parse
 //! failure never hides a `DROP TABLE`, and are reported as `parse-error`. Rules (one file each
 //! under `rules/`) look at one statement in its context: the engine and version, whether the
 //! migration runs in a transaction, the tables created earlier in the same migration (exempt
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod model;
 mod parse;
+mod pg_tree;
 pub mod rules;
 mod schema;
 mod suppress;
@@ -146,6 +148,8 @@ fn pg_major(v: u32) -> u32 {
 struct ChainState {
     schema: Schema,
     fulltext_tables: HashSet<String>,
+    /// Postgres functions created earlier in the chain as VOLATILE (the default).
+    volatile_functions: HashSet<String>,
 }
 
 /// A finding before suppression and severity overrides.
@@ -243,6 +247,8 @@ fn check_statements(
     let mut ddl_before = 0;
     let mut held: Option<(String, usize, usize)> = None; // table, line, index
     let mut fk_checks_off = false;
+    let mut emptied_tables: HashSet<String> = HashSet::new();
+    let mut time_zone = config.time_zone().to_string();
 
     for (i, stmt) in stmts.iter().enumerate() {
         let held_lock = held
@@ -272,6 +278,9 @@ fn check_statements(
                 ddl_total,
                 held_lock,
                 fk_checks_off,
+                emptied_tables: &emptied_tables,
+                time_zone: &time_zone,
+                volatile_functions: &chain.volatile_functions,
             };
             for rule in &active {
                 let mut hits = Vec::new();
@@ -302,6 +311,7 @@ fn check_statements(
         }
 
         // Update the state for the statements that follow.
+        track_emptied(stmt, &mut emptied_tables);
         let mut touches_existing = false;
         for op in &stmt.ops {
             if let Some(t) = op.table() {
@@ -360,7 +370,21 @@ fn check_statements(
                         "foreign_key_checks" | "session.foreign_key_checks" => {
                             fk_checks_off = matches!(value.as_str(), "0" | "off" | "false");
                         }
+                        "timezone" | "time zone" if pg => {
+                            time_zone = if value == "default" {
+                                config.time_zone().to_string()
+                            } else {
+                                value.clone()
+                            };
+                        }
                         _ => {}
+                    }
+                }
+                Op::CreateFunction { name, volatile } => {
+                    if *volatile {
+                        chain.volatile_functions.insert(name.clone());
+                    } else {
+                        chain.volatile_functions.remove(name);
                     }
                 }
                 Op::Begin => in_tx = pg,
@@ -382,6 +406,50 @@ fn check_statements(
         }
         if stmt.kind == Kind::Ddl {
             ddl_before += 1;
+        }
+    }
+}
+
+/// Tables known empty after `stmt`: a TRUNCATE or a WHERE-less DELETE empties them; a write
+/// into one (INSERT, COPY, MERGE) fills it again, and a statement whose writes cannot be read
+/// from its text (a DO block, a function call, an unparsed statement) may fill any of them.
+fn track_emptied(stmt: &Stmt, emptied: &mut HashSet<String>) {
+    if stmt.parse_error.is_some() {
+        emptied.clear();
+        return;
+    }
+    let mut known = false;
+    for op in &stmt.ops {
+        match op {
+            Op::Truncate { tables } => {
+                emptied.extend(tables.iter().map(|t| t.key.clone()));
+            }
+            Op::Delete {
+                table,
+                all_rows: true,
+            } => {
+                emptied.insert(table.key.clone());
+            }
+            Op::Insert { table } => {
+                emptied.remove(&table.key);
+            }
+            _ => {}
+        }
+        known = true;
+    }
+    if !known && stmt.kind == Kind::Other {
+        let first = stmt
+            .sql
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        // UPDATE and a plain DELETE add no rows; COMMENT/GRANT/ANALYZE write none.
+        if !matches!(
+            first.as_str(),
+            "update" | "delete" | "comment" | "grant" | "revoke" | "analyze" | "vacuum"
+        ) {
+            emptied.clear();
         }
     }
 }

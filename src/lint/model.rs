@@ -117,6 +117,9 @@ pub enum Op {
         new_type: String,
         /// MySQL `MODIFY/CHANGE ... CHARACTER SET x`.
         charset: bool,
+        /// Postgres `USING expr` that computes new values (anything but the column itself or a
+        /// plain cast of it): the server rewrites whatever the types.
+        using_expression: bool,
     },
     SetNotNull {
         table: Name,
@@ -174,6 +177,21 @@ pub enum Op {
     },
     Begin,
     Commit,
+    /// `DELETE FROM t` (`all_rows` without a WHERE clause).
+    Delete {
+        table: Name,
+        all_rows: bool,
+    },
+    /// Rows written into a table: INSERT, COPY FROM, MERGE, REPLACE, LOAD DATA.
+    Insert {
+        table: Name,
+    },
+    /// Postgres `CREATE [OR REPLACE] FUNCTION` (lower-case unqualified name): VOLATILE unless
+    /// declared IMMUTABLE or STABLE.
+    CreateFunction {
+        name: String,
+        volatile: bool,
+    },
 }
 
 impl Op {

@@ -1,10 +1,12 @@
-//! From SQL text to the lint model: sqlparser's AST where it can read the statement, a
-//! keyword-level fallback where it cannot (so that a parse failure never hides a DROP TABLE).
+//! From SQL text to the lint model. PostgreSQL: libpg_query (`pg_tree`). MySQL/MariaDB:
+//! sqlparser's AST where it can read the statement, migcheck's own reading of the valid forms it
+//! cannot (`mysql_known`), a keyword-level fallback for the rest (so that a parse failure never
+//! hides a DROP TABLE).
 
 use sqlparser::ast::{
     AlterColumnOperation, AlterTableAlgorithm, AlterTableLock, AlterTableOperation, ColumnDef,
-    ColumnOption, Expr, GeneratedExpressionMode, Ident, ObjectName, ObjectType,
-    RenameTableNameKind, Set, Statement, TableConstraint,
+    ColumnOption, Expr, FromTable, GeneratedExpressionMode, Ident, ObjectName, ObjectType,
+    RenameTableNameKind, Set, Statement, TableConstraint, TableFactor, TableObject,
 };
 use sqlparser::dialect::{Dialect as SqlDialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
@@ -33,6 +35,19 @@ pub fn analyse(sql: &str, line: usize, col: usize, dialect: Dialect) -> Stmt {
         ops: Vec::new(),
         parse_error: None,
     };
+    if dialect == Dialect::Postgres {
+        match super::pg_tree::analyse(sql) {
+            Ok(ops) => stmt.ops = ops,
+            Err(msg) => {
+                // The server's own grammar rejects it: report it, and still let the keyword
+                // reading show what it would have done.
+                stmt.ops = fallback(sql, &words, d.as_ref()).0;
+                let at = super::pg_tree::error_loc(sql, &msg);
+                stmt.parse_error = Some((msg, at));
+            }
+        }
+        return stmt;
+    }
     match Parser::parse_sql(d.as_ref(), sql) {
         Ok(parsed) => {
             for st in &parsed {
@@ -40,7 +55,8 @@ pub fn analyse(sql: &str, line: usize, col: usize, dialect: Dialect) -> Stmt {
             }
         }
         Err(e) => {
-            let (ops, understood) = fallback(sql, &words, d.as_ref());
+            let (ops, understood) =
+                mysql_known(sql, d.as_ref()).unwrap_or_else(|| fallback(sql, &words, d.as_ref()));
             stmt.ops = ops;
             if !understood {
                 let msg = e.to_string();
@@ -183,6 +199,22 @@ fn convert(st: &Statement, words: &[String], out: &mut Vec<Op>) {
         }),
         Statement::StartTransaction { .. } => out.push(Op::Begin),
         Statement::Commit { .. } | Statement::Rollback { .. } => out.push(Op::Commit),
+        Statement::Delete(d) => {
+            let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &d.from;
+            for t in from {
+                if let TableFactor::Table { name, .. } = &t.relation {
+                    out.push(Op::Delete {
+                        table: obj(name),
+                        all_rows: d.selection.is_none() && d.using.is_none(),
+                    });
+                }
+            }
+        }
+        Statement::Insert(i) => {
+            if let TableObject::TableName(name) = &i.table {
+                out.push(Op::Insert { table: obj(name) });
+            }
+        }
         Statement::AlterTable(at) => {
             let table = obj(&at.name);
             for op in &at.operations {
@@ -284,6 +316,7 @@ fn alter_op(table: &Name, op: &AlterTableOperation, out: &mut Vec<Op>) {
                 charset: options
                     .iter()
                     .any(|o| matches!(o, ColumnOption::CharacterSet(_))),
+                using_expression: false,
             });
         }
         AlterTableOperation::ModifyColumn {
@@ -298,6 +331,7 @@ fn alter_op(table: &Name, op: &AlterTableOperation, out: &mut Vec<Op>) {
             charset: options
                 .iter()
                 .any(|o| matches!(o, ColumnOption::CharacterSet(_))),
+            using_expression: false,
         }),
         AlterTableOperation::AlterColumn { column_name, op } => match op {
             AlterColumnOperation::SetNotNull => out.push(Op::SetNotNull {
@@ -309,6 +343,7 @@ fn alter_op(table: &Name, op: &AlterTableOperation, out: &mut Vec<Op>) {
                 column: ident(column_name),
                 new_type: lower(data_type),
                 charset: false,
+                using_expression: false,
             }),
             _ => {}
         },
@@ -407,6 +442,166 @@ fn add_column(table: &Name, def: &ColumnDef) -> AddColumn {
         }
     }
     a
+}
+
+/// MySQL/MariaDB statements sqlparser cannot read whose effect the lint still knows exactly:
+/// `(operations, understood)`, or None to leave the statement to the keyword fallback.
+fn mysql_known(sql: &str, d: &dyn SqlDialect) -> Option<(Vec<Op>, bool)> {
+    let all = words(sql, d);
+    let s = |i: usize| all.get(i).map(String::as_str).unwrap_or("");
+    match s(0) {
+        "create" => {
+            // CREATE [OR REPLACE] [DEFINER = u] [AGGREGATE] PROCEDURE|FUNCTION|TRIGGER|EVENT
+            // stores a routine: its body runs when called or fired, not when the migration
+            // creates it. MariaDB's CREATE SEQUENCE makes a new, empty object.
+            let head = all.iter().take_while(|w| {
+                !matches!(
+                    w.as_str(),
+                    "table" | "index" | "view" | "(" | "as" | "begin"
+                )
+            });
+            let stored = head.clone().any(|w| {
+                matches!(
+                    w.as_str(),
+                    "procedure" | "function" | "trigger" | "event" | "sequence"
+                )
+            });
+            stored.then(|| (Vec::new(), true))
+        }
+        "alter" if s(1) == "sequence" => Some((Vec::new(), true)),
+        // `SET @x := 1`: the same assignment with `=` is what sqlparser reads.
+        "set" => {
+            let ops = Parser::parse_sql(d, &sql.replace(":=", "="))
+                .map(|parsed| {
+                    let mut ops = Vec::new();
+                    for st in &parsed {
+                        convert(st, &all, &mut ops);
+                    }
+                    ops
+                })
+                .unwrap_or_default();
+            Some((ops, true))
+        }
+        // Dynamic SQL: a literal PREPAREd statement is judged as the statement it holds; one
+        // read from a variable cannot be known from the text.
+        "prepare" => Some(prepared_literal(sql).map_or_else(
+            || (Vec::new(), true),
+            |inner| {
+                let st = analyse(&inner, 1, 1, Dialect::Mysql);
+                let understood = st.parse_error.is_none();
+                let ops = st
+                    .ops
+                    .into_iter()
+                    .map(|mut op| {
+                        forget_positions(&mut op);
+                        op
+                    })
+                    .collect();
+                (ops, understood)
+            },
+        )),
+        "execute" | "deallocate" => Some((Vec::new(), true)),
+        "drop" if s(1) == "prepare" => Some((Vec::new(), true)),
+        "alter" if s(1) == "table" => {
+            // The words after the table name (`db . t` or `t`).
+            let rest = if s(3) == "." {
+                &all[5.min(all.len())..]
+            } else {
+                &all[3.min(all.len())..]
+            };
+            let rest: Vec<&str> = rest
+                .iter()
+                .map(String::as_str)
+                .filter(|w| *w != ";")
+                .collect();
+            match rest.as_slice() {
+                // Metadata only: a comment, the next AUTO_INCREMENT value, an index's name.
+                ["comment", ..] | ["auto_increment", ..] if !rest.contains(&",") => {
+                    Some((Vec::new(), true))
+                }
+                ["rename", "index" | "key", _, "to", _] => Some((Vec::new(), true)),
+                _ => binary_attribute(sql, d),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `MODIFY c VARCHAR(255) BINARY`: the type's BINARY attribute (its character set's binary
+/// collation), which sqlparser does not know. Read without it, as a collation change.
+fn binary_attribute(sql: &str, d: &dyn SqlDialect) -> Option<(Vec<Op>, bool)> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(r"(?i)\)\s+binary\b").expect("valid regex"));
+    if !re.is_match(sql) {
+        return None;
+    }
+    let parsed = Parser::parse_sql(d, &re.replace_all(sql, ")")).ok()?;
+    let all = words(sql, d);
+    let mut ops = Vec::new();
+    for st in &parsed {
+        convert(st, &all, &mut ops);
+    }
+    for op in &mut ops {
+        if let Op::AlterType { charset, .. } = op {
+            *charset = true;
+        }
+    }
+    Some((ops, true))
+}
+
+/// The statement text of `PREPARE name FROM 'text'`, unescaped.
+fn prepared_literal(sql: &str) -> Option<String> {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r#"(?is)^\s*prepare\s+\S+\s+from\s+'((?:[^'\\]|''|\\.)*)'\s*;?\s*$"#)
+            .expect("valid regex")
+    });
+    let inner = re.captures(sql)?.get(1)?.as_str();
+    Some(inner.replace("''", "'").replace("\\'", "'"))
+}
+
+/// Positions inside a PREPAREd string are not positions in the file: point at the statement.
+fn forget_positions(op: &mut Op) {
+    let clear = |n: &mut Name| n.at = None;
+    match op {
+        Op::AddColumn(a) => {
+            clear(&mut a.table);
+            clear(&mut a.column);
+        }
+        Op::DropColumn { table, column }
+        | Op::SetNotNull { table, column }
+        | Op::AlterType { table, column, .. } => {
+            clear(table);
+            clear(column);
+        }
+        Op::RenameColumn { table, from, .. } => {
+            clear(table);
+            clear(from);
+        }
+        Op::CreateIndex { table, .. }
+        | Op::RenameTable { from: table, .. }
+        | Op::AddConstraint { table, .. }
+        | Op::ValidateConstraint { table, .. }
+        | Op::DropPrimaryKey { table }
+        | Op::Algorithm { table, .. }
+        | Op::Lock { table, .. }
+        | Op::ConvertCharset { table }
+        | Op::CreateTable { table, .. }
+        | Op::Delete { table, .. }
+        | Op::Insert { table } => clear(table),
+        Op::DropTable { tables } | Op::Truncate { tables } => tables.iter_mut().for_each(clear),
+        Op::DropIndex { names, .. } | Op::DropSchema { names } => names.iter_mut().for_each(clear),
+        Op::VacuumFull { table } | Op::Cluster { table } => {
+            if let Some(t) = table {
+                clear(t);
+            }
+        }
+        Op::Reindex { .. }
+        | Op::SetVar { .. }
+        | Op::Begin
+        | Op::Commit
+        | Op::CreateFunction { .. } => {}
+    }
 }
 
 /// Keyword-level reading of a statement the parser rejected. Returns the operations it found
@@ -600,7 +795,7 @@ mod tests {
     fn parse_error_has_location_and_fallback_sees_drop() {
         let s = pg("DROP TABLE users CASCADE WHATEVER");
         let (msg, at) = s.parse_error.clone().unwrap();
-        assert!(msg.contains("Expected"), "{msg}");
+        assert!(msg.contains("syntax error"), "{msg}");
         assert!(at.is_some());
         assert!(matches!(&s.ops[..], [Op::DropTable { tables }] if tables[0].key == "users"));
     }
@@ -639,6 +834,51 @@ mod tests {
         );
         assert!(s.parse_error.is_none());
         assert!(matches!(&s.ops[..], [Op::ConvertCharset { table }] if table.key == "t"));
+    }
+
+    fn my(sql: &str) -> Stmt {
+        analyse(sql, 1, 1, Dialect::Mysql)
+    }
+
+    #[test]
+    fn mysql_routines_variables_and_dynamic_sql_are_read() {
+        for sql in [
+            "CREATE PROCEDURE p()\nBEGIN\n  DROP TABLE users;\nEND",
+            "CREATE DEFINER=`root`@`%` FUNCTION f(x int) RETURNS int DETERMINISTIC\nBEGIN RETURN x; END",
+            "CREATE TRIGGER t AFTER INSERT ON a FOR EACH ROW UPDATE b SET n = n + 1",
+            "SET @x := 1, @y := 2",
+            "EXECUTE stmt USING @x",
+            "DEALLOCATE PREPARE stmt",
+            "DROP PREPARE stmt",
+            "PREPARE stmt FROM @ddl",
+            "ALTER TABLE users COMMENT = 'people'",
+            "ALTER TABLE db.users RENAME INDEX a TO b",
+            "CREATE SEQUENCE s START WITH 1 INCREMENT BY 5",
+            "ALTER TABLE t MODIFY COLUMN code VARCHAR(255) BINARY",
+        ] {
+            let st = my(sql);
+            assert!(st.parse_error.is_none(), "{sql}: {:?}", st.parse_error);
+        }
+        // A routine's body runs when called, not when the migration creates it.
+        assert!(my("CREATE PROCEDURE p()\nBEGIN\n  DROP TABLE users;\nEND")
+            .ops
+            .is_empty());
+        // A literal prepared statement is judged as what it holds.
+        let st = my("PREPARE s FROM 'ALTER TABLE users ADD COLUMN a int NOT NULL'");
+        assert!(
+            matches!(&st.ops[..], [Op::AddColumn(a)] if a.not_null && a.column.at.is_none()),
+            "{:?}",
+            st.ops
+        );
+        assert!(matches!(
+            &my("ALTER TABLE t MODIFY COLUMN code VARCHAR(32) BINARY NOT NULL").ops[..],
+            [Op::AlterType { charset: true, new_type, .. }] if new_type == "varchar(32)"
+        ));
+        // `:=` assignments keep what rules read.
+        assert!(matches!(
+            &my("SET SESSION lock_wait_timeout := 5").ops[..],
+            [Op::SetVar { name, value }] if name.ends_with("lock_wait_timeout") && value == "5"
+        ));
     }
 
     #[test]

@@ -128,9 +128,53 @@ pub fn pg_type_change_is_free(old: &str, new: &str) -> bool {
         ("varbit" | "bit varying", "varbit" | "bit varying") => {
             na.is_empty() || (!oa.is_empty() && na[0] >= oa[0])
         }
+        // Fractional-second precision growth (no precision means the maximum, 6).
+        ("timestamp", "timestamp")
+        | ("timestamptz", "timestamptz")
+        | ("time", "time")
+        | ("timetz", "timetz")
+        | ("interval", "interval") => na.is_empty() || (!oa.is_empty() && na[0] >= oa[0]),
         ("cidr", "inet") => true,
         _ => false,
     }
+}
+
+/// Whether Postgres changes `old` to `new` in place, knowing the server's major version and the
+/// session `TimeZone`: on 12+ a `timestamp` <-> `timestamptz` change under a zero-offset zone
+/// (UTC and its aliases) reinterprets no value, so the server skips the rewrite.
+pub fn pg_type_change_is_free_on(old: &str, new: &str, pg_major: u32, time_zone: &str) -> bool {
+    if pg_type_change_is_free(old, new) {
+        return true;
+    }
+    let (ob, oa) = split_type(old);
+    let (nb, na) = split_type(new);
+    let zone_swap = matches!(
+        (pg_canonical(&ob), pg_canonical(&nb)),
+        ("timestamp", "timestamptz") | ("timestamptz", "timestamp")
+    );
+    let precision_kept = na.is_empty() || (!oa.is_empty() && na[0] >= oa[0]);
+    zone_swap && precision_kept && pg_major >= 12 && is_utc(time_zone)
+}
+
+/// Time zone names PostgreSQL resolves to a zone with a zero offset at all times.
+pub fn is_utc(zone: &str) -> bool {
+    let z = zone.trim().trim_matches('\'').to_ascii_lowercase();
+    let z = z.strip_prefix("etc/").unwrap_or(&z);
+    matches!(
+        z,
+        "utc"
+            | "uct"
+            | "gmt"
+            | "gmt0"
+            | "gmt+0"
+            | "gmt-0"
+            | "zulu"
+            | "universal"
+            | "greenwich"
+            | "z"
+            | "+00"
+            | "0"
+    )
 }
 
 /// Bytes per character assumed for MySQL string columns (utf8mb4, the default since 8.0).
@@ -194,6 +238,49 @@ mod tests {
         assert!(!pg_type_change_is_free("integer", "bigint"));
         assert!(pg_type_change_is_free("int", "integer"));
         assert!(!pg_type_change_is_free("text", "varchar(10)"));
+    }
+
+    #[test]
+    fn pg_timestamp_zone_and_precision() {
+        assert!(pg_type_change_is_free_on(
+            "timestamp",
+            "timestamptz",
+            12,
+            "UTC"
+        ));
+        assert!(pg_type_change_is_free_on(
+            "timestamp without time zone",
+            "timestamp with time zone",
+            15,
+            "Etc/UTC"
+        ));
+        assert!(pg_type_change_is_free_on(
+            "timestamptz",
+            "timestamp",
+            15,
+            "utc"
+        ));
+        assert!(!pg_type_change_is_free_on(
+            "timestamp",
+            "timestamptz",
+            11,
+            "UTC"
+        ));
+        assert!(!pg_type_change_is_free_on(
+            "timestamp",
+            "timestamptz",
+            15,
+            "Europe/Paris"
+        ));
+        assert!(!pg_type_change_is_free_on(
+            "timestamp",
+            "timestamptz(3)",
+            15,
+            "UTC"
+        ));
+        assert!(pg_type_change_is_free("timestamp(3)", "timestamp(6)"));
+        assert!(pg_type_change_is_free("timestamptz(3)", "timestamptz"));
+        assert!(!pg_type_change_is_free("timestamp", "timestamp(3)"));
     }
 
     #[test]

@@ -38,8 +38,9 @@ impl Conn {
     pub async fn server_info(&mut self) -> Result<ServerInfo, sqlx::Error> {
         match self {
             Conn::Postgres(c) => {
-                let (version, num): (String, String) = sqlx::query_as(
-                    "SELECT current_setting('server_version'), current_setting('server_version_num')",
+                let (version, num, time_zone): (String, String, String) = sqlx::query_as(
+                    "SELECT current_setting('server_version'), current_setting('server_version_num'), \
+                     current_setting('TimeZone')",
                 )
                 .fetch_one(&mut *c)
                 .await?;
@@ -47,6 +48,7 @@ impl Conn {
                     engine: Engine::Postgres,
                     version_num: num.trim().parse().unwrap_or(0),
                     version,
+                    time_zone: Some(time_zone),
                 })
             }
             Conn::Mysql(c) => {
@@ -111,6 +113,7 @@ pub fn mysql_server_info(version: &str) -> ServerInfo {
         engine,
         version_num: version_num(version),
         version: version.to_string(),
+        time_zone: None,
     }
 }
 

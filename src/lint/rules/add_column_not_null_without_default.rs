@@ -22,7 +22,7 @@ fn check(ctx: &Ctx<'_>, stmt: &Stmt, out: &mut Vec<Hit>) {
     for op in &stmt.ops {
         if let Op::AddColumn(a) = op {
             let generated = a.stored_generated || a.identity || a.auto_increment || a.is_serial();
-            if a.not_null && a.default.is_none() && !generated && !ctx.is_new(&a.table) {
+            if a.not_null && a.default.is_none() && !generated && !ctx.is_empty_table(&a.table) {
                 let what = if ctx.is_pg() {
                     "fails on the first non-empty table"
                 } else {
@@ -81,6 +81,39 @@ mod tests {
         assert!(!fires(
             Engine::Postgres,
             "ALTER TABLE t ADD COLUMN a bigserial NOT NULL",
+            ID
+        ));
+    }
+
+    #[test]
+    fn quiet_on_a_table_the_migration_emptied() {
+        for engine in [Engine::Postgres, Engine::Mysql] {
+            for empty in ["DELETE FROM t", "TRUNCATE t", "TRUNCATE TABLE t"] {
+                let sql = format!("{empty}; ALTER TABLE t ADD COLUMN a int NOT NULL;");
+                assert!(!fires(engine, &sql, ID), "{engine:?} {sql}");
+            }
+        }
+    }
+
+    #[test]
+    fn fires_when_rows_may_be_back() {
+        for between in [
+            "INSERT INTO t VALUES (1);",
+            "SELECT refill();",
+            "DO $$ BEGIN INSERT INTO t VALUES (1); END $$;",
+        ] {
+            let sql = format!("DELETE FROM t; {between} ALTER TABLE t ADD COLUMN a int NOT NULL;");
+            assert!(fires(Engine::Postgres, &sql, ID), "{sql}");
+        }
+        // A DELETE with a WHERE clause leaves rows; another table's DELETE is not this one's.
+        assert!(fires(
+            Engine::Postgres,
+            "DELETE FROM t WHERE a = 1; ALTER TABLE t ADD COLUMN a int NOT NULL;",
+            ID
+        ));
+        assert!(fires(
+            Engine::Postgres,
+            "DELETE FROM u; ALTER TABLE t ADD COLUMN a int NOT NULL;",
             ID
         ));
     }

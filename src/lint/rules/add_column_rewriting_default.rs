@@ -12,8 +12,9 @@ pub const RULE: Rule = Rule {
     summary: "a column added with a volatile DEFAULT (any DEFAULT before PG 11): table rewrite",
     why: "Postgres 11+ stores a constant or stable default (now(), CURRENT_TIMESTAMP, 'x') in the \
           catalog for free, but a volatile one (random(), gen_random_uuid(), clock_timestamp(), \
-          nextval()...) must be computed per row: the whole table and its indexes are rewritten \
-          under an ACCESS EXCLUSIVE lock. Before 11 every non-null default rewrites.",
+          nextval()..., and any function of the chain not declared IMMUTABLE or STABLE) must be \
+          computed per row: the whole table and its indexes are rewritten under an ACCESS \
+          EXCLUSIVE lock. Before 11 every non-null default rewrites.",
     recipe:
         "add the column without a default, then `ALTER COLUMN ... SET DEFAULT ...` (applies to \
              new rows only), then backfill existing rows in batches",
@@ -39,17 +40,21 @@ pub const VOLATILE_FUNCTIONS: &[&str] = &[
     "pg_current_xact_id",
 ];
 
-/// The volatile function a default expression calls, if any (`expr` is lower-case).
+/// The volatile built-in function a default expression calls, if any (`expr` is lower-case).
 pub fn volatile_call(expr: &str) -> Option<&'static str> {
-    VOLATILE_FUNCTIONS.iter().copied().find(|f| {
-        expr.match_indices(f).any(|(i, _)| {
+    VOLATILE_FUNCTIONS.iter().copied().find(|f| calls(expr, f))
+}
+
+/// Whether `expr` calls the function `f` (a whole name followed by `(`).
+fn calls(expr: &str, f: &str) -> bool {
+    !f.is_empty()
+        && expr.match_indices(f).any(|(i, _)| {
             let before_ok = i == 0
                 || !expr.as_bytes()[i - 1].is_ascii_alphanumeric()
                     && expr.as_bytes()[i - 1] != b'_';
             let after = expr[i + f.len()..].trim_start();
             before_ok && after.starts_with('(')
         })
-    })
 }
 
 fn check(ctx: &Ctx<'_>, stmt: &Stmt, out: &mut Vec<Hit>) {
@@ -59,7 +64,13 @@ fn check(ctx: &Ctx<'_>, stmt: &Stmt, out: &mut Vec<Hit>) {
         if ctx.is_new(&a.table) {
             continue;
         }
-        let msg = if let Some(f) = volatile_call(default) {
+        let own = || {
+            ctx.volatile_functions
+                .iter()
+                .find(|f| calls(default, f))
+                .map(String::as_str)
+        };
+        let msg = if let Some(f) = volatile_call(default).or_else(own) {
             format!(
                 "column `{}` is added to `{}` with the volatile default {f}(): the table is \
                  rewritten under ACCESS EXCLUSIVE",
@@ -115,5 +126,19 @@ mod tests {
             "CREATE TABLE t (id int); ALTER TABLE t ADD COLUMN u uuid DEFAULT gen_random_uuid();",
             ID
         ));
+    }
+
+    #[test]
+    fn a_function_of_the_chain_is_volatile_unless_declared_otherwise() {
+        let create = |volatility: &str| {
+            format!(
+                "CREATE FUNCTION random_string(int) RETURNS text LANGUAGE sql {volatility} \
+                 AS $$ SELECT 'x' $$; ALTER TABLE t ADD COLUMN token text DEFAULT random_string(26);"
+            )
+        };
+        assert!(fires_pg(16, &create(""), ID));
+        assert!(fires_pg(16, &create("VOLATILE"), ID));
+        assert!(!fires_pg(16, &create("IMMUTABLE"), ID));
+        assert!(!fires_pg(16, &create("STABLE"), ID));
     }
 }

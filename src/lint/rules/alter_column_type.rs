@@ -2,7 +2,7 @@
 
 use super::{Ctx, Hit, Rule, ALL};
 use crate::lint::model::{Op, Stmt};
-use crate::lint::schema::{mysql_type_change_is_inplace, pg_type_change_is_free};
+use crate::lint::schema::{mysql_type_change_is_inplace, pg_type_change_is_free_on};
 use crate::lint::Severity;
 
 pub const RULE: Rule = Rule {
@@ -13,7 +13,8 @@ pub const RULE: Rule = Rule {
     summary: "a column type change that rewrites (Postgres) or copies (MySQL) the table",
     why: "Postgres rewrites the table and all its indexes under ACCESS EXCLUSIVE unless the \
           change is binary-coercible (varchar(n) to a larger n or to text, numeric precision \
-          increase). MySQL/MariaDB copy the table for most type changes (ENUM/SET changes other \
+          increase, timestamp/time/interval precision increase, cidr to inet; on 12+ timestamp \
+          to timestamptz and back when the session TimeZone is UTC). MySQL/MariaDB copy the table for most type changes (ENUM/SET changes other \
           than appending, varchar growth across 255 bytes, any other type change).",
     recipe: "expand/contract: add a new column of the new type, dual-write, backfill in batches, \
              switch reads, then drop the old column; on MySQL gh-ost or pt-online-schema-change",
@@ -26,6 +27,7 @@ fn check(ctx: &Ctx<'_>, stmt: &Stmt, out: &mut Vec<Hit>) {
             table,
             column,
             new_type,
+            using_expression,
             ..
         } = op
         else {
@@ -36,7 +38,10 @@ fn check(ctx: &Ctx<'_>, stmt: &Stmt, out: &mut Vec<Hit>) {
         }
         let old = ctx.schema.column_type(&table.key, &column.key);
         let free = match old {
-            Some(old) if ctx.is_pg() => pg_type_change_is_free(old, new_type),
+            _ if *using_expression => false,
+            Some(old) if ctx.is_pg() => {
+                pg_type_change_is_free_on(old, new_type, ctx.pg_major, ctx.time_zone)
+            }
             Some(old) => mysql_type_change_is_inplace(old, new_type),
             None => false,
         };
@@ -87,6 +92,55 @@ mod tests {
             Engine::Mysql,
             "ALTER TABLE t MODIFY COLUMN a bigint",
             ID
+        ));
+    }
+
+    #[test]
+    fn timestamp_to_timestamptz_under_utc_is_quiet() {
+        let lint = |pg: u32, zone: Option<&str>, sql: &str| {
+            let config = crate::lint::LintConfig {
+                pg_version: Some(pg),
+                time_zone: zone.map(str::to_string),
+                ..Default::default()
+            };
+            let script = crate::chain::Script {
+                file: "m.sql".into(),
+                segments: vec![crate::chain::Segment::Sql {
+                    text: sql.to_string(),
+                    line: 1,
+                }],
+                no_transaction: false,
+            };
+            let create = crate::chain::Script {
+                file: "0.sql".into(),
+                segments: vec![crate::chain::Segment::Sql {
+                    text: "CREATE TABLE t (a timestamp);".into(),
+                    line: 1,
+                }],
+                no_transaction: false,
+            };
+            crate::lint::lint_scripts(
+                &[(Some("0"), &create), (Some("1"), &script)],
+                Engine::Postgres,
+                None,
+                &config,
+            )
+            .iter()
+            .any(|f| f.rule == ID)
+        };
+        let alter = "ALTER TABLE t ALTER COLUMN a TYPE timestamptz;";
+        assert!(!lint(15, None, alter), "UTC is the default");
+        assert!(lint(15, Some("Europe/Paris"), alter));
+        assert!(lint(11, None, alter));
+        assert!(lint(
+            15,
+            None,
+            &format!("SET TIME ZONE 'America/New_York'; {alter}")
+        ));
+        assert!(!lint(
+            15,
+            Some("Europe/Paris"),
+            &format!("SET timezone = 'UTC'; {alter}")
         ));
     }
 

@@ -140,6 +140,14 @@ pub struct Ctx<'a> {
     pub held_lock: Option<HeldLock>,
     /// MySQL `SET foreign_key_checks = 0` earlier in this migration.
     pub fk_checks_off: bool,
+    /// Tables this migration emptied (`DELETE FROM t` without WHERE, `TRUNCATE t`) with no
+    /// statement since that could have written rows into them.
+    pub emptied_tables: &'a HashSet<String>,
+    /// The session's `TimeZone` (Postgres): the server's in verify, the `time-zone` setting in
+    /// `migcheck lint`, changed by a `SET TIME ZONE` earlier in the migration.
+    pub time_zone: &'a str,
+    /// Postgres functions the chain created VOLATILE (the default when not declared).
+    pub volatile_functions: &'a HashSet<String>,
 }
 
 impl Ctx<'_> {
@@ -150,6 +158,11 @@ impl Ctx<'_> {
 
     pub fn is_pg(&self) -> bool {
         self.engine == Engine::Postgres
+    }
+
+    /// Known to hold no rows: created or emptied earlier in this migration.
+    pub fn is_empty_table(&self, table: &Name) -> bool {
+        self.is_new(table) || self.emptied_tables.contains(&table.key)
     }
 }
 
