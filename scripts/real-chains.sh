@@ -7,7 +7,9 @@
 #           Chains sharing a repository may share a checkout: SRCDIR/<repo name> is tried too
 #           when SRCDIR/<name> is missing (e.g. openfga-pg and openfga-mysql in SRCDIR/openfga).
 #   LIST    the chain list (default: scripts/real-chains.tsv next to this script); TAB-separated
-#           columns: name, owner/repo, commit, path, engine, format or `auto`, extra args.
+#           columns: name, owner/repo, commit, path, engine, format or `auto`, extra args
+#           (whitespace-separated; `@here@` stands for this script's folder, e.g. for a --config
+#           file under scripts/real-chains.d/ that sets a chain's session up as its runner does).
 #   -b      migcheck binary (default: target/release/migcheck)
 #   -o      output directory for the JSON reports and logs (default: real-chains-out)
 #   -l      also run `migcheck lint` on each chain (lint column: exit code, errors/warnings)
@@ -81,7 +83,7 @@ while IFS=$'\t' read -r name repo commit path engine format extra; do
   fmtargs=()
   [ "$format" != auto ] && [ -n "$format" ] && fmtargs=(--format "$format")
   # shellcheck disable=SC2206 # extra args are whitespace-separated by design
-  extras=($extra)
+  extras=(${extra//@here@/$here})
   json=$out/$name.verify.json
   rm -f "$json"
   start=$(date +%s.%N)

@@ -82,6 +82,9 @@ fn fixture_files(dirs: &[&str]) -> Vec<PathBuf> {
         !f.ends_with("parse-error/bad.sql")
             && !f.to_string_lossy().contains("broken/syntax-error-third")
     });
+    // popx fixtures hold every dialect's files side by side (CockroachDB, SQLite, the other
+    // engine's) by design; only the engine's own reach a server, which tests/formats.rs covers.
+    files.retain(|f| !f.to_string_lossy().contains("/trust/popx-"));
     // Encoding fixtures (Latin-1 files that verify must reject) hold no SQL to lint.
     files.retain(|f| std::fs::read_to_string(f).is_ok());
     files.sort();
