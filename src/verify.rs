@@ -704,25 +704,71 @@ impl<'a> Session<'a> {
         outcome
     }
 
+    /// Like `replay`, with snapshots only before and after the last up: a mismatch in step mode
+    /// needs just those two, and a snapshot per replayed step would make a long chain with many
+    /// bad downs quadratic in snapshots.
+    async fn replay_ends(&mut self, plans: &[Plan<'_>]) -> Result<(Snapshot, Snapshot)> {
+        let Some((last, earlier)) = plans.split_last() else {
+            let empty = self.replay(plans).await?.remove(0);
+            return Ok((empty.clone(), empty));
+        };
+        tracing::info!(
+            migrations = plans.len(),
+            "replaying ups on a fresh database"
+        );
+        let previous = self.detach();
+        let outcome = async {
+            self.open_database().await?;
+            self.apply_replayed(earlier).await?;
+            let before = self.snapshot().await?;
+            self.apply_replayed(std::slice::from_ref(last)).await?;
+            Ok((before, self.snapshot().await?))
+        }
+        .await;
+        let discarded = match outcome {
+            Ok(_) => previous,
+            Err(_) => {
+                let failed = self.detach();
+                self.attach(previous);
+                failed
+            }
+        };
+        discarded.close(self.server).await?;
+        outcome
+    }
+
+    async fn apply_replayed(&mut self, plans: &[Plan<'_>]) -> Result<()> {
+        for plan in plans {
+            if let Err(f) = self.apply(&plan.up).await {
+                return Err(replay_failed(&f));
+            }
+        }
+        Ok(())
+    }
+
     async fn replay_here(&mut self, plans: &[Plan<'_>]) -> Result<Vec<Snapshot>> {
         self.open_database().await?;
         let mut schemas = vec![self.snapshot().await?];
         for plan in plans {
             if let Err(f) = self.apply(&plan.up).await {
-                return Err(Error::environment(
-                    format!(
-                        "{}:{}: an up that applied before failed on replay: {}",
-                        f.file.display(),
-                        f.line,
-                        f.message
-                    ),
-                    None,
-                ));
+                return Err(replay_failed(&f));
             }
             schemas.push(self.snapshot().await?);
         }
         Ok(schemas)
     }
+}
+
+fn replay_failed(f: &ApplyFailure) -> Error {
+    Error::environment(
+        format!(
+            "{}:{}: an up that applied before failed on replay: {}",
+            f.file.display(),
+            f.line,
+            f.message
+        ),
+        None,
+    )
 }
 
 async fn run_on_server(
@@ -1007,8 +1053,7 @@ async fn step_mode(
             Roundtrip::Decided(check, diverged) => {
                 if diverged {
                     // Later migrations must build on the schema the chain really produces.
-                    let replayed = session.replay(&plans[..=i]).await?;
-                    after = replayed.last().cloned().unwrap_or_default();
+                    after = session.replay_ends(&plans[..=i]).await?.1;
                 }
                 check
             }
@@ -1018,8 +1063,11 @@ async fn step_mode(
                     // A second run of the same ups: a difference that recurs between two runs
                     // of identical SQL is not the down's fault. The replay is also the schema
                     // later migrations build on.
-                    let replayed = match session.replay(&plans[..=i]).await {
-                        Ok(replayed) => replayed,
+                    let (replayed_before, replayed_after) = match session
+                        .replay_ends(&plans[..=i])
+                        .await
+                    {
+                        Ok(ends) => ends,
                         // The database still holds `after`: the verdict stands as judged.
                         Err(e) if !judged.diverged => {
                             printer.warning(&format!(
@@ -1032,8 +1080,18 @@ async fn step_mode(
                         }
                         Err(e) => return Err(e),
                     };
-                    let pairs = [(&before, &replayed[i]), (&after, &replayed[i + 1])];
-                    let check = if found.learn(&pairs, &replayed, &plans[..=i]) {
+                    let pairs = [(&before, &replayed_before), (&after, &replayed_after)];
+                    let differs = pairs
+                        .iter()
+                        .any(|(first, again)| !nondeterministic(first, again).is_empty());
+                    // Only when two runs of the same ups differ is a snapshot per step needed,
+                    // to name the migration that set the property (rare: a frozen 'now').
+                    let per_step = if differs {
+                        session.replay(&plans[..=i]).await?
+                    } else {
+                        Vec::new()
+                    };
+                    let check = if differs && found.learn(&pairs, &per_step, &plans[..=i]) {
                         let mut check =
                             judge_step(plan, &before, &after, &run, settings, &found.masks).check;
                         check.notes.extend(masked_notes(&found.masks, &pairs));
@@ -1041,7 +1099,7 @@ async fn step_mode(
                     } else {
                         judged.check
                     };
-                    after = replayed[i + 1].clone();
+                    after = per_step.last().cloned().unwrap_or(replayed_after);
                     check
                 } else {
                     judged.check
