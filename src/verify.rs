@@ -685,13 +685,13 @@ impl<'a> Session<'a> {
     /// The replay builds a new database; the session moves to it only when every up applied
     /// again, and otherwise keeps the database it had (an up that cannot run twice on one
     /// server, such as `CREATE ROLE`, does not lose the run its database).
-    async fn replay(&mut self, plans: &[Plan<'_>]) -> Result<Vec<Snapshot>> {
+    async fn replay(&mut self, plans: &[Plan<'_>], which: Replayed) -> Result<Vec<Snapshot>> {
         tracing::info!(
             migrations = plans.len(),
             "replaying ups on a fresh database"
         );
         let previous = self.detach();
-        let outcome = self.replay_here(plans).await;
+        let outcome = self.replay_here(plans, which).await;
         let discarded = match outcome {
             Ok(_) => previous,
             Err(_) => {
@@ -704,71 +704,53 @@ impl<'a> Session<'a> {
         outcome
     }
 
-    /// Like `replay`, with snapshots only before and after the last up: a mismatch in step mode
-    /// needs just those two, and a snapshot per replayed step would make a long chain with many
-    /// bad downs quadratic in snapshots.
+    /// The replay's schemas before and after the last up of `plans` (not empty).
     async fn replay_ends(&mut self, plans: &[Plan<'_>]) -> Result<(Snapshot, Snapshot)> {
-        let Some((last, earlier)) = plans.split_last() else {
-            let empty = self.replay(plans).await?.remove(0);
-            return Ok((empty.clone(), empty));
-        };
-        tracing::info!(
-            migrations = plans.len(),
-            "replaying ups on a fresh database"
-        );
-        let previous = self.detach();
-        let outcome = async {
-            self.open_database().await?;
-            self.apply_replayed(earlier).await?;
-            let before = self.snapshot().await?;
-            self.apply_replayed(std::slice::from_ref(last)).await?;
-            Ok((before, self.snapshot().await?))
-        }
-        .await;
-        let discarded = match outcome {
-            Ok(_) => previous,
-            Err(_) => {
-                let failed = self.detach();
-                self.attach(previous);
-                failed
-            }
-        };
-        discarded.close(self.server).await?;
-        outcome
+        let mut schemas = self.replay(plans, Replayed::LastTwo).await?;
+        let last = schemas.pop().unwrap_or_default();
+        let before = schemas.pop().unwrap_or_else(|| last.clone());
+        Ok((before, last))
     }
 
-    async fn apply_replayed(&mut self, plans: &[Plan<'_>]) -> Result<()> {
-        for plan in plans {
-            if let Err(f) = self.apply(&plan.up).await {
-                return Err(replay_failed(&f));
-            }
-        }
-        Ok(())
-    }
-
-    async fn replay_here(&mut self, plans: &[Plan<'_>]) -> Result<Vec<Snapshot>> {
+    async fn replay_here(&mut self, plans: &[Plan<'_>], which: Replayed) -> Result<Vec<Snapshot>> {
         self.open_database().await?;
-        let mut schemas = vec![self.snapshot().await?];
-        for plan in plans {
-            if let Err(f) = self.apply(&plan.up).await {
-                return Err(replay_failed(&f));
-            }
+        // The first state whose schema is kept: the empty database, or the one before the last up.
+        let first_kept = match which {
+            Replayed::EveryStep => 0,
+            Replayed::LastTwo => plans.len().saturating_sub(1),
+        };
+        let mut schemas = Vec::new();
+        if first_kept == 0 {
             schemas.push(self.snapshot().await?);
+        }
+        for (k, plan) in plans.iter().enumerate() {
+            if let Err(f) = self.apply(&plan.up).await {
+                return Err(Error::environment(
+                    format!(
+                        "{}:{}: an up that applied before failed on replay: {}",
+                        f.file.display(),
+                        f.line,
+                        f.message
+                    ),
+                    None,
+                ));
+            }
+            if k + 1 >= first_kept {
+                schemas.push(self.snapshot().await?);
+            }
         }
         Ok(schemas)
     }
 }
 
-fn replay_failed(f: &ApplyFailure) -> Error {
-    Error::environment(
-        format!(
-            "{}:{}: an up that applied before failed on replay: {}",
-            f.file.display(),
-            f.line,
-            f.message
-        ),
-        None,
-    )
+/// Which schemas a replay keeps. A step-mode mismatch needs only the two around the last up:
+/// a snapshot per replayed step would make a long chain with many bad downs quadratic.
+#[derive(Clone, Copy)]
+enum Replayed {
+    /// The empty database's and one after each up.
+    EveryStep,
+    /// The ones before and after the last up.
+    LastTwo,
 }
 
 async fn run_on_server(
@@ -1087,7 +1069,7 @@ async fn step_mode(
                     // Only when two runs of the same ups differ is a snapshot per step needed,
                     // to name the migration that set the property (rare: a frozen 'now').
                     let per_step = if differs {
-                        session.replay(&plans[..=i]).await?
+                        session.replay(&plans[..=i], Replayed::EveryStep).await?
                     } else {
                         Vec::new()
                     };
@@ -1456,7 +1438,7 @@ async fn full_mode(
     if mismatch {
         // A second run of the same ups: what differs between two runs of identical SQL is not
         // the downs' fault.
-        match session.replay(versioned).await {
+        match session.replay(versioned, Replayed::EveryStep).await {
             Ok(replayed) => {
                 let pairs: Vec<(&Snapshot, &Snapshot)> = schemas.iter().zip(&replayed).collect();
                 if found.learn(&pairs, &replayed, versioned) {

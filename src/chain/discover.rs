@@ -795,6 +795,39 @@ impl Builder {
         }
     }
 
+    /// One file of a one-file-per-direction format (golang-migrate, sqlx, popx): an up becomes a
+    /// draft migration, a down waits for its up in `attach_downs`.
+    fn push_file(
+        &mut self,
+        up: bool,
+        version: Version,
+        id: String,
+        name: String,
+        script: Script,
+        path: PathBuf,
+    ) {
+        if up {
+            self.drafts.push(Draft {
+                version,
+                name,
+                id,
+                up: script,
+                up_line: None,
+                down: None,
+                down_line: None,
+                files: vec![path],
+                repeatable: false,
+            });
+        } else {
+            self.downs.push(Down {
+                version,
+                id,
+                script,
+                files: vec![path],
+            });
+        }
+    }
+
     fn golang_migrate(&mut self, f: Flat, format: Format) -> Result<()> {
         let Some(n) = golang_migrate::parse_name(&f.name) else {
             let why = if matches!(f.kind, Kind::Numbered(_)) {
@@ -817,26 +850,7 @@ impl Builder {
         let (id, title, up) = (n.stem.to_string(), n.title.to_string(), n.up);
         let no_tx = golang_migrate::no_transaction_marker(&f.text);
         let script = whole_file(&f.path, f.text, no_tx);
-        if up {
-            self.drafts.push(Draft {
-                version,
-                name: title,
-                id,
-                up: script,
-                up_line: None,
-                down: None,
-                down_line: None,
-                files: vec![f.path],
-                repeatable: false,
-            });
-        } else {
-            self.downs.push(Down {
-                version,
-                id,
-                script,
-                files: vec![f.path],
-            });
-        }
+        self.push_file(up, version, id, title, script, f.path);
         Ok(())
     }
 
@@ -1083,26 +1097,7 @@ impl Builder {
                 f.text
             };
             let script = whole_file(&f.path, text, f.autocommit);
-            if f.up {
-                self.drafts.push(Draft {
-                    version,
-                    name: f.name,
-                    id,
-                    up: script,
-                    up_line: None,
-                    down: None,
-                    down_line: None,
-                    files: vec![f.path],
-                    repeatable: false,
-                });
-            } else {
-                self.downs.push(Down {
-                    version,
-                    id,
-                    script,
-                    files: vec![f.path],
-                });
-            }
+            self.push_file(f.up, version, id, f.name, script, f.path);
         }
     }
 
