@@ -16,6 +16,8 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
     /// Terminated by SIGTERM (128 + 15), after cleaning up.
     pub const TERMINATED: u8 = 143;
+    /// Hung up by SIGHUP (128 + 1), after cleaning up as for SIGTERM.
+    pub const HUNG_UP: u8 = 129;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,7 @@ impl Error {
             // A report that cannot be written means the gate produced no evidence: treat as environment.
             Error::Io { .. } => exit::ENVIRONMENT,
             Error::Interrupted("SIGTERM") => exit::TERMINATED,
+            Error::Interrupted("SIGHUP") => exit::HUNG_UP,
             Error::Interrupted(_) => exit::INTERRUPTED,
         }
     }

@@ -21,10 +21,12 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8) {
+    // sqlx logs slow statements with their SQL text at WARN: third-party logs stay quiet
+    // unless asked for (`-v`), since a migration's text can hold a credential.
     let default = match verbose {
-        0 => "warn",
-        1 => "migcheck=info",
-        _ => "migcheck=debug",
+        0 => "warn,sqlx=error",
+        1 => "migcheck=info,sqlx=warn",
+        _ => "migcheck=debug,sqlx=warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MIGCHECK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

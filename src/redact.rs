@@ -16,10 +16,41 @@ impl SecretUrl {
         &self.0
     }
 
-    /// The password in the URL, if any (to scrub it from server messages).
+    /// The password in the URL, if any, as written (percent-encoded).
     pub fn password(&self) -> Option<String> {
         let u = url::Url::parse(&self.0).ok()?;
         u.password().map(str::to_string)
+    }
+
+    /// Every form in which this URL's secrets can reach a message: the URL itself, the
+    /// password as written and percent-decoded (servers echo the decoded one), and the same
+    /// for `?password=` style query parameters. Scrub all of them from anything printed.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out = vec![self.0.clone()];
+        if let Ok(u) = url::Url::parse(&self.0) {
+            if let Some(p) = u.password() {
+                out.push(p.to_string());
+                out.push(percent_decode(p));
+            }
+            for (k, v) in u.query_pairs() {
+                if is_secret_key(&k) {
+                    // `query_pairs` decodes; keep the encoded form too.
+                    out.push(v.to_string());
+                    out.extend(
+                        u.query()
+                            .unwrap_or("")
+                            .split('&')
+                            .filter_map(|kv| kv.split_once('='))
+                            .filter(|(key, _)| is_secret_key(key))
+                            .map(|(_, raw)| raw.to_string()),
+                    );
+                }
+            }
+        }
+        // Longest first, so a password that contains another secret is removed whole.
+        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        out.dedup();
+        out
     }
 
     /// The URL with its password replaced by `***`.
@@ -51,8 +82,7 @@ pub fn redact_url(raw: &str) -> String {
             let pairs: Vec<(String, String)> = u
                 .query_pairs()
                 .map(|(k, v)| {
-                    let secret =
-                        matches!(k.to_ascii_lowercase().as_str(), "password" | "pass" | "pwd");
+                    let secret = is_secret_key(&k);
                     (
                         k.into_owned(),
                         if secret {
@@ -70,6 +100,107 @@ pub fn redact_url(raw: &str) -> String {
         }
         Err(_) => mask_userinfo(raw),
     }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    matches!(
+        key.to_ascii_lowercase().as_str(),
+        "password" | "pass" | "pwd"
+    )
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("p={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+/// Mask password literals in SQL text shown to users (lint excerpts, failing statements):
+/// `IDENTIFIED BY '...'`, `PASSWORD '...'`, `PASSWORD('...')`, `PASSWORD = '...'`.
+/// A migration that creates a user often holds a real credential.
+pub fn redact_sql_passwords(sql: &str) -> String {
+    let lower = sql.to_ascii_lowercase();
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = next_password_keyword(&lower, search) {
+        let (kw_start, kw_end) = found;
+        search = kw_end;
+        let boundary_before = kw_start == 0 || !is_word_byte(bytes[kw_start - 1]);
+        let boundary_after = kw_end >= bytes.len() || !is_word_byte(bytes[kw_end]);
+        if !boundary_before || !boundary_after {
+            continue;
+        }
+        // Skip blanks, `=`, `(` and an inner `PASSWORD` keyword (`IDENTIFIED BY PASSWORD '...'`).
+        let mut i = kw_end;
+        loop {
+            while i < bytes.len()
+                && (bytes[i].is_ascii_whitespace() || matches!(bytes[i], b'=' | b'('))
+            {
+                i += 1;
+            }
+            if lower[i..].starts_with("password") {
+                i += "password".len();
+                continue;
+            }
+            break;
+        }
+        let Some(&quote) = bytes.get(i) else { break };
+        if !matches!(quote, b'\'' | b'"') {
+            continue;
+        }
+        // Find the closing quote (doubled quotes and backslash escapes stay inside).
+        let mut j = i + 1;
+        while j < bytes.len() {
+            if bytes[j] == b'\\' {
+                j += 2;
+                continue;
+            }
+            if bytes[j] == quote {
+                if bytes.get(j + 1) == Some(&quote) {
+                    j += 2;
+                    continue;
+                }
+                break;
+            }
+            j += 1;
+        }
+        let close = j.min(bytes.len());
+        out.push_str(&sql[copied..=i]);
+        out.push_str("***");
+        copied = close;
+        search = close;
+    }
+    out.push_str(&sql[copied..]);
+    out
+}
+
+fn next_password_keyword(lower: &str, from: usize) -> Option<(usize, usize)> {
+    let rest = lower.get(from..)?;
+    let by = rest.find("identified").map(|i| {
+        let after = from + i + "identified".len();
+        let tail = &lower[after..];
+        let trimmed = tail.trim_start();
+        if trimmed.starts_with("by") {
+            let end = after + (tail.len() - trimmed.len()) + 2;
+            (from + i, end)
+        } else {
+            (from + i, after)
+        }
+    });
+    let pw = rest
+        .find("password")
+        .map(|i| (from + i, from + i + "password".len()));
+    match (by, pw) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 fn mask_userinfo(raw: &str) -> String {
@@ -121,6 +252,61 @@ mod tests {
     #[test]
     fn unparsable_url_still_masked() {
         assert_eq!(mask_userinfo("pg://a:b c@h"), "pg://a:***@h");
+    }
+
+    #[test]
+    fn secrets_cover_encoded_decoded_and_query_forms() {
+        let u = SecretUrl::new("postgres://alice:p%40ss%2Fw%23rd@db/app");
+        let s = u.secrets();
+        assert!(s.contains(&"p%40ss%2Fw%23rd".to_string()), "{s:?}");
+        assert!(s.contains(&"p@ss/w#rd".to_string()), "{s:?}");
+        let q = SecretUrl::new("mysql://root@db/app?password=hunter%2B22&ssl-mode=required");
+        let s = q.secrets();
+        assert!(s.contains(&"hunter+22".to_string()), "{s:?}");
+        assert!(s.contains(&"hunter%2B22".to_string()), "{s:?}");
+        let msg = "Access denied for user 'root' (using password hunter+22)";
+        let refs: Vec<&str> = s.iter().map(String::as_str).collect();
+        assert!(!scrub(msg, &refs).contains("hunter"));
+    }
+
+    #[test]
+    fn sql_password_literals_are_masked() {
+        for (sql, want) in [
+            (
+                "CREATE USER app IDENTIFIED BY 'hunter22';",
+                "CREATE USER app IDENTIFIED BY '***';",
+            ),
+            (
+                "create role app login password 'it''s secret' valid until 'infinity'",
+                "create role app login password '***' valid until 'infinity'",
+            ),
+            (
+                "SET PASSWORD FOR app = PASSWORD('x1y2z3')",
+                "SET PASSWORD FOR app = PASSWORD('***')",
+            ),
+            (
+                "ALTER USER a IDENTIFIED BY PASSWORD '*ABCDEF'",
+                "ALTER USER a IDENTIFIED BY PASSWORD '***'",
+            ),
+            (
+                "ALTER ROLE a ENCRYPTED PASSWORD 'md5abc'",
+                "ALTER ROLE a ENCRYPTED PASSWORD '***'",
+            ),
+            (
+                "ALTER TABLE t ADD COLUMN password text",
+                "ALTER TABLE t ADD COLUMN password text",
+            ),
+            (
+                "UPDATE t SET password_hash = 'x'",
+                "UPDATE t SET password_hash = 'x'",
+            ),
+            (
+                "CREATE USER u PASSWORD 'unterminated",
+                "CREATE USER u PASSWORD '***",
+            ),
+        ] {
+            assert_eq!(redact_sql_passwords(sql), want, "{sql}");
+        }
     }
 
     #[test]

@@ -453,7 +453,7 @@ impl<'a> Session<'a> {
             db: None,
             apply_conn: None,
             snapshot_conn: None,
-            secrets: server.admin_url().password().into_iter().collect(),
+            secrets: server.admin_url().secrets(),
             migrations_time: Duration::ZERO,
             snapshots_time: Duration::ZERO,
             recorder: observe.then(Recorder::new),
@@ -590,8 +590,8 @@ impl<'a> Session<'a> {
         self.migrations_time += took;
         result.map_err(|mut f| {
             let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-            f.message = redact::scrub(&f.message, &secrets);
-            f.detail = redact::scrub(&f.detail, &secrets);
+            f.message = redact::redact_sql_passwords(&redact::scrub(&f.message, &secrets));
+            f.detail = redact::redact_sql_passwords(&redact::scrub(&f.detail, &secrets));
             f
         })
     }

@@ -1,5 +1,5 @@
 //! Ctrl-C and SIGTERM during a run leave no server process, temp directory or throwaway
-//! database behind, and the run exits with 130 (SIGINT) / 143 (SIGTERM).
+//! database behind, and the run exits with 130 (SIGINT) / 143 (SIGTERM) / 129 (SIGHUP).
 
 mod support;
 
@@ -102,7 +102,11 @@ fn interrupt_run(engine: &str, sleep_sql: &str, signal: Signal, extra: &[&str]) 
         std::thread::sleep(Duration::from_millis(100));
     };
     let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap_or_default();
-    let expected = if signal == Signal::SIGINT { 130 } else { 143 };
+    let expected = match signal {
+        Signal::SIGINT => 130,
+        Signal::SIGHUP => 129,
+        _ => 143,
+    };
     assert_eq!(
         status.code(),
         Some(expected),
@@ -159,6 +163,17 @@ fn sigint_during_mariadb_run_cleans_up() {
         "mariadb",
         "DO SLEEP(60)",
         Signal::SIGINT,
+        &["--provider", "local"],
+    );
+}
+
+/// A closed terminal or a CI runner that hangs up: handled like SIGTERM.
+#[test]
+fn sighup_during_mariadb_run_cleans_up() {
+    interrupt_run(
+        "mariadb",
+        "DO SLEEP(60)",
+        Signal::SIGHUP,
         &["--provider", "local"],
     );
 }

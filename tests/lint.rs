@@ -228,3 +228,128 @@ fn every_fixture_runs_through_the_binary() {
         }
     }
 }
+
+/// What `lint` cannot read is bad input (exit 2, file and line), never a pass that hides the
+/// statements before the broken construct; `verify` judges the same files the same way, before
+/// any database is started.
+#[test]
+fn unreadable_scripts_are_bad_input_for_lint_and_verify_alike() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        // (engine, up script, expected location, expected words)
+        (
+            "postgres",
+            "DROP TABLE users;\nSELECT 'oops;\n",
+            ":2",
+            "unterminated string",
+        ),
+        (
+            "postgres",
+            "DROP TABLE users;\nCREATE FUNCTION f() RETURNS int AS $body$ SELECT 1;\n",
+            ":2",
+            "unterminated dollar-quoted string",
+        ),
+        (
+            "postgres",
+            "DROP TABLE users;\n/* never closed\n",
+            ":2",
+            "unterminated block comment",
+        ),
+        (
+            "postgres",
+            "DROP TABLE users;\nSELECT \"oops;\n",
+            ":2",
+            "unterminated quoted identifier",
+        ),
+        (
+            "postgres",
+            "DROP TABLE users;\nSELECT E'it\\'s;\n",
+            ":2",
+            "unterminated",
+        ),
+        (
+            "mariadb",
+            "DROP TABLE users;\nSELECT `oops;\n",
+            ":2",
+            "unterminated",
+        ),
+        (
+            "mariadb",
+            "DROP TABLE users;\nSELECT \"it\\\";\n",
+            ":2",
+            "unterminated",
+        ),
+    ];
+    for (engine, up, location, words) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = dir.path().join("migrations");
+        std::fs::create_dir(&chain).unwrap();
+        std::fs::write(chain.join("1_init.up.sql"), up).unwrap();
+        std::fs::write(chain.join("1_init.down.sql"), "SELECT 1;\n").unwrap();
+        let file = chain.join("1_init.up.sql").display().to_string();
+        let chain = chain.to_str().unwrap();
+
+        let lint = run(&["lint", chain, "--engine", engine]);
+        let err = String::from_utf8_lossy(&lint.stderr);
+        assert_eq!(
+            lint.status.code(),
+            Some(2),
+            "lint {up:?}: {}{err}",
+            stdout(&lint)
+        );
+        assert!(
+            err.contains(&format!("{file}{location}")),
+            "lint {up:?}: {err}"
+        );
+        assert!(err.contains(words), "lint {up:?}: {err}");
+        assert!(!stdout(&lint).contains("PASS"), "lint {up:?}");
+
+        let verify = run(&["verify", chain, "--engine", engine, "--provider", "local"]);
+        let verr = String::from_utf8_lossy(&verify.stderr);
+        assert_eq!(verify.status.code(), Some(2), "verify {up:?}: {verr}");
+        assert!(
+            verr.contains(&format!("{file}{location}")),
+            "verify {up:?}: {verr}"
+        );
+    }
+}
+
+/// A folder whose only file is rejected (a version no integer holds) gives lint nothing to
+/// read: exit 2 naming the file, never "0 scripts, PASS".
+#[test]
+fn lint_that_reads_nothing_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "99999999999999999999999999999999999999999_init.up.sql";
+    std::fs::write(dir.path().join(name), "DROP TABLE users;\n").unwrap();
+    let o = run(&["lint", dir.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{}{err}", stdout(&o));
+    assert!(err.contains(name), "{err}");
+    assert!(!stdout(&o).contains("PASS"));
+}
+
+/// Statement excerpts never show a password literal: a migration that creates a user often
+/// holds a real credential.
+#[test]
+fn lint_excerpts_redact_password_literals() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("create_user.sql");
+    std::fs::write(
+        &file,
+        "CREATE ROLE app LOGIN PASSWORD 'Sup3rSecret!' NOSUCHOPTION;\n",
+    )
+    .unwrap();
+    let json = dir.path().join("lint.json");
+    let o = run(&[
+        "lint",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    let report = std::fs::read_to_string(&json).unwrap();
+    // The statement is shown (a parse finding), with its literal masked.
+    assert!(report.contains("PASSWORD '***'"), "{report}");
+    assert!(out.contains("PASSWORD '***'"), "{out}");
+    assert!(!out.contains("Sup3rSecret"), "{out}");
+    assert!(!report.contains("Sup3rSecret"), "{report}");
+}

@@ -300,20 +300,7 @@ impl Driver {
             source: e,
         })?;
         let sa_url = sqlalchemy_url(engine, url, options.sqlalchemy_scheme.as_deref())?;
-        let mut secrets: Vec<String> = Vec::new();
-        if let Some(pw) = url.password() {
-            secrets.push(pw.clone());
-            // The password as it appears percent-encoded in the URL.
-            if let Some(enc) = url
-                .expose()
-                .split_once("://")
-                .and_then(|(_, r)| r.split_once('@'))
-                .and_then(|(ui, _)| ui.split_once(':'))
-                .map(|(_, p)| p.to_string())
-            {
-                secrets.push(enc);
-            }
-        }
+        let secrets = url.secrets();
 
         let mut cmd = Command::new(&python);
         cmd.arg("-u")

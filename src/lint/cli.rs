@@ -174,6 +174,16 @@ fn collect(args: &LintArgs, config: &LintConfig) -> Result<Vec<(Option<String>, 
                     engine: config.engine,
                 },
             )?;
+            if chain.migrations.is_empty() {
+                // Every file was rejected (an unparsable version, say): name why, never pass.
+                if let Some(p) = chain.problems.first() {
+                    return Err(Error::input(
+                        &p.file,
+                        p.line,
+                        format!("{}; no migration left to lint", p.message),
+                    ));
+                }
+            }
             for m in &chain.migrations {
                 out.push((Some(m.id.clone()), m.up.clone()));
             }
@@ -203,6 +213,19 @@ pub fn run_lint(args: LintArgs, color: ColorChoice) -> Result<u8> {
     let config = resolve_config(&args)?;
     let engine = config.engine.unwrap_or(Engine::Postgres);
     let scripts = collect(&args, &config)?;
+    if scripts.is_empty() {
+        let path = args.paths.first().cloned().unwrap_or_default();
+        return Err(Error::input(
+            &path,
+            None,
+            "no migration script to lint: a lint that read nothing must not pass",
+        ));
+    }
+    // A script that cannot be split is bad input, exactly as `verify` judges it (exit 2 with
+    // file and line): linting what follows an unterminated quote would hide its statements.
+    for (_, script) in &scripts {
+        crate::sql::split(script, engine.dialect())?;
+    }
     let refs: Vec<(Option<&str>, &Script)> =
         scripts.iter().map(|(id, s)| (id.as_deref(), s)).collect();
     let findings = lint_scripts(&refs, engine, None, &config);

@@ -525,7 +525,10 @@ fn column_of(lines: &HashMap<usize, String>, line: usize, sql: &str) -> usize {
 
 /// The statement on one line, whitespace collapsed, at most 120 characters.
 fn excerpt(sql: &str) -> String {
-    let one: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let one: String = crate::redact::redact_sql_passwords(sql)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if one.chars().count() > 120 {
         let cut: String = one.chars().take(117).collect();
         format!("{cut}...")

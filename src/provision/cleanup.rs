@@ -127,7 +127,8 @@ pub async fn cleanup_all() {
     }
 }
 
-/// Run `fut`, racing SIGINT and SIGTERM. On a signal, `fut` is dropped (its guards kill what they
+/// Run `fut`, racing SIGINT, SIGTERM and SIGHUP (a closed terminal or CI runner: handled like
+/// SIGTERM). On a signal, `fut` is dropped (its guards kill what they
 /// own), every registered resource is removed, and `Error::Interrupted` is returned.
 pub async fn run_guarded<T, F>(fut: F) -> Result<T>
 where
@@ -135,12 +136,13 @@ where
 {
     use tokio::signal::unix::{signal, SignalKind};
 
-    let (mut sigint, mut sigterm) = match (
+    let (mut sigint, mut sigterm, mut sighup) = match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(i), Ok(t)) => (i, t),
-        (Err(e), _) | (_, Err(e)) => {
+        (Ok(i), Ok(t), Ok(h)) => (i, t, h),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::warn!(
                 "cannot install signal handlers ({e}); running without interrupt cleanup"
             );
@@ -152,6 +154,7 @@ where
         result = fut => return result,
         _ = sigint.recv() => "SIGINT",
         _ = sigterm.recv() => "SIGTERM",
+        _ = sighup.recv() => "SIGHUP",
     };
     // `fut` has been dropped by now: its local guards already ran.
     tracing::warn!("received {name}; cleaning up");

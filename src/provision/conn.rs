@@ -87,19 +87,9 @@ impl Conn {
 
 /// A driver error as text, with the URL and its password removed.
 pub fn scrub_error(e: &sqlx::Error, url: &SecretUrl) -> String {
-    let password = url::Url::parse(url.expose())
-        .ok()
-        .and_then(|u| u.password().map(str::to_string));
-    let decoded = password.as_deref().map(|p| {
-        url::form_urlencoded::parse(format!("p={p}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    });
-    let mut secrets = vec![url.expose()];
-    secrets.extend(password.as_deref());
-    secrets.extend(decoded.as_deref());
-    crate::redact::scrub(&e.to_string(), &secrets)
+    let secrets = url.secrets();
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    crate::redact::scrub(&e.to_string(), &refs)
 }
 
 /// `ServerInfo` from a MySQL/MariaDB `VERSION()` string such as `10.11.6-MariaDB-0+deb12u1`.
