@@ -35,6 +35,15 @@ use crate::verify_config::VerifyConfig;
 const BLOCKING_PROBLEMS: &[&str] = &["duplicate-version", "mixed-formats"];
 
 pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
+    for (flag, path) in [
+        ("--json", &args.json),
+        ("--junit", &args.junit),
+        ("--snapshot-out", &args.snapshot_out),
+    ] {
+        if let Some(p) = path {
+            report::check_output_path(flag, p)?;
+        }
+    }
     let started = Instant::now();
     let started_at = now_rfc3339();
     let printer = Printer::new(color, args.quiet);

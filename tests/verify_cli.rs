@@ -290,3 +290,66 @@ fn lint_errors_fail_the_verify_gate_and_show_in_every_output() {
     let run = verify(d, &[]);
     assert_eq!(run.code(), 0, "{}", run.describe());
 }
+
+/// A report path that cannot be written is bad input found before any database is started
+/// (exit 2 naming the flag), not a broken environment after the whole run.
+#[test]
+fn unwritable_report_paths_are_bad_input_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let a_file = dir.path().join("a-file");
+    std::fs::write(&a_file, "x").unwrap();
+    let under_a_file = a_file.join("report.json");
+    for (flag, path, words) in [
+        ("--json", dir.path().to_path_buf(), "is a directory"),
+        ("--junit", dir.path().to_path_buf(), "is a directory"),
+        ("--json", under_a_file.clone(), "is not a directory"),
+        ("--snapshot-out", under_a_file.clone(), "is not a directory"),
+    ] {
+        for command in ["verify", "lint"] {
+            if command == "lint" && flag == "--snapshot-out" {
+                continue;
+            }
+            let mut cmd = support::migcheck();
+            cmd.args([command, "fixtures/postgres/golang-migrate/clean"]);
+            if command == "verify" {
+                cmd.args(["--provider", "local"]);
+            }
+            let out = cmd
+                .arg(flag)
+                .arg(&path)
+                .current_dir(support::repo_root())
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{command} {flag} {path:?}: {err}"
+            );
+            assert!(
+                err.contains(flag) && err.contains(words),
+                "{command} {flag}: {err}"
+            );
+            assert!(!err.contains("starting"), "no server is started: {err}");
+        }
+    }
+    // A missing parent folder is created (and the report written there).
+    let nested = dir.path().join("new/folder/lint.json");
+    let out = support::migcheck()
+        .args(["lint", "fixtures/postgres/golang-migrate/clean", "--json"])
+        .arg(&nested)
+        .current_dir(support::repo_root())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(nested.is_file());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("note: created"),
+        "a folder outside the working tree is created loudly"
+    );
+}

@@ -210,6 +210,11 @@ pub fn run_lint(args: LintArgs, color: ColorChoice) -> Result<u8> {
     let started_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
+    for (flag, path) in [("--json", &args.json), ("--junit", &args.junit)] {
+        if let Some(p) = path {
+            report::check_output_path(flag, p)?;
+        }
+    }
     let config = resolve_config(&args)?;
     let engine = config.engine.unwrap_or(Engine::Postgres);
     let scripts = collect(&args, &config)?;

@@ -372,6 +372,66 @@ pub(crate) fn clean_text(text: &str) -> String {
     redact_secrets(&sanitize_text(text))
 }
 
+/// Check, before any database is started, that a report can be written at `path` (given by
+/// `flag`): a directory, a parent that is a file, or a folder migcheck may not write in is bad
+/// input (exit 2), not a broken environment after minutes of work. Missing parent folders are
+/// created; outside the working directory migcheck says so.
+pub fn check_output_path(flag: &str, path: &std::path::Path) -> crate::error::Result<()> {
+    use crate::error::Error;
+    let shown = path.display();
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "{flag} {shown}: is a directory; give the path of a file to write"
+        )));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "{flag} {shown}: {} is not a directory",
+            dir.display()
+        )));
+    }
+    if !dir.exists() {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let absolute = if dir.is_absolute() {
+            dir.clone()
+        } else {
+            cwd.join(&dir)
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Error::Usage(format!(
+                "{flag} {shown}: cannot create the folder {}: {e}",
+                dir.display()
+            ))
+        })?;
+        if !absolute.starts_with(&cwd) {
+            eprintln!(
+                "note: created {} for {flag} (it did not exist)",
+                dir.display()
+            );
+        }
+    }
+    if let Err(e) = tempfile::Builder::new()
+        .prefix(".migcheck-write-check.")
+        .tempfile_in(&dir)
+    {
+        return Err(Error::Usage(format!(
+            "{flag} {shown}: cannot write in {}: {e}",
+            dir.display()
+        )));
+    }
+    if path.exists() {
+        let writable = std::fs::OpenOptions::new().append(true).open(path);
+        if let Err(e) = writable {
+            return Err(Error::Usage(format!("{flag} {shown}: cannot write: {e}")));
+        }
+    }
+    Ok(())
+}
+
 /// Write `bytes` to `path` atomically: a temporary file in the same directory is written,
 /// flushed to disk and renamed over `path`, so readers never see half a report.
 /// Missing parent directories are created.
