@@ -122,6 +122,12 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub startup_timeout: u64,
 
+    /// Seconds one migration statement may run before the server cancels it and the migration
+    /// fails at that statement (PostgreSQL `statement_timeout`, MariaDB `max_statement_time`,
+    /// MySQL `max_execution_time`, which bounds SELECTs only). 0: no limit.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub statement_timeout: u64,
+
     /// Migration format; detected from the file names when omitted.
     #[arg(long, value_enum)]
     pub format: Option<Format>,

@@ -248,6 +248,8 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         show_password: args.show_password,
         policy: verify_config.cosmetic.clone(),
         session_sql: &verify_config.session_sql,
+        statement_timeout: (args.statement_timeout > 0)
+            .then(|| Duration::from_secs(args.statement_timeout)),
         format: chain.format,
         require_down: args.require_down,
         snapshot_out: args.snapshot_out.as_deref(),
@@ -259,6 +261,8 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
                 url_env: args.url_env.clone(),
                 sqlalchemy_scheme: args.sqlalchemy_scheme.clone(),
                 startup_timeout: args.startup_timeout(),
+                statement_timeout: (args.statement_timeout > 0)
+                    .then(|| Duration::from_secs(args.statement_timeout)),
                 ..Default::default()
             },
         }),
@@ -317,12 +321,37 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     result
 }
 
+/// The session statement that bounds each statement's run time on `engine`.
+fn statement_timeout_sql(engine: crate::engine::Engine, timeout: Duration) -> String {
+    match engine {
+        crate::engine::Engine::Postgres => {
+            format!("SET statement_timeout = '{}ms'", timeout.as_millis())
+        }
+        crate::engine::Engine::Mariadb => {
+            format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64())
+        }
+        // MySQL bounds read-only SELECTs only; DDL has no server-side limit there.
+        crate::engine::Engine::Mysql => {
+            format!("SET SESSION max_execution_time = {}", timeout.as_millis())
+        }
+    }
+}
+
+/// The server's message for a statement cancelled by the timeout set above.
+fn is_statement_timeout(message: &str) -> bool {
+    message.contains("statement timeout")
+        || message.contains("max_statement_time")
+        || message.contains("maximum statement execution time")
+}
+
 struct Settings<'a> {
     keep: bool,
     show_password: bool,
     policy: Policies,
     /// Run on every connection that applies migrations (`--session-sql`).
     session_sql: &'a [String],
+    /// `--statement-timeout`, set on every connection that applies migrations (None: no limit).
+    statement_timeout: Option<Duration>,
     /// Whose version table each throwaway database gets before the first migration.
     format: chain::Format,
     require_down: bool,
@@ -414,6 +443,7 @@ struct Session<'a> {
     /// SQL Alembic executed during each revision's first upgrade, for the lint.
     captured: Vec<(String, chain::Script)>,
     session_sql: &'a [String],
+    statement_timeout: Option<Duration>,
     format: chain::Format,
 }
 
@@ -455,6 +485,7 @@ impl<'a> Session<'a> {
         observe: bool,
         alembic: Option<&'a AlembicSettings<'a>>,
         session_sql: &'a [String],
+        statement_timeout: Option<Duration>,
         format: chain::Format,
     ) -> Result<Session<'a>> {
         let mut session = Session {
@@ -473,6 +504,7 @@ impl<'a> Session<'a> {
             }),
             captured: Vec::new(),
             session_sql,
+            statement_timeout,
             format,
         };
         session.fresh_database().await?;
@@ -488,6 +520,20 @@ impl<'a> Session<'a> {
     async fn open_database(&mut self) -> Result<()> {
         let db = Database::create(self.server).await?;
         let mut apply_conn = db.connect().await?;
+        // Before the session SQL, so that a chain's own runner settings win.
+        if let Some(sql) = self
+            .statement_timeout
+            .map(|t| statement_timeout_sql(self.server.info().engine, t))
+        {
+            if let Err(e) = apply_conn.execute(&sql).await {
+                apply_conn.close().await;
+                db.drop_database(self.server).await?;
+                return Err(Error::environment(
+                    format!("cannot set the statement timeout (`{sql}`): {e}"),
+                    None,
+                ));
+            }
+        }
         for sql in self.session_sql {
             if let Err(e) = apply_conn.execute(sql).await {
                 let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
@@ -599,6 +645,19 @@ impl<'a> Session<'a> {
         self.migrations_time += took;
         result.map_err(|mut f| {
             let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+            if let Some(t) = self
+                .statement_timeout
+                .filter(|_| is_statement_timeout(&f.message))
+            {
+                if !f.detail.is_empty() && !f.detail.ends_with('\n') {
+                    f.detail.push('\n');
+                }
+                f.detail.push_str(&format!(
+                    "hint: the statement ran longer than --statement-timeout ({} s); raise it if \
+                     this migration is meant to take that long\n",
+                    t.as_secs()
+                ));
+            }
             f.message = redact::redact_sql_passwords(&redact::scrub(&f.message, &secrets));
             f.detail = redact::redact_sql_passwords(&redact::scrub(&f.detail, &secrets));
             f
@@ -780,6 +839,7 @@ async fn run_on_server(
         settings.observe,
         settings.alembic.as_ref(),
         settings.session_sql,
+        settings.statement_timeout,
         settings.format,
     )
     .await?;

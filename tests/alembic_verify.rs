@@ -168,3 +168,57 @@ fn python_without_alembic_is_a_clear_error() {
     assert_eq!(r.code(), 2, "{}", r.describe());
     assert!(r.stderr().contains("alembic"), "{}", r.describe());
 }
+
+/// `--statement-timeout` reaches Alembic's connection on PostgreSQL (through libpq's
+/// `PGOPTIONS`): a revision whose statement never returns fails at that revision.
+#[test]
+fn statement_timeout_reaches_alembic_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("linear");
+    copy_dir(&fixture("alembic/linear"), &project);
+    std::fs::write(
+        project.join("migrations/versions/1a2b3c4d5e05_slow.py"),
+        "\"\"\"slow\n\nRevision ID: 1a2b3c4d5e05\nRevises: 1a2b3c4d5e04\n\"\"\"\n\
+         from alembic import op\n\n\
+         revision = '1a2b3c4d5e05'\ndown_revision = '1a2b3c4d5e04'\n\
+         branch_labels = None\ndepends_on = None\n\n\n\
+         def upgrade():\n    op.execute(\"SELECT pg_sleep(100000)\")\n\n\n\
+         def downgrade():\n    pass\n",
+    )
+    .unwrap();
+    let py = python();
+    // Without the timeout this run would not end: the statement sleeps for a day.
+    let run = verify(
+        &project,
+        &[
+            "--engine",
+            "postgres",
+            "--provider",
+            "local",
+            "--python",
+            py.to_str().unwrap(),
+            "--statement-timeout",
+            "1",
+        ],
+    );
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let up = check(&run, "upgrade", Some("1a2b3c4d5e05"));
+    assert_eq!(up["status"], "fail", "{}", run.describe());
+    assert!(
+        run.stdout().contains("statement timeout"),
+        "{}",
+        run.describe()
+    );
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -353,3 +353,48 @@ fn unwritable_report_paths_are_bad_input_before_any_work() {
         "a folder outside the working tree is created loudly"
     );
 }
+
+/// A statement that never returns fails its migration at that statement once
+/// `--statement-timeout` passes (the server cancels it), instead of hanging the gate.
+#[test]
+fn statement_timeout_fails_the_migration_at_its_statement() {
+    for (engine, slow) in [
+        ("postgres", "SELECT pg_sleep(100000);"),
+        // MariaDB's SLEEP returns quietly when cancelled: a statement that really works.
+        (
+            "mariadb",
+            "CREATE TABLE big AS SELECT seq FROM seq_1_to_100000000000;",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("1_a.up.sql"), "CREATE TABLE t (id int);\n").unwrap();
+        std::fs::write(p.join("1_a.down.sql"), "DROP TABLE t;\n").unwrap();
+        std::fs::write(p.join("2_slow.up.sql"), format!("SELECT 1;\n{slow}\n")).unwrap();
+        std::fs::write(p.join("2_slow.down.sql"), "SELECT 1;\n").unwrap();
+        // Without the timeout this run would not end: the statement sleeps for a day.
+        let run = verify(
+            p,
+            &[
+                "--engine",
+                engine,
+                "--provider",
+                "local",
+                "--format",
+                "golang-migrate",
+                "--statement-timeout",
+                "1",
+            ],
+        );
+        assert_eq!(run.code(), 1, "{engine}: {}", run.describe());
+        assert_eq!(
+            run.failing(),
+            vec!["upgrade:2_slow".to_string()],
+            "{engine}: {}",
+            run.describe()
+        );
+        let out = run.stdout();
+        assert!(out.contains("2_slow.up.sql:2:"), "{engine}: {out}");
+        assert!(out.contains("--statement-timeout (1 s)"), "{engine}: {out}");
+    }
+}

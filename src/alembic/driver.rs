@@ -44,6 +44,10 @@ pub struct DriverOptions {
     pub startup_timeout: Duration,
     /// Time one request (one upgrade or downgrade) may take before the process is killed.
     pub request_timeout: Duration,
+    /// `--statement-timeout`: on PostgreSQL given to libpq through `PGOPTIONS`, so the server
+    /// cancels a statement that runs longer (PyMySQL has no such channel: the request timeout
+    /// bounds MySQL/MariaDB revisions).
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for DriverOptions {
@@ -54,6 +58,7 @@ impl Default for DriverOptions {
             sqlalchemy_scheme: None,
             startup_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(600),
+            statement_timeout: None,
         }
     }
 }
@@ -316,6 +321,11 @@ impl Driver {
         }
         if let Some(toml) = &project.toml {
             cmd.arg("--toml").arg(absolute(toml));
+        }
+        if let (Engine::Postgres, Some(t)) = (engine, options.statement_timeout) {
+            let mut pgoptions = std::env::var("PGOPTIONS").unwrap_or_default();
+            pgoptions.push_str(&format!(" -c statement_timeout={}", t.as_millis()));
+            cmd.env("PGOPTIONS", pgoptions.trim_start());
         }
         cmd.env(&options.url_env, sa_url.expose())
             .env("PYTHONUNBUFFERED", "1")
