@@ -46,10 +46,13 @@ fn interrupt_run(engine: &str, sleep_sql: &str, signal: Signal, extra: &[&str]) 
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
 
+    let json = work.path().join("report.json");
     let mut child = support::migcheck()
         .arg("verify")
         .arg(&migrations)
         .args(["--engine", engine])
+        .arg("--json")
+        .arg(&json)
         .args(extra)
         .env("TMPDIR", &tmp)
         .stdout(Stdio::piped())
@@ -111,6 +114,26 @@ fn interrupt_run(engine: &str, sleep_sql: &str, signal: Signal, extra: &[&str]) 
         status.code(),
         Some(expected),
         "exit status after {signal}; stderr:\n{stderr}"
+    );
+
+    // CI archives what was verified until the signal: the report is written, marked.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("a report after the signal"))
+            .unwrap();
+    assert_eq!(report["exit_code"], expected, "{report}");
+    assert_eq!(report["verdict"], "fail", "{report}");
+    let checks = report["checks"].as_array().unwrap();
+    let last = checks.last().expect("checks");
+    assert_eq!(last["name"], "interrupted", "{report}");
+    assert!(
+        last["message"].as_str().unwrap().contains(signal.as_str()),
+        "{report}"
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["migration"] == "0001_create" && c["status"] == "pass"),
+        "the checks completed before the signal are kept: {report}"
     );
 
     let left: Vec<_> = std::fs::read_dir(&tmp)
