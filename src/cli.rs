@@ -101,6 +101,12 @@ pub struct VerifyArgs {
     #[arg(long, env = "MIGCHECK_DATABASE_URL", hide_env_values = true)]
     pub url: Option<String>,
 
+    /// With `--provider url`: let server-wide statements (CREATE/DROP/ALTER DATABASE, ALTER
+    /// SYSTEM, roles and users, USE, dblink) run on the given server. Off by default: a CI
+    /// database server is shared, and migcheck refuses them there.
+    #[arg(long)]
+    pub url_privileged: bool,
+
     /// Container image for `--provider docker` (any image compatible with the official one,
     /// e.g. postgis/postgis:16-3.4 or a private registry's mirror).
     #[arg(long, env = "MIGCHECK_IMAGE", value_name = "IMAGE[:TAG]")]

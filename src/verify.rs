@@ -249,6 +249,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         session_sql: &verify_config.session_sql,
         statement_timeout: (args.statement_timeout > 0)
             .then(|| Duration::from_secs(args.statement_timeout)),
+        url_privileged: args.url_privileged,
         format: chain.format,
         require_down: args.require_down,
         snapshot_out: args.snapshot_out.as_deref(),
@@ -320,6 +321,44 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     result
 }
 
+/// On a shared server, a script with a server-wide statement fails before any of it runs:
+/// migcheck touches only the database it created.
+fn refuse_server_wide(
+    script: &PreparedScript,
+    dialect: crate::engine::Dialect,
+) -> Option<ApplyFailure> {
+    script.statements.iter().find_map(|st| {
+        let what = sql::server_wide(&st.sql, dialect)?;
+        Some(ApplyFailure {
+            file: script.file.clone(),
+            line: st.line,
+            message: format!(
+                "refused: {what} would reach beyond the throwaway database on the shared server \
+                 given by --url; nothing of this migration was run"
+            ),
+            detail: format!(
+                "statement at line {}:\n    {}\nhint: verify this chain with --provider local or docker, \
+                 or pass --url-privileged if this server is yours to change\n",
+                st.line,
+                st.sql.lines().next().unwrap_or_default()
+            ),
+            partially_applied: false,
+            irreversible: false,
+            duration: Duration::ZERO,
+        })
+    })
+}
+
+/// Why later migrations are skipped when the ups could not be replayed on a fresh database.
+fn replay_halt(id: &str, e: &Error) -> String {
+    format!(
+        "not run: after {id} diverged, the ups could not be replayed on a fresh database ({}); \
+         a migration that leaves server-wide objects (a role, another database) cannot run twice \
+         on one server",
+        e.to_string().lines().next().unwrap_or_default()
+    )
+}
+
 /// The session statement that bounds each statement's run time on `engine`.
 fn statement_timeout_sql(engine: crate::engine::Engine, timeout: Duration) -> String {
     match engine {
@@ -351,6 +390,8 @@ struct Settings<'a> {
     session_sql: &'a [String],
     /// `--statement-timeout`, set on every connection that applies migrations (None: no limit).
     statement_timeout: Option<Duration>,
+    /// `--url-privileged`: server-wide statements may run on a server given by URL.
+    url_privileged: bool,
     /// Whose version table each throwaway database gets before the first migration.
     format: chain::Format,
     require_down: bool,
@@ -443,6 +484,7 @@ struct Session<'a> {
     captured: Vec<(String, chain::Script)>,
     session_sql: &'a [String],
     statement_timeout: Option<Duration>,
+    refuse_server_wide: bool,
     format: chain::Format,
 }
 
@@ -504,6 +546,7 @@ impl<'a> Session<'a> {
             captured: Vec::new(),
             session_sql,
             statement_timeout,
+            refuse_server_wide: false,
             format,
         };
         session.fresh_database().await?;
@@ -618,6 +661,11 @@ impl<'a> Session<'a> {
         if let Some(step) = &script.alembic {
             let result = self.alembic_step(script, step, observed_as).await;
             return self.account(result);
+        }
+        if self.refuse_server_wide {
+            if let Some(refused) = refuse_server_wide(script, self.server.info().engine.dialect()) {
+                return self.account(Err(refused));
+            }
         }
         let conn = self
             .apply_conn
@@ -842,6 +890,14 @@ async fn run_on_server(
         settings.format,
     )
     .await?;
+    // A server given by URL is shared: only the throwaway database is migcheck's to change.
+    session.refuse_server_wide = server.provider() == "url" && !settings.url_privileged;
+    if server.provider() == "url" && settings.url_privileged {
+        eprintln!(
+            "warning: --url-privileged: server-wide statements in the chain run on the server \
+             given by --url (other databases, roles and settings there can change)"
+        );
+    }
     let mut found = Nondeterminism::default();
     let outcome = match mode {
         RoundtripMode::Step => {
@@ -1071,16 +1127,13 @@ async fn step_mode(
     found: &mut Nondeterminism,
 ) -> Result<Option<Snapshot>> {
     let mut before = session.snapshot().await?;
+    // Why the rest of the chain is not run, once it cannot be.
     let mut halted_by: Option<String> = None;
     for (i, plan) in plans.iter().enumerate() {
         let id = &plan.migration.id;
-        if let Some(failed) = &halted_by {
-            let upgrade = skipped("upgrade", plan, &format!("not run: {failed} did not apply"));
-            let roundtrip = skipped(
-                "roundtrip",
-                plan,
-                &format!("not run: {failed} did not apply"),
-            );
+        if let Some(why) = &halted_by {
+            let upgrade = skipped("upgrade", plan, why);
+            let roundtrip = skipped("roundtrip", plan, why);
             printer.migration(&upgrade, Some(&roundtrip));
             report.checks.extend([upgrade, roundtrip]);
             continue;
@@ -1095,7 +1148,7 @@ async fn step_mode(
                 let roundtrip = skipped("roundtrip", plan, "not run: up failed");
                 printer.migration(&upgrade, Some(&roundtrip));
                 report.checks.extend([upgrade, roundtrip]);
-                halted_by = Some(id.clone());
+                halted_by = Some(format!("not run: {id} did not apply"));
                 continue;
             }
         };
@@ -1103,7 +1156,10 @@ async fn step_mode(
             Roundtrip::Decided(check, diverged) => {
                 if diverged {
                     // Later migrations must build on the schema the chain really produces.
-                    after = session.replay_ends(&plans[..=i]).await?.1;
+                    match session.replay_ends(&plans[..=i]).await {
+                        Ok(ends) => after = ends.1,
+                        Err(e) => halted_by = Some(replay_halt(id, &e)),
+                    }
                 }
                 check
             }
@@ -1128,7 +1184,14 @@ async fn step_mode(
                             before = after;
                             continue;
                         }
-                        Err(e) => return Err(e),
+                        Err(e) => {
+                            // An up that cannot run twice on one server (it left a role or
+                            // another database behind): the verdict stands, the rest halts.
+                            printer.migration(&upgrade, Some(&judged.check));
+                            report.checks.extend([upgrade, judged.check]);
+                            halted_by = Some(replay_halt(id, &e));
+                            continue;
+                        }
                     };
                     let pairs = [(&before, &replayed_before), (&after, &replayed_after)];
                     let differs = pairs

@@ -1,7 +1,9 @@
 //! SQL text handling shared by every stage: statement splitting (apply, lint) and helpers.
 
+mod server_wide;
 mod split;
 
+pub use server_wide::server_wide;
 pub use split::{split, split_as_sent};
 
 /// One statement ready to be sent to the server.

@@ -42,6 +42,7 @@ mod prefer_jsonb;
 mod reindex_non_concurrently;
 mod rename_column;
 mod rename_table;
+mod server_wide_statement;
 mod set_not_null;
 mod statements_after_access_exclusive;
 mod truncate;
@@ -186,6 +187,7 @@ pub fn all() -> &'static [Rule] {
         drop_table::RULE,
         drop_column::RULE,
         drop_schema::RULE,
+        server_wide_statement::RULE,
         truncate::RULE,
         rename_table::RULE,
         rename_column::RULE,

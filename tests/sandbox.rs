@@ -1,0 +1,248 @@
+//! `--provider url` touches only the throwaway database it creates: a migration with a
+//! server-wide statement (another database, a role or user, the server's configuration,
+//! dblink, `USE`) fails before any of it runs, and a sentinel database on the same server is
+//! unchanged afterwards. `--url-privileged` lets such statements through, loudly.
+//!
+//! One local server per engine, reached through the url provider as its admin user.
+
+mod support;
+
+use migcheck::engine::Engine;
+use migcheck::provision::Conn;
+use support::verify;
+
+fn chain_with(probe: &str) -> tempfile::TempDir {
+    chain_with_down(probe, "SELECT 1")
+}
+
+fn chain_with_down(probe: &str, down: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("1_create.up.sql"), "CREATE TABLE t (id int);\n").unwrap();
+    std::fs::write(p.join("1_create.down.sql"), "DROP TABLE t;\n").unwrap();
+    std::fs::write(p.join("2_probe.up.sql"), format!("SELECT 1;\n{probe};\n")).unwrap();
+    std::fs::write(p.join("2_probe.down.sql"), format!("{down};\n")).unwrap();
+    std::fs::write(p.join("3_after.up.sql"), "CREATE TABLE u (id int);\n").unwrap();
+    std::fs::write(p.join("3_after.down.sql"), "DROP TABLE u;\n").unwrap();
+    dir
+}
+
+async fn scalar(conn: &mut Conn, sql: &'static str) -> String {
+    let got: Result<Option<String>, sqlx::Error> = match conn {
+        Conn::Postgres(c) => sqlx::query_scalar(sql).fetch_one(&mut *c).await,
+        Conn::Mysql(c) => sqlx::query_scalar(sql).fetch_one(&mut *c).await,
+    };
+    got.unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_default()
+}
+
+/// What the probes could have changed: the sentinel's rows, roles/users, databases, settings.
+async fn server_state(engine: Engine, conn: &mut Conn) -> Vec<String> {
+    let queries: &[&str] = match engine {
+        Engine::Postgres => &[
+            "SELECT string_agg(datname || ':' || datallowconn::text, ',' ORDER BY datname) FROM pg_database",
+            "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles",
+            "SELECT count(*)::text FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'",
+        ],
+        _ => &[
+            "SELECT GROUP_CONCAT(schema_name ORDER BY schema_name) FROM information_schema.schemata",
+            "SELECT GROUP_CONCAT(CONCAT(user, '@', host) ORDER BY user, host) FROM mysql.user",
+            "SELECT CAST(COUNT(*) AS CHAR) FROM sentinel.keep",
+        ],
+    };
+    let mut out = Vec::new();
+    for q in queries {
+        out.push(scalar(conn, q).await);
+    }
+    out
+}
+
+#[test]
+fn url_provider_refuses_server_wide_statements_and_the_sentinel_survives() {
+    let rt = support::runtime();
+    for engine in [Engine::Postgres, Engine::Mariadb] {
+        let server = rt.block_on(support::local_server(engine));
+        let admin = server.admin_url().expose().to_string();
+        let setup: &[&str] = match engine {
+            Engine::Postgres => &["CREATE DATABASE sentinel"],
+            _ => &[
+                "CREATE DATABASE sentinel",
+                "CREATE TABLE sentinel.keep (id int)",
+                "INSERT INTO sentinel.keep VALUES (1), (2)",
+            ],
+        };
+        let probes: &[&str] = match engine {
+            Engine::Postgres => &[
+                "DROP DATABASE sentinel",
+                "ALTER DATABASE sentinel RENAME TO gone",
+                "ALTER DATABASE sentinel ALLOW_CONNECTIONS false",
+                "ALTER SYSTEM SET work_mem = '64MB'",
+                "CREATE ROLE probe_role",
+                "CREATE DATABASE probe_db",
+                "SELECT dblink_exec('dbname=sentinel', 'CREATE TABLE planted (id int)')",
+            ],
+            _ => &[
+                "DROP DATABASE sentinel",
+                "DROP SCHEMA sentinel",
+                "USE sentinel",
+                "CREATE USER 'probe'@'%' IDENTIFIED BY 'probe-pw'",
+                "CREATE DATABASE probe_db",
+            ],
+        };
+        let before = rt.block_on(async {
+            let mut conn = Conn::connect(engine, server.admin_url()).await.unwrap();
+            for sql in setup {
+                conn.execute(sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            let state = server_state(engine, &mut conn).await;
+            conn.close().await;
+            state
+        });
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for probe in probes {
+                let chain = chain_with(probe);
+                let run = verify(
+                    chain.path(),
+                    &[
+                        "--engine",
+                        engine.name(),
+                        "--provider",
+                        "url",
+                        "--url",
+                        &admin,
+                        "--format",
+                        "golang-migrate",
+                    ],
+                );
+                let what = format!("{engine}: {probe}");
+                assert_eq!(run.code(), 1, "{what}: {}", run.describe());
+                assert_eq!(run.failing(), vec!["upgrade:2_probe".to_string()], "{what}");
+                assert!(
+                    run.stdout().contains("refused: "),
+                    "{what}: {}",
+                    run.describe()
+                );
+                assert!(
+                    run.stdout().contains("2_probe.up.sql:2"),
+                    "{what}: {}",
+                    run.describe()
+                );
+            }
+            let after = rt.block_on(async {
+                let mut conn = Conn::connect(engine, server.admin_url()).await.unwrap();
+                let state = server_state(engine, &mut conn).await;
+                conn.close().await;
+                state
+            });
+            assert_eq!(before, after, "{engine}: the server changed");
+
+            // The owner of the server may lift the guard; migcheck says so.
+            let chain = match engine {
+                Engine::Postgres => {
+                    chain_with_down("CREATE ROLE probe_privileged", "DROP ROLE probe_privileged")
+                }
+                _ => chain_with_down(
+                    "CREATE USER 'probe_privileged'@'%'",
+                    "DROP USER 'probe_privileged'@'%'",
+                ),
+            };
+            let run = verify(
+                chain.path(),
+                &[
+                    "--engine",
+                    engine.name(),
+                    "--provider",
+                    "url",
+                    "--url",
+                    &admin,
+                    "--format",
+                    "golang-migrate",
+                    "--url-privileged",
+                ],
+            );
+            assert!(run.failing().is_empty(), "{engine}: {}", run.describe());
+            assert!(
+                run.stderr().contains("--url-privileged"),
+                "{}",
+                run.describe()
+            );
+        }));
+        rt.block_on(server.shutdown()).expect("shutdown");
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// The guard is for shared servers only: on a server migcheck started itself, the statement
+/// runs (and the lint reports it as `server-wide-statement`).
+#[test]
+fn local_provider_runs_server_wide_statements_and_lint_names_them() {
+    let chain = chain_with_down("CREATE ROLE probe_local", "DROP ROLE probe_local");
+    let run = verify(
+        chain.path(),
+        &[
+            "--engine",
+            "postgres",
+            "--provider",
+            "local",
+            "--format",
+            "golang-migrate",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let findings = run.json.as_ref().unwrap()["findings"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule"] == "server-wide-statement"),
+        "{findings:?}"
+    );
+}
+
+/// A down that leaves a role behind: the up cannot run twice on one server. That is the
+/// migration's failure (its round trip), not a broken environment: every result before it is
+/// kept, and the rest of the chain is skipped with the reason.
+#[test]
+fn leftover_role_fails_its_migration_and_keeps_the_results() {
+    let chain = chain_with("CREATE ROLE probe_leftover");
+    let run = verify(
+        chain.path(),
+        &[
+            "--engine",
+            "postgres",
+            "--provider",
+            "local",
+            "--format",
+            "golang-migrate",
+        ],
+    );
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    assert_eq!(
+        run.failing(),
+        vec!["roundtrip:2_probe".to_string()],
+        "{}",
+        run.describe()
+    );
+    let checks = run.checks();
+    let status = |name: &str, m: &str| {
+        checks
+            .iter()
+            .find(|c| c["name"] == name && c["migration"] == m)
+            .map(|c| c["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status("upgrade", "1_create").as_deref(), Some("pass"));
+    assert_eq!(status("roundtrip", "1_create").as_deref(), Some("pass"));
+    assert_eq!(status("upgrade", "2_probe").as_deref(), Some("pass"));
+    assert_eq!(status("upgrade", "3_after").as_deref(), Some("skip"));
+    assert!(
+        run.stdout().contains("cannot run twice"),
+        "{}",
+        run.describe()
+    );
+}
