@@ -169,6 +169,63 @@ fn python_without_alembic_is_a_clear_error() {
     assert!(r.stderr().contains("alembic"), "{}", r.describe());
 }
 
+/// A `--python` that is not a Python (it answers, but not the driver's protocol) is bad input,
+/// not a broken environment.
+#[test]
+fn python_that_is_not_python_is_bad_input() {
+    let r = verify(
+        &fixture("alembic/linear"),
+        &["--provider", "local", "--python", "/bin/echo"],
+    );
+    assert_eq!(r.code(), 2, "{}", r.describe());
+    assert!(
+        r.stderr().contains("--python /bin/echo"),
+        "{}",
+        r.describe()
+    );
+}
+
+/// A relative `--python` is taken from where migcheck runs, not from the project folder the
+/// driver starts in.
+#[test]
+fn relative_python_path_is_relative_to_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    let wrapper = dir.path().join("bin/py");
+    let absolute = std::path::absolute(python()).unwrap();
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec '{}' \"$@\"\n", absolute.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let json = dir.path().join("report.json");
+    let out = support::migcheck()
+        .arg("verify")
+        .arg(fixture("alembic/linear"))
+        .args([
+            "--engine",
+            "postgres",
+            "--provider",
+            "local",
+            "--python",
+            "bin/py",
+            "--json",
+        ])
+        .arg(&json)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `--statement-timeout` reaches Alembic's connection on PostgreSQL (through libpq's
 /// `PGOPTIONS`): a revision whose statement never returns fails at that revision.
 #[test]

@@ -278,10 +278,15 @@ impl Driver {
         url: &SecretUrl,
         options: &DriverOptions,
     ) -> Result<Driver> {
-        let python = options
-            .python
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("python3"));
+        // A relative `--python` is relative to where migcheck was started, not to the project
+        // folder the driver runs in (a bare name is looked up on PATH).
+        let python = match options.python.clone() {
+            Some(p) if p.is_relative() && p.components().count() > 1 => {
+                std::path::absolute(&p).unwrap_or(p)
+            }
+            Some(p) => p,
+            None => PathBuf::from("python3"),
+        };
         let dir = tempfile::Builder::new()
             .prefix("migcheck-alembic-")
             .tempdir()
@@ -413,6 +418,16 @@ impl Driver {
             };
         let hello = match hello {
             Ok(h) => h,
+            // The first answer is not the driver's: the interpreter the user named is not a
+            // Python that ran it (bad input, exit 2), unless it died before saying anything.
+            Err(Error::Environment { message, .. }) if message.contains("not its protocol") => {
+                driver.kill().await;
+                return Err(Error::Usage(format!(
+                    "--python {}: not a Python interpreter that can run migcheck's Alembic driver ({})\n  hint: pass --python PATH to a python3 that has alembic installed",
+                    python.display(),
+                    message.lines().next().unwrap_or_default()
+                )));
+            }
             Err(e) => {
                 driver.kill().await;
                 return Err(e);
