@@ -541,13 +541,16 @@ fn spawn_helper(engine: Engine) -> Helper {
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
+    let mut said = String::new();
     loop {
         line.clear();
         if stdout.read_line(&mut line).unwrap() == 0 {
             let _ = child.kill();
             let status = child.wait();
-            panic!("helper exited before its server was ready ({status:?})");
+            // What the helper printed (its `FINISHED Err(...)` names why the server did not start).
+            panic!("helper exited before its server was ready ({status:?}); it said:\n{said}");
         }
+        said.push_str(&line);
         // libtest may print `test helper_hold_server ... ` on the same line first.
         if let Some(rest) = line.trim().split_once("READY ").map(|(_, r)| r) {
             let (pid, dir) = rest.split_once(' ').unwrap();
