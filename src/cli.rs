@@ -208,4 +208,9 @@ impl VerifyArgs {
     pub fn startup_timeout(&self) -> Duration {
         Duration::from_secs(self.startup_timeout)
     }
+
+    /// `--statement-timeout`, `None` for 0 (no limit).
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        (self.statement_timeout > 0).then(|| Duration::from_secs(self.statement_timeout))
+    }
 }

@@ -32,23 +32,21 @@ impl SecretUrl {
                 out.push(p.to_string());
                 out.push(percent_decode(p));
             }
-            for (k, v) in u.query_pairs() {
-                if is_secret_key(&k) {
-                    // `query_pairs` decodes; keep the encoded form too.
-                    out.push(v.to_string());
-                    out.extend(
-                        u.query()
-                            .unwrap_or("")
-                            .split('&')
-                            .filter_map(|kv| kv.split_once('='))
-                            .filter(|(key, _)| is_secret_key(key))
-                            .map(|(_, raw)| raw.to_string()),
-                    );
+            // `password=` style parameters, as written and decoded.
+            for (key, raw) in u
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+            {
+                if is_secret_key(key) {
+                    out.push(raw.to_string());
+                    out.push(percent_decode(raw));
                 }
             }
         }
         // Longest first, so a password that contains another secret is removed whole.
-        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        out.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         out.dedup();
         out
     }

@@ -247,8 +247,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         show_password: args.show_password,
         policy: verify_config.cosmetic.clone(),
         session_sql: &verify_config.session_sql,
-        statement_timeout: (args.statement_timeout > 0)
-            .then(|| Duration::from_secs(args.statement_timeout)),
+        statement_timeout: args.statement_timeout(),
         url_privileged: args.url_privileged,
         format: chain.format,
         require_down: args.require_down,
@@ -261,8 +260,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
                 url_env: args.url_env.clone(),
                 sqlalchemy_scheme: args.sqlalchemy_scheme.clone(),
                 startup_timeout: args.startup_timeout(),
-                statement_timeout: (args.statement_timeout > 0)
-                    .then(|| Duration::from_secs(args.statement_timeout)),
+                statement_timeout: args.statement_timeout(),
                 ..Default::default()
             },
         }),
@@ -558,18 +556,15 @@ impl<'a> Session<'a> {
         self.open_database().await
     }
 
-    /// Create a database with its connections (and Alembic driver); the session holds none.
-    async fn open_database(&mut self) -> Result<()> {
-        let db = Database::create(self.server).await?;
-        let mut apply_conn = db.connect().await?;
+    /// What every connection that applies migrations runs first: the statement timeout, the
+    /// session SQL, then the tool's version table.
+    async fn set_up_apply_conn(&self, conn: &mut Conn) -> Result<()> {
         // Before the session SQL, so that a chain's own runner settings win.
         if let Some(sql) = self
             .statement_timeout
             .map(|t| statement_timeout_sql(self.server.info().engine, t))
         {
-            if let Err(e) = apply_conn.execute(&sql).await {
-                apply_conn.close().await;
-                db.drop_database(self.server).await?;
+            if let Err(e) = conn.execute(&sql).await {
                 return Err(Error::environment(
                     format!("cannot set the statement timeout (`{sql}`): {e}"),
                     None,
@@ -577,25 +572,32 @@ impl<'a> Session<'a> {
             }
         }
         for sql in self.session_sql {
-            if let Err(e) = apply_conn.execute(sql).await {
+            if let Err(e) = conn.execute(sql).await {
                 let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
                 let text = match e.as_database_error() {
                     Some(db) => db.message().to_string(),
                     None => e.to_string(),
                 };
                 let message = redact::scrub(&text, &secrets);
-                apply_conn.close().await;
-                db.drop_database(self.server).await?;
                 return Err(Error::Usage(format!(
                     "session SQL `{sql}` failed: {message}"
                 )));
             }
         }
         // After the session setup, so that its search_path decides the schema, as for the tool.
-        if let Err(message) = bookkeeping::create(&mut apply_conn, self.format).await {
+        bookkeeping::create(conn, self.format)
+            .await
+            .map_err(|message| Error::environment(message, None))
+    }
+
+    /// Create a database with its connections (and Alembic driver); the session holds none.
+    async fn open_database(&mut self) -> Result<()> {
+        let db = Database::create(self.server).await?;
+        let mut apply_conn = db.connect().await?;
+        if let Err(e) = self.set_up_apply_conn(&mut apply_conn).await {
             apply_conn.close().await;
             db.drop_database(self.server).await?;
-            return Err(Error::environment(message, None));
+            return Err(e);
         }
         self.apply_conn = Some(apply_conn);
         // The snapshot connection keeps the server's defaults: session SQL cannot change what

@@ -176,13 +176,6 @@ fn full_round_trip_reports_a_leftover_once() {
 }
 
 /// `url` with the user name and password replaced.
-fn with_user(url: &str, user: &str, password: &str) -> String {
-    let mut u = url::Url::parse(url).expect("admin URL");
-    u.set_username(user).expect("user");
-    u.set_password(Some(password)).expect("password");
-    u.to_string()
-}
-
 fn snapshot_out(path: &str, engine: &str, provider_args: &[&str], out: &Path) -> String {
     let mut args = vec!["--engine", engine];
     args.extend_from_slice(provider_args);
@@ -214,18 +207,8 @@ fn snapshots_do_not_depend_on_the_provider_or_its_role() {
         ),
     ] {
         let server = rt.block_on(support::local_server(engine));
-        rt.block_on(async {
-            let mut conn = migcheck::provision::Conn::connect(engine, server.admin_url())
-                .await
-                .expect("connect");
-            for sql in &create {
-                conn.execute(sql)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            }
-            conn.close().await;
-        });
-        let url = with_user(server.admin_url().expose(), "migcheck_other", "other-pw");
+        rt.block_on(support::run_sql(server.as_ref(), &create));
+        let url = support::url_as(server.as_ref(), "migcheck_other", "other-pw");
         let dir = tempfile::tempdir().expect("temp dir");
         let result = std::panic::catch_unwind(|| {
             let local = snapshot_out(

@@ -7,8 +7,10 @@
 
 mod support;
 
+use std::path::Path;
+
 use migcheck::engine::Engine;
-use migcheck::provision::Conn;
+use migcheck::provision::{Conn, Server};
 use support::verify;
 
 fn chain_with(probe: &str) -> tempfile::TempDir {
@@ -37,7 +39,9 @@ async fn scalar(conn: &mut Conn, sql: &'static str) -> String {
 }
 
 /// What the probes could have changed: the sentinel's rows, roles/users, databases, settings.
-async fn server_state(engine: Engine, conn: &mut Conn) -> Vec<String> {
+async fn server_state(server: &dyn Server) -> Vec<String> {
+    let engine = server.info().engine;
+    let mut conn = Conn::connect(engine, server.admin_url()).await.unwrap();
     let queries: &[&str] = match engine {
         Engine::Postgres => &[
             "SELECT string_agg(datname || ':' || datallowconn::text, ',' ORDER BY datname) FROM pg_database",
@@ -52,9 +56,26 @@ async fn server_state(engine: Engine, conn: &mut Conn) -> Vec<String> {
     };
     let mut out = Vec::new();
     for q in queries {
-        out.push(scalar(conn, q).await);
+        out.push(scalar(&mut conn, q).await);
     }
+    conn.close().await;
     out
+}
+
+/// `migcheck verify` of `chain` through the url provider as the server's admin.
+fn verify_via_url(chain: &Path, engine: Engine, url: &str, extra: &[&str]) -> support::Run {
+    let mut args = vec![
+        "--engine",
+        engine.name(),
+        "--provider",
+        "url",
+        "--url",
+        url,
+        "--format",
+        "golang-migrate",
+    ];
+    args.extend_from_slice(extra);
+    verify(chain, &args)
 }
 
 #[test]
@@ -89,33 +110,12 @@ fn url_provider_refuses_server_wide_statements_and_the_sentinel_survives() {
                 "CREATE DATABASE probe_db",
             ],
         };
-        let before = rt.block_on(async {
-            let mut conn = Conn::connect(engine, server.admin_url()).await.unwrap();
-            for sql in setup {
-                conn.execute(sql)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            }
-            let state = server_state(engine, &mut conn).await;
-            conn.close().await;
-            state
-        });
+        rt.block_on(support::run_sql(server.as_ref(), setup));
+        let before = rt.block_on(server_state(server.as_ref()));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             for probe in probes {
                 let chain = chain_with(probe);
-                let run = verify(
-                    chain.path(),
-                    &[
-                        "--engine",
-                        engine.name(),
-                        "--provider",
-                        "url",
-                        "--url",
-                        &admin,
-                        "--format",
-                        "golang-migrate",
-                    ],
-                );
+                let run = verify_via_url(chain.path(), engine, &admin, &[]);
                 let what = format!("{engine}: {probe}");
                 assert_eq!(run.code(), 1, "{what}: {}", run.describe());
                 assert_eq!(run.failing(), vec!["upgrade:2_probe".to_string()], "{what}");
@@ -130,12 +130,7 @@ fn url_provider_refuses_server_wide_statements_and_the_sentinel_survives() {
                     run.describe()
                 );
             }
-            let after = rt.block_on(async {
-                let mut conn = Conn::connect(engine, server.admin_url()).await.unwrap();
-                let state = server_state(engine, &mut conn).await;
-                conn.close().await;
-                state
-            });
+            let after = rt.block_on(server_state(server.as_ref()));
             assert_eq!(before, after, "{engine}: the server changed");
 
             // The owner of the server may lift the guard; migcheck says so.
@@ -148,20 +143,7 @@ fn url_provider_refuses_server_wide_statements_and_the_sentinel_survives() {
                     "DROP USER 'probe_privileged'@'%'",
                 ),
             };
-            let run = verify(
-                chain.path(),
-                &[
-                    "--engine",
-                    engine.name(),
-                    "--provider",
-                    "url",
-                    "--url",
-                    &admin,
-                    "--format",
-                    "golang-migrate",
-                    "--url-privileged",
-                ],
-            );
+            let run = verify_via_url(chain.path(), engine, &admin, &["--url-privileged"]);
             assert!(run.failing().is_empty(), "{engine}: {}", run.describe());
             assert!(
                 run.stderr().contains("--url-privileged"),

@@ -70,20 +70,14 @@ fn server_messages_echoing_the_password_are_scrubbed_in_every_form() {
                 "GRANT ALL PRIVILEGES ON *.* TO 'migcheck_secret'@'%'".to_string(),
             ],
         };
-        rt.block_on(async {
-            let mut conn = migcheck::provision::Conn::connect(engine, server.admin_url())
-                .await
-                .expect("connect");
-            for sql in &create {
-                conn.execute(sql)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            }
-            conn.close().await;
-        });
-        let mut userinfo = url::Url::parse(server.admin_url().expose()).unwrap();
-        userinfo.set_username("migcheck_secret").unwrap();
-        userinfo.set_password(Some(PASSWORD)).unwrap();
+        let create: Vec<&str> = create.iter().map(String::as_str).collect();
+        rt.block_on(support::run_sql(server.as_ref(), &create));
+        let userinfo = url::Url::parse(&support::url_as(
+            server.as_ref(),
+            "migcheck_secret",
+            PASSWORD,
+        ))
+        .unwrap();
         assert!(userinfo.as_str().contains(ENCODED), "{userinfo}");
         let mut urls = vec![("userinfo", userinfo.to_string())];
         if engine == Engine::Postgres {

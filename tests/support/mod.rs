@@ -356,3 +356,25 @@ pub fn run_all(engine: Engine, provider: &str, extra: &[String]) {
         problems.join("\n\n")
     );
 }
+
+/// Run `statements` on `server` as its admin (set-up such as roles and sentinel data).
+pub async fn run_sql(server: &dyn Server, statements: &[&str]) {
+    let engine = server.info().engine;
+    let mut conn = migcheck::provision::Conn::connect(engine, server.admin_url())
+        .await
+        .expect("connect as the server's admin");
+    for sql in statements {
+        conn.execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    conn.close().await;
+}
+
+/// `server`'s admin URL with another user and password (percent-encoded as URLs need).
+pub fn url_as(server: &dyn Server, user: &str, password: &str) -> String {
+    let mut u = url::Url::parse(server.admin_url().expose()).expect("admin URL");
+    u.set_username(user).expect("user");
+    u.set_password(Some(password)).expect("password");
+    u.to_string()
+}
