@@ -6,6 +6,7 @@
 //! (refined by the server's error position where the server gives one) and the server's error.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::observe::{self, Recorder};
@@ -52,7 +53,18 @@ pub struct ApplyFailure {
 
 /// Run `script` on `conn`; returns how long it took.
 pub async fn apply(conn: &mut Conn, script: &PreparedScript) -> Result<Duration, ApplyFailure> {
-    run(conn, script, None).await
+    run(conn, script, None, &AtomicUsize::new(0)).await
+}
+
+/// `apply`, storing in `running` the index of the statement being run (read by a caller
+/// that gives up waiting, to say where the script stood).
+pub async fn apply_tracked(
+    conn: &mut Conn,
+    script: &PreparedScript,
+    recorder: Option<(&mut Recorder, Option<&str>)>,
+    running: &AtomicUsize,
+) -> Result<Duration, ApplyFailure> {
+    run(conn, script, recorder, running).await
 }
 
 /// Like `apply`, and `recorder` watches what the server does for each statement (locks,
@@ -65,13 +77,20 @@ pub async fn apply_observed(
     recorder: &mut Recorder,
     migration: Option<&str>,
 ) -> Result<Duration, ApplyFailure> {
-    run(conn, script, Some((recorder, migration))).await
+    run(
+        conn,
+        script,
+        Some((recorder, migration)),
+        &AtomicUsize::new(0),
+    )
+    .await
 }
 
 async fn run(
     conn: &mut Conn,
     script: &PreparedScript,
     mut observer: Option<(&mut Recorder, Option<&str>)>,
+    running: &AtomicUsize,
 ) -> Result<Duration, ApplyFailure> {
     let started = Instant::now();
     let transactional = matches!(conn, Conn::Postgres(_)) && !script.no_transaction;
@@ -97,6 +116,7 @@ async fn run(
     // Non-transactional scripts: inside the script's own BEGIN ... COMMIT.
     let mut in_script_transaction = false;
     for (index, statement) in script.statements.iter().enumerate() {
+        running.store(index, Ordering::Relaxed);
         // A non-transactional Postgres statement runs in a transaction of its own while
         // observed, so its locks can be read before they are released.
         let wrap = !transactional

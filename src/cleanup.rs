@@ -1,16 +1,58 @@
-//! `migcheck cleanup`: remove the containers that killed runs (or `--keep`) left behind.
+//! `migcheck cleanup`: remove what killed runs (or `--keep`) left behind.
 //!
-//! Only containers labelled as migcheck's, started on this host by a process that no longer
-//! runs, are removed: a run in progress, or another machine's run on a shared engine, is never
-//! touched.
+//! * containers labelled as migcheck's, started on this host by a process that no longer runs;
+//! * what the runs' records (see `provision::leftovers`) name: temporary directories with any
+//!   server still running in them, and throwaway databases and sandbox roles on the servers
+//!   given with `--url`.
+//!
+//! A run in progress, or another machine's run on a shared engine, is never touched.
 
 use crate::cli::CleanupArgs;
-use crate::error::{exit, Result};
-use crate::provision::docker;
+use crate::error::{exit, Error, Result};
+use crate::provision::{docker, leftovers};
+use crate::redact::SecretUrl;
 
 pub async fn run(args: CleanupArgs) -> Result<u8> {
+    let mut urls = Vec::new();
+    for raw in &args.url {
+        let url = SecretUrl::new(raw.clone());
+        if ::url::Url::parse(raw).is_err() {
+            return Err(Error::Usage(format!("invalid --url {url}")));
+        }
+        urls.push(url);
+    }
+    let mut failed = 0;
+    let mut anything = false;
+
+    let sweep = leftovers::sweep(&urls, args.dry_run).await;
+    for line in &sweep.live {
+        println!("keeping   {line}");
+    }
+    for line in &sweep.removed {
+        anything = true;
+        if args.dry_run {
+            println!("would remove {line}");
+        } else {
+            println!("removed   {line}");
+        }
+    }
+    for line in &sweep.kept {
+        anything = true;
+        println!("left      {line}");
+    }
+    for line in &sweep.failed {
+        eprintln!("error: {line}");
+        failed += 1;
+    }
+
+    let containers = match docker::list_labelled().await {
+        Ok(containers) => containers,
+        Err(e) => {
+            println!("containers: not checked ({e})");
+            Vec::new()
+        }
+    };
     let host = docker::hostname();
-    let containers = docker::list_labelled().await?;
     let (leftovers, others): (Vec<_>, Vec<_>) =
         containers.into_iter().partition(|c| c.is_leftover(&host));
     for c in &others {
@@ -25,8 +67,8 @@ pub async fn run(args: CleanupArgs) -> Result<u8> {
             }
         );
     }
-    let mut failed = 0;
     for c in &leftovers {
+        anything = true;
         let id = &c.id[..c.id.len().min(12)];
         let why = if c.kept {
             "kept with --keep"
@@ -45,7 +87,7 @@ pub async fn run(args: CleanupArgs) -> Result<u8> {
             }
         }
     }
-    if leftovers.is_empty() {
+    if !anything {
         println!("nothing to clean up");
     }
     Ok(if failed > 0 {

@@ -50,6 +50,11 @@ pub struct CleanupArgs {
     /// List what would be removed, remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// A server given to earlier runs by `--url`: drop the throwaway databases and sandbox
+    /// roles that killed runs left there (records keep no password, so the URL is needed).
+    /// Repeatable.
+    #[arg(long, value_name = "URL")]
+    pub url: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,6 +139,12 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 600, value_name = "SECONDS")]
     pub statement_timeout: u64,
 
+    /// Seconds one migration (an up or a down, all its statements) may run; then migcheck
+    /// ends its session on the server and the migration fails at the statement it was running.
+    /// 0: no limit.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub migration_timeout: u64,
+
     /// Migration format; detected from the file names when omitted.
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -212,5 +223,10 @@ impl VerifyArgs {
     /// `--statement-timeout`, `None` for 0 (no limit).
     pub fn statement_timeout(&self) -> Option<Duration> {
         (self.statement_timeout > 0).then(|| Duration::from_secs(self.statement_timeout))
+    }
+
+    /// `--migration-timeout`, `None` for 0 (no limit).
+    pub fn migration_timeout(&self) -> Option<Duration> {
+        (self.migration_timeout > 0).then(|| Duration::from_secs(self.migration_timeout))
     }
 }

@@ -6,6 +6,7 @@
 //! chain cannot go on (an up that does not apply): one run reports every problem.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::alembic;
@@ -20,7 +21,7 @@ use crate::engine::Dialect;
 use crate::error::{exit, Error, Result};
 use crate::lint;
 use crate::observe::{self, Observation, Recorder};
-use crate::provision::{self, cleanup, Conn, Database, ProvisionOptions, Server};
+use crate::provision::{self, cleanup, sandbox, Conn, Database, ProvisionOptions, Server};
 use crate::redact::{self, SecretUrl};
 use crate::report::terminal::Printer;
 use crate::report::{
@@ -65,6 +66,9 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
             cosmetic: args.cosmetic.unwrap_or_default().name().to_string(),
             fail_on: None,
             session_sql: args.session_sql.clone(),
+            statement_timeout_s: args.statement_timeout().map_or(0, |t| t.as_secs()),
+            migration_timeout_s: args.migration_timeout().map_or(0, |t| t.as_secs()),
+            url_privileged: args.url_privileged,
         },
         migrations: Vec::new(),
         checks: Vec::new(),
@@ -232,6 +236,16 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         return Ok(());
     }
 
+    // What killed runs left (their temp dirs; their databases on this --url server) goes first.
+    let given: Vec<SecretUrl> = args.url.iter().map(|u| SecretUrl::new(u.clone())).collect();
+    let swept = provision::leftovers::sweep(&given, false).await;
+    for line in &swept.removed {
+        printer.warning(&format!("removed what a killed run left: {line}"));
+    }
+    for line in swept.failed.iter().chain(&swept.kept) {
+        tracing::info!("an earlier run's leftover: {line} (see `migcheck cleanup`)");
+    }
+
     let options = ProvisionOptions {
         engine: args.engine.engine,
         engine_version: args.engine.version.clone(),
@@ -248,6 +262,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         policy: verify_config.cosmetic.clone(),
         session_sql: &verify_config.session_sql,
         statement_timeout: args.statement_timeout(),
+        migration_timeout: args.migration_timeout(),
         url_privileged: args.url_privileged,
         format: chain.format,
         require_down: args.require_down,
@@ -281,8 +296,20 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
             description: redact::redact_url(&server.describe()),
             image: server.image().map(str::to_string),
             startup_ms: ms(server.startup()),
+            sandbox: sandbox_description(&*server, args.url_privileged),
         });
         printer.provisioned(&server.describe(), ms(server.startup()));
+        if server.provider() == "url" {
+            if args.url_privileged {
+                printer.warning(
+                    "--url-privileged: the sandbox is OFF. Migrations run as the user in --url, \
+                     and server-wide statements run too: other databases, roles and settings on \
+                     that server can change",
+                );
+            } else {
+                printer.sandbox(&sandbox_description(&*server, false).unwrap_or_default());
+            }
+        }
         if args.keep && server.provider() != "docker" {
             printer.warning(
                 "--keep keeps containers only: this server is removed at the end of the run",
@@ -317,6 +344,62 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     // Whatever happened above, nothing migcheck created may outlive the run.
     cleanup::cleanup_all().await;
     result
+}
+
+/// A server error that means its disk is full (PostgreSQL SQLSTATE 53100, MySQL/MariaDB
+/// errno 28 or `Disk full`): the environment failed, not the migration.
+fn is_disk_full(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("no space left on device")
+        || lower.contains("[53100]")
+        || lower.contains("disk full")
+        || lower.contains("errcode: 28")
+        || lower.contains("errno: 28")
+}
+
+/// End every other session on the connection's database (and wait until they are gone).
+async fn end_other_sessions(conn: &mut Conn) -> Result<(), sqlx::Error> {
+    match conn {
+        Conn::Postgres(c) => {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .execute(&mut *c)
+            .await?;
+        }
+        Conn::Mysql(c) => {
+            let ids: Vec<u64> = sqlx::query_scalar(
+                "SELECT ID FROM information_schema.PROCESSLIST \
+                 WHERE DB = DATABASE() AND ID <> CONNECTION_ID()",
+            )
+            .fetch_all(&mut *c)
+            .await?;
+            for id in ids {
+                // Gone already is fine.
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("KILL {id}")))
+                    .execute(&mut *c)
+                    .await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whom migrations run as on the url provider, for the terminal and the reports.
+fn sandbox_description(server: &dyn Server, privileged: bool) -> Option<String> {
+    if server.provider() != "url" {
+        return None;
+    }
+    Some(match (privileged, server.info().engine.dialect()) {
+        (true, _) => "OFF (--url-privileged): migrations run as the user in --url".to_string(),
+        (false, Dialect::Postgres) => "on: migrations run as a role created for the throwaway \
+            database, its owner, without SUPERUSER, CREATEDB or CREATEROLE; dropped at the end"
+            .to_string(),
+        (false, Dialect::Mysql) => "on: migrations run as a user created for the throwaway \
+            database, with privileges on that schema only; dropped at the end"
+            .to_string(),
+    })
 }
 
 /// On a shared server, a script with a server-wide statement fails before any of it runs:
@@ -388,6 +471,8 @@ struct Settings<'a> {
     session_sql: &'a [String],
     /// `--statement-timeout`, set on every connection that applies migrations (None: no limit).
     statement_timeout: Option<Duration>,
+    /// `--migration-timeout`: how long one up or down may take (None: no limit).
+    migration_timeout: Option<Duration>,
     /// `--url-privileged`: server-wide statements may run on a server given by URL.
     url_privileged: bool,
     /// Whose version table each throwaway database gets before the first migration.
@@ -482,7 +567,12 @@ struct Session<'a> {
     captured: Vec<(String, chain::Script)>,
     session_sql: &'a [String],
     statement_timeout: Option<Duration>,
-    refuse_server_wide: bool,
+    migration_timeout: Option<Duration>,
+    /// On a shared server: refuse server-wide statements and run as a sandbox role.
+    sandboxed: bool,
+    /// A failure that is the environment's, not the chain's (the server's disk is full):
+    /// the run ends with exit 3 once the current mode returns.
+    fatal: Option<Error>,
     format: chain::Format,
 }
 
@@ -525,6 +615,7 @@ impl<'a> Session<'a> {
         alembic: Option<&'a AlembicSettings<'a>>,
         session_sql: &'a [String],
         statement_timeout: Option<Duration>,
+        sandboxed: bool,
         format: chain::Format,
     ) -> Result<Session<'a>> {
         let mut session = Session {
@@ -544,7 +635,9 @@ impl<'a> Session<'a> {
             captured: Vec::new(),
             session_sql,
             statement_timeout,
-            refuse_server_wide: false,
+            migration_timeout: None,
+            sandboxed,
+            fatal: None,
             format,
         };
         session.fresh_database().await?;
@@ -592,7 +685,12 @@ impl<'a> Session<'a> {
 
     /// Create a database with its connections (and Alembic driver); the session holds none.
     async fn open_database(&mut self) -> Result<()> {
-        let db = Database::create(self.server).await?;
+        let db = Database::create(self.server, self.sandboxed).await?;
+        for secret in db.url.secrets() {
+            if !self.secrets.contains(&secret) {
+                self.secrets.push(secret);
+            }
+        }
         let mut apply_conn = db.connect().await?;
         if let Err(e) = self.set_up_apply_conn(&mut apply_conn).await {
             apply_conn.close().await;
@@ -660,26 +758,149 @@ impl<'a> Session<'a> {
         script: &PreparedScript,
         observed_as: Option<&str>,
     ) -> Result<Duration, ApplyFailure> {
+        if self.apply_conn.is_none() {
+            // The last migration ran out of time and its connection was ended.
+            if let Err(e) = self.reconnect_apply().await {
+                return self.account(Err(ApplyFailure {
+                    file: script.file.clone(),
+                    line: 1,
+                    message: format!("cannot reconnect after a migration timeout: {e}"),
+                    detail: String::new(),
+                    partially_applied: true,
+                    irreversible: false,
+                    duration: Duration::ZERO,
+                }));
+            }
+        }
+        let limit = self.migration_timeout;
         if let Some(step) = &script.alembic {
-            let result = self.alembic_step(script, step, observed_as).await;
+            let fut = self.alembic_step(script, step, observed_as);
+            let outcome = match limit {
+                Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
+                None => Some(fut.await),
+            };
+            let result = match outcome {
+                Some(result) => result,
+                None => Err(self
+                    .migration_timed_out(script, None, limit.unwrap_or_default())
+                    .await),
+            };
             return self.account(result);
         }
-        if self.refuse_server_wide {
+        if self.sandboxed {
             if let Some(refused) = refuse_server_wide(script, self.server.info().engine.dialect()) {
                 return self.account(Err(refused));
             }
         }
-        let conn = self
-            .apply_conn
-            .as_mut()
-            .expect("session holds a connection while open");
-        let result = match (observed_as, self.recorder.as_mut()) {
-            (Some(id), Some(recorder)) => {
-                apply::apply_observed(conn, script, recorder, Some(id)).await
+        let running = AtomicUsize::new(0);
+        let outcome = {
+            let conn = self
+                .apply_conn
+                .as_mut()
+                .expect("session holds a connection while open");
+            let recorder = match (observed_as, self.recorder.as_mut()) {
+                (Some(id), Some(recorder)) => Some((recorder, Some(id))),
+                _ => None,
+            };
+            let fut = apply::apply_tracked(conn, script, recorder, &running);
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
+                None => Some(fut.await),
             }
-            _ => apply::apply(conn, script).await,
+        };
+        let result = match outcome {
+            Some(result) => result,
+            None => {
+                let index = running.load(Ordering::Relaxed);
+                let limit = limit.unwrap_or_default();
+                Err(self
+                    .migration_timed_out(script, script.statements.get(index), limit)
+                    .await)
+            }
         };
         self.account(result)
+    }
+
+    /// A migration ran past `--migration-timeout`: end every session on the throwaway
+    /// database but the snapshot one (the applying connection, Alembic's), so that the server
+    /// stops working on it, and fail the migration at the statement it was running.
+    async fn migration_timed_out(
+        &mut self,
+        script: &PreparedScript,
+        statement: Option<&sql::Statement>,
+        limit: Duration,
+    ) -> ApplyFailure {
+        // Dropped, not closed: it is busy with the statement that ran out of time.
+        drop(self.apply_conn.take());
+        if let Some(run) = &mut self.alembic {
+            run.driver = None;
+        }
+        if let Some(conn) = self.snapshot_conn.as_mut() {
+            if let Err(e) = end_other_sessions(conn).await {
+                tracing::warn!("cannot end the timed-out migration's session: {e}");
+            }
+        }
+        let mut detail = match statement {
+            Some(st) => {
+                let excerpt: Vec<&str> = st.sql.lines().take(6).collect();
+                format!(
+                    "statement at line {}:\n    {}\n",
+                    st.line,
+                    excerpt.join("\n    ")
+                )
+            }
+            None => String::new(),
+        };
+        detail.push_str(&format!(
+            "hint: raise --migration-timeout ({} s) if this migration is meant to take that long\n",
+            limit.as_secs()
+        ));
+        ApplyFailure {
+            file: script.file.clone(),
+            line: statement.map_or(1, |s| s.line),
+            message: format!(
+                "the migration did not finish within --migration-timeout ({} s){}",
+                limit.as_secs(),
+                if statement.is_some() {
+                    "; it was running this statement"
+                } else {
+                    ""
+                }
+            ),
+            detail,
+            partially_applied: true,
+            irreversible: false,
+            duration: limit,
+        }
+    }
+
+    /// A new applying connection on the current database (after a timeout ended the last one).
+    async fn reconnect_apply(&mut self) -> Result<()> {
+        let db = self
+            .db
+            .as_ref()
+            .ok_or_else(|| Error::environment("no throwaway database is open".to_string(), None))?;
+        let mut conn = db.connect().await?;
+        if let Err(e) = self.set_up_apply_conn(&mut conn).await {
+            conn.close().await;
+            return Err(e);
+        }
+        self.apply_conn = Some(conn);
+        if let Some(run) = &mut self.alembic {
+            if run.driver.is_none() {
+                let db = self.db.as_ref().expect("checked above");
+                run.driver = Some(
+                    alembic::driver::Driver::start(
+                        &run.settings.graph.project,
+                        run.engine,
+                        &db.url,
+                        &run.settings.options,
+                    )
+                    .await?,
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Count the step's time and scrub secrets from its failure.
@@ -707,7 +928,32 @@ impl<'a> Session<'a> {
                     t.as_secs()
                 ));
             }
+            if let Some(hint) = self
+                .sandboxed
+                .then(|| sandbox::permission_hint(self.server.info().engine, &f.message))
+                .flatten()
+            {
+                if !f.detail.is_empty() && !f.detail.ends_with('\n') {
+                    f.detail.push('\n');
+                }
+                f.detail.push_str(&format!("hint: {hint}\n"));
+            }
             f.message = redact::redact_sql_passwords(&redact::scrub(&f.message, &secrets));
+            if self.fatal.is_none() && is_disk_full(&f.message) {
+                self.fatal = Some(Error::environment(
+                    format!(
+                        "the database server ran out of disk space while applying {}:{}: {}",
+                        f.file.display(),
+                        f.line,
+                        f.message
+                    ),
+                    Some(
+                        "free space where the server keeps its data (for the local provider: \
+                         TMPDIR) and run again; this says nothing about the migration"
+                            .to_string(),
+                    ),
+                ));
+            }
             f.detail = redact::redact_sql_passwords(&redact::scrub(&f.detail, &secrets));
             f
         })
@@ -762,8 +1008,19 @@ impl<'a> Session<'a> {
             }
         };
         if let Some(err) = &result.error {
-            let file = err.file.clone().unwrap_or_else(|| script.file.clone());
-            let line = traceback_line(&err.traceback, &file).unwrap_or(1);
+            // Raised outside any revision's function: a revision file that does not import
+            // (a syntax error) is to blame, not the revision being upgraded.
+            let (file, line) = match &err.file {
+                Some(file) => (file.clone(), traceback_line(&err.traceback, file)),
+                None => match revision_in_traceback(&err.traceback, run.settings.graph) {
+                    Some((file, line)) => (file, Some(line)),
+                    None => (
+                        script.file.clone(),
+                        traceback_line(&err.traceback, &script.file),
+                    ),
+                },
+            };
+            let line = line.unwrap_or(1);
             let irreversible = downgrade && err.kind == "NotImplementedError";
             let mut f = fail(
                 format!("{}: {}", err.kind, err.message.trim()),
@@ -889,17 +1146,12 @@ async fn run_on_server(
         settings.alembic.as_ref(),
         settings.session_sql,
         settings.statement_timeout,
+        // A server given by URL is shared: only the throwaway database is migcheck's to change.
+        server.provider() == "url" && !settings.url_privileged,
         settings.format,
     )
     .await?;
-    // A server given by URL is shared: only the throwaway database is migcheck's to change.
-    session.refuse_server_wide = server.provider() == "url" && !settings.url_privileged;
-    if server.provider() == "url" && settings.url_privileged {
-        eprintln!(
-            "warning: --url-privileged: server-wide statements in the chain run on the server \
-             given by --url (other databases, roles and settings there can change)"
-        );
-    }
+    session.migration_timeout = settings.migration_timeout;
     let mut found = Nondeterminism::default();
     let outcome = match mode {
         RoundtripMode::Step => {
@@ -921,6 +1173,10 @@ async fn run_on_server(
         );
     }
     *captured = std::mem::take(&mut session.captured);
+    if let Some(fatal) = session.fatal.take() {
+        let _ = session.close().await;
+        return Err(fatal);
+    }
     let final_snapshot = outcome?;
     if let Some(run) = &mut session.alembic {
         let check = alembic_version_check(run, plans, report).await;
@@ -2046,6 +2302,31 @@ fn write_snapshot(path: &Path, snapshot: &Snapshot) -> Result<()> {
 }
 
 /// The line of `file` in a Python traceback's innermost frame that lies in that file.
+/// The innermost traceback frame that is in one of the project's revision files.
+fn revision_in_traceback(
+    traceback: &str,
+    graph: &alembic::graph::Graph,
+) -> Option<(std::path::PathBuf, usize)> {
+    let revisions: Vec<(std::path::PathBuf, &Path)> = graph
+        .revisions
+        .iter()
+        .map(|r| {
+            (
+                std::fs::canonicalize(&r.file).unwrap_or_else(|_| r.file.clone()),
+                r.file.as_path(),
+            )
+        })
+        .collect();
+    traceback.lines().rev().find_map(|l| {
+        let rest = l.trim_start().strip_prefix("File \"")?;
+        let (path, tail) = rest.split_once('"')?;
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| Path::new(path).to_path_buf());
+        let (_, file) = revisions.iter().find(|(canonical, _)| *canonical == path)?;
+        let n = tail.trim_start_matches(", line ").split(',').next()?;
+        Some((file.to_path_buf(), n.trim().parse().ok()?))
+    })
+}
+
 fn traceback_line(traceback: &str, file: &Path) -> Option<usize> {
     let name = file.file_name()?.to_str()?;
     traceback.lines().rev().find_map(|l| {

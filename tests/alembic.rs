@@ -407,7 +407,7 @@ async fn round_trip(
     dir: &Path,
 ) -> Vec<String> {
     let graph = Graph::load(dir).unwrap();
-    let db = Database::create(server).await.unwrap();
+    let db = Database::create(server, false).await.unwrap();
     let mut driver = Driver::start(&graph.project, engine, &db.url, &driver_options())
         .await
         .unwrap();
@@ -493,7 +493,7 @@ fn driver_suite(engine: Engine) {
 
 async fn captured_sql(server: &dyn migcheck::provision::Server, engine: Engine) {
     let graph = Graph::load(&fixture("alembic/linear")).unwrap();
-    let db = Database::create(server).await.unwrap();
+    let db = Database::create(server, false).await.unwrap();
     let mut driver = Driver::start(&graph.project, engine, &db.url, &driver_options())
         .await
         .unwrap();
@@ -602,7 +602,7 @@ fn measure_driver_300_revisions() {
         let dir = tempfile::tempdir().unwrap();
         generate_linear(dir.path(), 300);
         let graph = Graph::load(dir.path()).unwrap();
-        let db = Database::create(server.as_ref()).await.unwrap();
+        let db = Database::create(server.as_ref(), false).await.unwrap();
         let started = Instant::now();
         let mut driver =
             Driver::start(&graph.project, Engine::Postgres, &db.url, &driver_options())

@@ -279,3 +279,75 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A revision file that does not import (a syntax error in its body) is reported at that
+/// file and line, not blamed on the revision being upgraded when Alembic loaded them all.
+/// A revision that runs too long for `--migration-timeout` fails at that revision.
+#[test]
+fn syntax_error_is_reported_at_its_file_and_migration_timeout_reaches_alembic() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("linear");
+    copy_dir(&fixture("alembic/linear"), &project);
+    let bad = project.join("migrations/versions/1a2b3c4d5e05_broken.py");
+    std::fs::write(
+        &bad,
+        "\"\"\"broken\n\nRevision ID: 1a2b3c4d5e05\nRevises: 1a2b3c4d5e04\n\"\"\"\n\
+         from alembic import op\n\n\
+         revision = '1a2b3c4d5e05'\ndown_revision = '1a2b3c4d5e04'\n\
+         branch_labels = None\ndepends_on = None\n\n\n\
+         def upgrade():\n    op.execute(\"SELECT 1\"\n\n\n\
+         def downgrade():\n    pass\n",
+    )
+    .unwrap();
+    let py = python();
+    let args = [
+        "--engine",
+        "postgres",
+        "--provider",
+        "local",
+        "--python",
+        py.to_str().unwrap(),
+    ];
+    let run = verify(&project, &args);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let failed: Vec<serde_json::Value> = run
+        .checks()
+        .into_iter()
+        .filter(|c| c["status"] == "fail")
+        .collect();
+    assert!(!failed.is_empty(), "{}", run.describe());
+    for c in &failed {
+        assert!(
+            c["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("1a2b3c4d5e05_broken.py"),
+            "blamed on another file: {c}"
+        );
+        // Python points at the unclosed parenthesis's line or the one after it.
+        let line = c["line"].as_u64().unwrap();
+        assert!((15..=18).contains(&line), "line {line}: {c}");
+    }
+
+    std::fs::write(
+        &bad,
+        "\"\"\"slow\n\nRevision ID: 1a2b3c4d5e05\nRevises: 1a2b3c4d5e04\n\"\"\"\n\
+         from alembic import op\n\n\
+         revision = '1a2b3c4d5e05'\ndown_revision = '1a2b3c4d5e04'\n\
+         branch_labels = None\ndepends_on = None\n\n\n\
+         def upgrade():\n    for _ in range(20):\n        op.execute(\"SELECT pg_sleep(0.5)\")\n\n\n\
+         def downgrade():\n    pass\n",
+    )
+    .unwrap();
+    let mut with_timeout = args.to_vec();
+    with_timeout.extend(["--migration-timeout", "2"]);
+    let run = verify(&project, &with_timeout);
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let up = check(&run, "upgrade", Some("1a2b3c4d5e05"));
+    assert_eq!(up["status"], "fail", "{}", run.describe());
+    assert!(
+        up.to_string().contains("--migration-timeout (2 s)"),
+        "{}",
+        run.describe()
+    );
+}

@@ -80,6 +80,7 @@ fn base(engine: Option<(&str, &str)>) -> Report {
             description: format!("{name} {version} at postgres://ci:hunter22@db:5432/postgres"),
             image: None,
             startup_ms: 0,
+            sandbox: None,
         }),
         options: OptionsReport {
             roundtrip: "step".to_string(),
@@ -87,6 +88,9 @@ fn base(engine: Option<(&str, &str)>) -> Report {
             cosmetic: "note".to_string(),
             fail_on: None,
             session_sql: Vec::new(),
+            statement_timeout_s: 0,
+            migration_timeout_s: 0,
+            url_privileged: false,
         },
         migrations: Vec::new(),
         checks: Vec::new(),

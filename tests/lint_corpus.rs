@@ -42,7 +42,9 @@ fn parse_errors(path: &Path, engine: Engine) -> Vec<String> {
 fn server_rejects(path: &Path, engine: Engine) -> Vec<String> {
     support::runtime().block_on(async {
         let server = support::local_server(engine).await;
-        let db = Database::create(&*server).await.expect("create database");
+        let db = Database::create(&*server, false)
+            .await
+            .expect("create database");
         let mut conn = db.connect().await.expect("connect");
         let statements = migcheck::sql::split(&script(path), engine.dialect()).unwrap();
         assert!(statements.len() > 50, "a corpus, not a sample");
@@ -127,7 +129,9 @@ fn postgres_parse_error_is_what_the_server_rejects() {
     assert_eq!(parse_errors(&bad, Engine::Postgres).len(), 1);
     let rejected = support::runtime().block_on(async {
         let server = support::local_server(Engine::Postgres).await;
-        let db = Database::create(&*server).await.expect("create database");
+        let db = Database::create(&*server, false)
+            .await
+            .expect("create database");
         let mut conn = db.connect().await.expect("connect");
         let text = std::fs::read_to_string(&bad).unwrap();
         let err = conn.execute(&text).await.err().map(|e| e.to_string());

@@ -122,7 +122,9 @@ async fn database_exists(server: &dyn Server, name: &str) -> bool {
 
 /// Create a database, use it, drop it; the common part of the lifecycle tests.
 async fn exercise_database(server: &dyn Server) {
-    let db = Database::create(server).await.expect("create database");
+    let db = Database::create(server, false)
+        .await
+        .expect("create database");
     assert!(db.name.starts_with("migcheck_"), "{}", db.name);
     assert_eq!(db.name.len(), "migcheck_".len() + 12);
     assert!(db.url.expose().contains(&db.name));
@@ -285,7 +287,8 @@ async fn url_provider_leaves_other_databases(engine: Engine, scheme: &str) {
 
     exercise_database(server.as_ref()).await;
     // A database left behind is dropped by the url server's shutdown.
-    let leftover = Database::create(server.as_ref()).await.unwrap();
+    // Sandboxed, as verify creates them on a url server: the role goes with it.
+    let leftover = Database::create(server.as_ref(), true).await.unwrap();
     let leftover_name = leftover.name.clone();
     server.shutdown().await.unwrap();
     assert!(!database_exists(&host, &leftover_name).await);
@@ -414,7 +417,7 @@ async fn passwords_never_appear_in_output() {
         server.admin_url().to_string(),
     ];
 
-    let db = Database::create(&server).await.unwrap();
+    let db = Database::create(&server, false).await.unwrap();
     shown.push(format!("{db:?}"));
     shown.push(db.url.to_string());
 
@@ -499,7 +502,7 @@ async fn helper_hold_server() {
             &SearchPaths::from_env(None),
         )
         .await?;
-        let _db = Database::create(&server).await?;
+        let _db = Database::create(&server, false).await?;
         println!("READY {} {}", server.pid(), server.dir().display());
         tokio::time::sleep(Duration::from_secs(120)).await;
         Ok(())

@@ -146,7 +146,8 @@ fn url_provider_refuses_server_wide_statements_and_the_sentinel_survives() {
             let run = verify_via_url(chain.path(), engine, &admin, &["--url-privileged"]);
             assert!(run.failing().is_empty(), "{engine}: {}", run.describe());
             assert!(
-                run.stderr().contains("--url-privileged"),
+                run.stdout()
+                    .contains("--url-privileged: the sandbox is OFF"),
                 "{}",
                 run.describe()
             );
@@ -227,4 +228,166 @@ fn leftover_role_fails_its_migration_and_keeps_the_results() {
         "{}",
         run.describe()
     );
+}
+
+/// What the keyword guard cannot see (dynamic SQL, a program run by COPY, an untrusted
+/// extension, a cross-database name, a prepared statement, a global setting) the sandbox role
+/// stops: the server itself refuses, the migration fails with a hint, and nothing changed.
+/// What a chain normally does (trusted extensions, functions, triggers, grants) still runs.
+#[test]
+fn sandbox_role_stops_what_the_guard_cannot_see() {
+    let rt = support::runtime();
+    let marker =
+        std::env::temp_dir().join(format!("migcheck-sandbox-probe-{}", std::process::id()));
+    for engine in [Engine::Postgres, Engine::Mariadb] {
+        let server = rt.block_on(support::local_server(engine));
+        let admin = server.admin_url().expose().to_string();
+        let setup: &[&str] = match engine {
+            Engine::Postgres => &["CREATE DATABASE sentinel", "CREATE ROLE victim SUPERUSER"],
+            _ => &[
+                "CREATE DATABASE sentinel",
+                "CREATE TABLE sentinel.keep (id int)",
+                "INSERT INTO sentinel.keep VALUES (1), (2)",
+            ],
+        };
+        let copy_probe = format!("COPY (SELECT 1) TO PROGRAM 'touch {}'", marker.display());
+        let probes: Vec<&str> = match engine {
+            Engine::Postgres => vec![
+                "DO $$ BEGIN EXECUTE 'CREATE ' || 'ROLE probe_dynamic'; END $$",
+                "DO $$ BEGIN EXECUTE 'ALTER ' || 'ROLE victim NOSUPERUSER'; END $$",
+                &copy_probe,
+                "CREATE EXTENSION dblink",
+                "SET ROLE victim",
+            ],
+            _ => vec![
+                "DELETE FROM sentinel.keep",
+                "CREATE TABLE stolen AS SELECT * FROM mysql.user",
+                "PREPARE s FROM CONCAT('DROP ', 'DATABASE sentinel'); EXECUTE s",
+                "SET GLOBAL max_connections = 999",
+                "GRANT ALL ON *.* TO CURRENT_USER",
+            ],
+        };
+        rt.block_on(support::run_sql(server.as_ref(), setup));
+        let before = rt.block_on(server_state(server.as_ref()));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for probe in &probes {
+                let chain = chain_with(probe);
+                let run = verify_via_url(chain.path(), engine, &admin, &[]);
+                let what = format!("{engine}: {probe}");
+                assert_eq!(run.code(), 1, "{what}: {}", run.describe());
+                assert_eq!(run.failing(), vec!["upgrade:2_probe".to_string()], "{what}");
+                let out = run.stdout();
+                assert!(
+                    !out.contains("refused: "),
+                    "{what}: the server must refuse it: {out}"
+                );
+                assert!(
+                    out.contains("2_probe.up.sql:2"),
+                    "{what}: {}",
+                    run.describe()
+                );
+                assert!(
+                    out.contains("sandbox role"),
+                    "{what}: no hint: {}",
+                    run.describe()
+                );
+                let sandbox = &run.json.as_ref().unwrap()["provider"]["sandbox"];
+                assert!(sandbox.as_str().unwrap().starts_with("on:"), "{sandbox}");
+            }
+            assert!(!marker.exists(), "COPY TO PROGRAM ran");
+            let after = rt.block_on(server_state(server.as_ref()));
+            assert_eq!(before, after, "{engine}: the server changed");
+
+            // What chains really do still runs inside the sandbox.
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path();
+            let (up, down) = match engine {
+                Engine::Postgres => (
+                    "CREATE EXTENSION pgcrypto;\nCREATE EXTENSION citext;\n\
+                     CREATE TABLE t (id uuid DEFAULT gen_random_uuid() PRIMARY KEY, email citext);\n\
+                     CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n\
+                     CREATE TRIGGER t_touch BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION touch();\n\
+                     CREATE SCHEMA app;\nGRANT SELECT ON t TO PUBLIC;\n",
+                    "DROP SCHEMA app;\nDROP TABLE t;\nDROP FUNCTION touch();\n\
+                     DROP EXTENSION citext;\nDROP EXTENSION pgcrypto;\n",
+                ),
+                _ => (
+                    "CREATE TABLE t (id int PRIMARY KEY, n int);\n\
+                     CREATE VIEW v AS SELECT id FROM t;\n\
+                     CREATE TRIGGER t_bi BEFORE INSERT ON t FOR EACH ROW SET NEW.n = 0;\n\
+                     CREATE INDEX t_n ON t (n);\n",
+                    "DROP TRIGGER t_bi;\nDROP VIEW v;\nDROP TABLE t;\n",
+                ),
+            };
+            std::fs::write(p.join("1_app.up.sql"), up).unwrap();
+            std::fs::write(p.join("1_app.down.sql"), down).unwrap();
+            let run = verify_via_url(p, engine, &admin, &[]);
+            assert_eq!(run.code(), 0, "{engine}: {}", run.describe());
+            let after = rt.block_on(server_state(server.as_ref()));
+            assert_eq!(before, after, "{engine}: the sandbox role was left behind");
+        }));
+        rt.block_on(server.shutdown()).expect("shutdown");
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// A CI user that may create databases and roles but is no superuser (the usual shared-server
+/// grant) runs the sandbox; one that may not create roles gets a broken-environment verdict
+/// naming the privilege and `--url-privileged`, which then runs the chain as that user, loudly.
+#[test]
+fn sandbox_needs_a_user_that_may_create_roles() {
+    let rt = support::runtime();
+    for engine in [Engine::Postgres, Engine::Mariadb] {
+        let server = rt.block_on(support::local_server(engine));
+        let setup: &[&str] = match engine {
+            Engine::Postgres => &[
+                "CREATE ROLE ci LOGIN PASSWORD 'ci-pw' CREATEDB CREATEROLE",
+                "CREATE ROLE weak LOGIN PASSWORD 'weak-pw' CREATEDB",
+            ],
+            _ => &[
+                "CREATE USER 'ci'@'%' IDENTIFIED BY 'ci-pw'",
+                "GRANT CREATE USER ON *.* TO 'ci'@'%'",
+                "GRANT ALL PRIVILEGES ON `migcheck%`.* TO 'ci'@'%' WITH GRANT OPTION",
+                "CREATE USER 'weak'@'%' IDENTIFIED BY 'weak-pw'",
+                "GRANT ALL PRIVILEGES ON `migcheck%`.* TO 'weak'@'%'",
+            ],
+        };
+        rt.block_on(support::run_sql(server.as_ref(), setup));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let chain = chain_with_down("CREATE TABLE inside (id int)", "DROP TABLE inside");
+            let ci = support::url_as(server.as_ref(), "ci", "ci-pw");
+            let run = verify_via_url(chain.path(), engine, &ci, &[]);
+            assert_eq!(run.code(), 0, "{engine} as ci: {}", run.describe());
+
+            let weak = support::url_as(server.as_ref(), "weak", "weak-pw");
+            let run = verify_via_url(chain.path(), engine, &weak, &[]);
+            assert_eq!(run.code(), 3, "{engine} as weak: {}", run.describe());
+            assert!(
+                run.stderr().contains("--url-privileged"),
+                "{}",
+                run.describe()
+            );
+            assert!(!run.stderr().contains("weak-pw"), "{}", run.describe());
+
+            let run = verify_via_url(chain.path(), engine, &weak, &["--url-privileged"]);
+            assert_eq!(run.code(), 0, "{engine} privileged: {}", run.describe());
+            assert!(
+                run.stdout().contains("sandbox is OFF"),
+                "{}",
+                run.describe()
+            );
+            let json = run.json.as_ref().unwrap();
+            assert_eq!(json["options"]["url_privileged"], true);
+            assert!(json["provider"]["sandbox"]
+                .as_str()
+                .unwrap()
+                .starts_with("OFF"));
+        }));
+        rt.block_on(server.shutdown()).expect("shutdown");
+        if let Err(panic) = result {
+            std::panic::resume_unwind(panic);
+        }
+    }
 }

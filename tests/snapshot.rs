@@ -20,7 +20,7 @@ struct Dbs {
 
 impl Dbs {
     async fn fresh(&mut self) -> Conn {
-        let db = Database::create(&*self.server)
+        let db = Database::create(&*self.server, false)
             .await
             .unwrap_or_else(|e| panic!("creating a database: {e}"));
         let conn = db

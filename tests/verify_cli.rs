@@ -398,3 +398,67 @@ fn statement_timeout_fails_the_migration_at_its_statement() {
         assert!(out.contains("--statement-timeout (1 s)"), "{engine}: {out}");
     }
 }
+
+/// A migration whose statements each finish but that together run too long fails at the
+/// statement it was running once `--migration-timeout` passes; its session is ended, and the
+/// chain goes on (a down that ran out of time: that round trip fails, the next migration runs).
+#[test]
+fn migration_timeout_fails_the_migration_at_the_running_statement() {
+    for (engine, sleep) in [
+        ("postgres", "SELECT pg_sleep(0.8);"),
+        ("mariadb", "DO SLEEP(0.8);"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("1_a.up.sql"), "CREATE TABLE t (id int);\n").unwrap();
+        std::fs::write(p.join("1_a.down.sql"), "DROP TABLE t;\n").unwrap();
+        std::fs::write(p.join("2_slow.up.sql"), "CREATE TABLE s (id int);\n").unwrap();
+        let slow_down = format!("{}DROP TABLE s;\n", format!("{sleep}\n").repeat(6));
+        std::fs::write(p.join("2_slow.down.sql"), slow_down).unwrap();
+        std::fs::write(p.join("3_b.up.sql"), "CREATE TABLE b (id int);\n").unwrap();
+        std::fs::write(p.join("3_b.down.sql"), "DROP TABLE b;\n").unwrap();
+        let run = verify(
+            p,
+            &[
+                "--engine",
+                engine,
+                "--provider",
+                "local",
+                "--format",
+                "golang-migrate",
+                "--statement-timeout",
+                "0",
+                "--migration-timeout",
+                "2",
+            ],
+        );
+        assert_eq!(run.code(), 1, "{engine}: {}", run.describe());
+        assert_eq!(
+            run.failing(),
+            vec!["roundtrip:2_slow".to_string()],
+            "{engine}: {}",
+            run.describe()
+        );
+        let checks = run.checks();
+        let failed = checks
+            .iter()
+            .find(|c| c["name"] == "roundtrip" && c["migration"] == "2_slow")
+            .unwrap();
+        let text = failed.to_string();
+        assert!(
+            text.contains("--migration-timeout (2 s)"),
+            "{engine}: {text}"
+        );
+        // Statements start at 0, 0.8, 1.6 and 2.4 s: the third was running at 2 s.
+        let line = failed["line"].as_u64().unwrap();
+        assert!((2..=4).contains(&line), "{engine}: line {line}: {text}");
+        let after = checks
+            .iter()
+            .find(|c| c["name"] == "upgrade" && c["migration"] == "3_b")
+            .unwrap();
+        assert_eq!(after["status"], "pass", "{engine}: {}", run.describe());
+        let json = run.json.as_ref().unwrap();
+        assert_eq!(json["options"]["migration_timeout_s"], 2);
+        assert_eq!(json["options"]["statement_timeout_s"], 0);
+    }
+}

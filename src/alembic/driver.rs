@@ -220,6 +220,8 @@ pub struct Driver {
     stdout: Lines<BufReader<ChildStdout>>,
     stderr: Arc<Mutex<String>>,
     _dir: tempfile::TempDir,
+    /// Names the directory in the run's record (dropped after it is removed).
+    _record: crate::provision::cleanup::Registration,
     secrets: Vec<String>,
     python: PathBuf,
     request_timeout: Duration,
@@ -394,6 +396,7 @@ impl Driver {
             stdin,
             stdout,
             stderr: stderr_buf,
+            _record: crate::provision::cleanup::record_dir(dir.path()),
             _dir: dir,
             secrets,
             python: python.clone(),

@@ -21,6 +21,11 @@ pub(crate) trait Cleanup: Send + Sync {
     fn label(&self) -> String;
     /// Remove the resource. Must be idempotent and must not fail loudly: log instead.
     async fn run(&self);
+    /// What to write in the run's record so that `migcheck cleanup` can remove the resource
+    /// if this process dies without running the action (None: nothing would outlive it).
+    fn record(&self) -> Option<super::leftovers::Resource> {
+        None
+    }
 }
 
 struct Entry {
@@ -49,6 +54,26 @@ fn registry() -> MutexGuard<'static, Registry> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+static RECORD: Mutex<super::leftovers::Writer> = Mutex::new(super::leftovers::Writer::new());
+
+/// Write the run's record from the registry (called with the registry locked, after a change).
+fn persist(reg: &Registry) {
+    let resources = reg
+        .entries
+        .iter()
+        .filter_map(|e| e.action.record())
+        .collect();
+    RECORD
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .write(resources);
+}
+
+/// Rewrite the run's record (a registered resource's record changed, e.g. its process started).
+pub(crate) fn refresh() {
+    persist(&registry());
+}
+
 fn push(database: Option<String>, server: Option<String>, action: Arc<dyn Cleanup>) -> u64 {
     let mut reg = registry();
     let id = reg.next_id;
@@ -60,6 +85,7 @@ fn push(database: Option<String>, server: Option<String>, action: Arc<dyn Cleanu
         server,
         action,
     });
+    persist(&reg);
     id
 }
 
@@ -70,7 +96,9 @@ pub(crate) struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        registry().entries.retain(|e| e.id != self.id);
+        let mut reg = registry();
+        reg.entries.retain(|e| e.id != self.id);
+        persist(&reg);
     }
 }
 
@@ -79,6 +107,29 @@ pub(crate) fn register(action: Arc<dyn Cleanup>) -> Registration {
     Registration {
         id: push(None, None, action),
     }
+}
+
+/// A directory its owner removes itself (a `TempDir`), recorded only so that
+/// `migcheck cleanup` finds it if this process is killed.
+struct RecordedDir(std::path::PathBuf);
+
+#[async_trait::async_trait]
+impl Cleanup for RecordedDir {
+    fn label(&self) -> String {
+        format!("directory {}", self.0.display())
+    }
+    async fn run(&self) {}
+    fn record(&self) -> Option<super::leftovers::Resource> {
+        Some(super::leftovers::Resource::Dir {
+            path: self.0.clone(),
+            pid: None,
+        })
+    }
+}
+
+/// Record `path` in the run's record while the returned guard lives.
+pub(crate) fn record_dir(path: &std::path::Path) -> Registration {
+    register(Arc::new(RecordedDir(path.to_path_buf())))
 }
 
 /// Register a throwaway database (keyed by its unique name) living on the server `server_admin_url`.
@@ -90,11 +141,23 @@ pub(crate) fn register_database(name: &str, server_admin_url: &str, action: Arc<
     );
 }
 
+/// Unregister a throwaway database and hand back its cleanup (to run it now).
+pub(crate) fn take_database(name: &str) -> Option<Arc<dyn Cleanup>> {
+    let mut reg = registry();
+    let at = reg
+        .entries
+        .iter()
+        .position(|e| e.database.as_deref() == Some(name))?;
+    let action = reg.entries.remove(at).action;
+    persist(&reg);
+    Some(action)
+}
+
 /// Forget a throwaway database (it was dropped).
 pub(crate) fn unregister_database(name: &str) {
-    registry()
-        .entries
-        .retain(|e| e.database.as_deref() != Some(name));
+    let mut reg = registry();
+    reg.entries.retain(|e| e.database.as_deref() != Some(name));
+    persist(&reg);
 }
 
 /// Unregister and return the cleanups of every throwaway database still registered on a server.
@@ -109,6 +172,7 @@ pub(crate) fn take_databases_on(server_admin_url: &str) -> Vec<Arc<dyn Cleanup>>
             true
         }
     });
+    persist(&reg);
     taken
 }
 
@@ -125,6 +189,7 @@ pub async fn cleanup_all() {
         tracing::info!(what = %entry.action.label(), "cleaning up");
         entry.action.run().await;
     }
+    persist(&registry());
 }
 
 /// Run `fut`, racing SIGINT, SIGTERM and SIGHUP (a closed terminal or CI runner: handled like

@@ -15,7 +15,9 @@ use crate::redact::SecretUrl;
 pub mod cleanup;
 pub mod conn;
 pub mod docker;
+pub mod leftovers;
 pub mod local;
+pub mod sandbox;
 pub mod url;
 
 pub use conn::Conn;
@@ -174,9 +176,12 @@ pub async fn provision_with(
 /// A throwaway database created by migcheck on a `Server`; only this database is ever modified.
 pub struct Database {
     pub name: String,
-    /// Connection URL for the throwaway database (password inside).
+    /// Connection URL for the throwaway database (password inside); on a sandboxed database it
+    /// logs in as the sandbox role.
     pub url: SecretUrl,
     pub engine: Engine,
+    /// The role migrations run as on a shared server (`None`: the server's admin user).
+    pub sandbox: Option<sandbox::SandboxRole>,
 }
 
 impl std::fmt::Debug for Database {
@@ -185,6 +190,7 @@ impl std::fmt::Debug for Database {
             .field("name", &self.name)
             .field("url", &self.url)
             .field("engine", &self.engine)
+            .field("sandbox", &self.sandbox.as_ref().map(|r| &r.name))
             .finish()
     }
 }
@@ -212,8 +218,14 @@ fn sql_error(what: &str, e: &sqlx::Error, url: &SecretUrl) -> Error {
     )
 }
 
-/// Drop database `name` over a fresh admin connection, terminating its sessions first.
-async fn drop_on(engine: Engine, admin_url: &SecretUrl, name: &str) -> Result<()> {
+/// Drop database `name` over a fresh admin connection, terminating its sessions first, then
+/// its sandbox role.
+async fn drop_on(
+    engine: Engine,
+    admin_url: &SecretUrl,
+    name: &str,
+    role: Option<&sandbox::SandboxRole>,
+) -> Result<()> {
     let mut conn = Conn::connect(engine, admin_url).await?;
     let result = async {
         match &mut conn {
@@ -243,6 +255,10 @@ async fn drop_on(engine: Engine, admin_url: &SecretUrl, name: &str) -> Result<()
                 conn.execute(&format!("DROP DATABASE IF EXISTS {}", quoted(engine, name)))
                     .await
             }
+        }?;
+        match role {
+            Some(role) => sandbox::drop_role(&mut conn, engine, role).await,
+            None => Ok(()),
         }
     }
     .await;
@@ -250,11 +266,33 @@ async fn drop_on(engine: Engine, admin_url: &SecretUrl, name: &str) -> Result<()
     result.map_err(|e| sql_error(&format!("dropping database {name}"), &e, admin_url))
 }
 
+/// Drop a throwaway database (and its sandbox role) that a dead run left on a server.
+pub(crate) async fn drop_leftover(
+    engine: Engine,
+    admin_url: &SecretUrl,
+    name: &str,
+    role: Option<&sandbox::SandboxRole>,
+) -> Result<()> {
+    // Only what migcheck names its own, whatever a record says.
+    let ours = |n: &str| {
+        n.strip_prefix("migcheck_")
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+    };
+    if !ours(name) || role.is_some_and(|r| !ours(&r.name)) {
+        return Err(Error::environment(
+            format!("{name} is not a migcheck throwaway database; left alone"),
+            None,
+        ));
+    }
+    drop_on(engine, admin_url, name, role).await
+}
+
 /// Registry entry for a throwaway database.
 struct DropDatabase {
     engine: Engine,
     admin_url: SecretUrl,
     name: String,
+    role: Option<sandbox::SandboxRole>,
     /// On a server migcheck started itself: removing the server removes the database.
     on_local_server: bool,
 }
@@ -265,13 +303,25 @@ impl cleanup::Cleanup for DropDatabase {
         format!("database {} on {}", self.name, self.admin_url)
     }
 
+    fn record(&self) -> Option<leftovers::Resource> {
+        (!self.on_local_server).then(|| leftovers::Resource::Database {
+            engine: self.engine.name().to_string(),
+            server: leftovers::server_key(self.admin_url.expose()),
+            name: self.name.clone(),
+            role: self.role.as_ref().map(|r| leftovers::RoleRecord {
+                name: r.name.clone(),
+                host: r.host.clone(),
+            }),
+        })
+    }
+
     async fn run(&self) {
         if self.on_local_server {
             return;
         }
         match tokio::time::timeout(
             Duration::from_secs(15),
-            drop_on(self.engine, &self.admin_url, &self.name),
+            drop_on(self.engine, &self.admin_url, &self.name, self.role.as_ref()),
         )
         .await
         {
@@ -283,32 +333,76 @@ impl cleanup::Cleanup for DropDatabase {
 }
 
 impl Database {
-    /// Create a new database with a random `migcheck_` name on `server`.
-    pub async fn create(server: &dyn Server) -> Result<Database> {
+    /// Create a new database with a random `migcheck_` name on `server`. With `sandboxed`,
+    /// also a role of the same name that owns it and can reach nothing else; `url` logs in
+    /// as that role.
+    pub async fn create(server: &dyn Server, sandboxed: bool) -> Result<Database> {
         let engine = server.info().engine;
         let admin_url = server.admin_url();
         let name = format!("migcheck_{}", local::random_alnum(12));
-        let url = with_database(admin_url, &name)?;
         let mut conn = Conn::connect(engine, admin_url).await?;
+        let created = Database::create_on(&mut conn, server, &name, sandboxed).await;
+        conn.close().await;
+        let (url, role) = created?;
+        tracing::info!(
+            sandbox = role.is_some(),
+            "created throwaway database {name}"
+        );
+        Ok(Database {
+            name,
+            url,
+            engine,
+            sandbox: role,
+        })
+    }
+
+    async fn create_on(
+        conn: &mut Conn,
+        server: &dyn Server,
+        name: &str,
+        sandboxed: bool,
+    ) -> Result<(SecretUrl, Option<sandbox::SandboxRole>)> {
+        let engine = server.info().engine;
+        let admin_url = server.admin_url();
+        let role = match sandboxed {
+            true => Some(sandbox::plan_role(conn, engine, name, admin_url).await?),
+            false => None,
+        };
         // Register before creating: an interrupt between the two must still drop it.
         cleanup::register_database(
-            &name,
+            name,
             admin_url.expose(),
             Arc::new(DropDatabase {
                 engine,
                 admin_url: admin_url.clone(),
-                name: name.clone(),
+                name: name.to_string(),
+                role: role.clone(),
                 on_local_server: server.provider() != "url",
             }),
         );
-        let q = quoted(engine, &name);
+        let password = match &role {
+            Some(role) => match sandbox::create_role(conn, engine, role, admin_url).await {
+                Ok(password) => Some(password),
+                Err(e) => {
+                    // Nothing was created.
+                    cleanup::unregister_database(name);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        let q = quoted(engine, name);
+        let owner = match &role {
+            Some(role) if engine == Engine::Postgres => format!(" OWNER {}", role.account(engine)),
+            _ => String::new(),
+        };
         let result = match engine {
             Engine::Postgres => {
                 // template0: no objects a site added to template1; C collation: deterministic
                 // ordering whatever the server's default locale is.
                 match conn
                     .execute(&format!(
-                        "CREATE DATABASE {q} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+                        "CREATE DATABASE {q}{owner} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
                     ))
                     .await
                 {
@@ -319,7 +413,7 @@ impl Database {
                             conn::scrub_error(&e, admin_url)
                         );
                         conn.execute(&format!(
-                            "CREATE DATABASE {q} TEMPLATE template0 ENCODING 'UTF8'"
+                            "CREATE DATABASE {q}{owner} TEMPLATE template0 ENCODING 'UTF8'"
                         ))
                         .await
                     }
@@ -330,17 +424,32 @@ impl Database {
                     .await
             }
         };
-        conn.close().await;
+        let granted = match (&result, &role) {
+            (Ok(()), Some(role)) => {
+                sandbox::grant_database(conn, engine, role, name, admin_url).await
+            }
+            _ => Ok(()),
+        };
+        if result.is_err() || granted.is_err() {
+            // Undo whatever exists of it now, over this connection.
+            if let Some(action) = cleanup::take_database(name) {
+                action.run().await;
+            }
+        }
         if let Err(e) = result {
-            cleanup::unregister_database(&name);
             return Err(sql_error(
                 &format!("creating database {name}"),
                 &e,
                 admin_url,
             ));
         }
-        tracing::info!("created throwaway database {name}");
-        Ok(Database { name, url, engine })
+        granted?;
+        let url = with_database(admin_url, name)?;
+        let url = match (&role, password) {
+            (Some(role), Some(password)) => sandbox::url_as(&url, &role.name, &password)?,
+            _ => url,
+        };
+        Ok((url, role))
     }
 
     /// Open a connection to this database.
@@ -350,7 +459,13 @@ impl Database {
 
     /// Drop the database (terminating other sessions on it first).
     pub async fn drop_database(self, server: &dyn Server) -> Result<()> {
-        drop_on(server.info().engine, server.admin_url(), &self.name).await?;
+        drop_on(
+            server.info().engine,
+            server.admin_url(),
+            &self.name,
+            self.sandbox.as_ref(),
+        )
+        .await?;
         cleanup::unregister_database(&self.name);
         tracing::info!("dropped throwaway database {}", self.name);
         Ok(())

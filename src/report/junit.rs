@@ -104,9 +104,16 @@ fn suite_summary(report: &Report) -> String {
         (Some(engine), None) => lines.push(format!("database: {} {}", engine.name, engine.version)),
         (None, _) => lines.push("database: none (the run stopped before one was needed)".into()),
     }
+    if let Some(sandbox) = report.provider.as_ref().and_then(|p| p.sandbox.as_ref()) {
+        lines.push(format!("sandbox: {sandbox}"));
+    }
     lines.push(format!(
-        "options: roundtrip={} require-down={} cosmetic={}",
-        report.options.roundtrip, report.options.require_down, report.options.cosmetic
+        "options: roundtrip={} require-down={} cosmetic={} statement-timeout={}s url-privileged={}",
+        report.options.roundtrip,
+        report.options.require_down,
+        report.options.cosmetic,
+        report.options.statement_timeout_s,
+        report.options.url_privileged
     ));
     let c = report.counts();
     lines.push(format!(

@@ -72,6 +72,10 @@ pub struct ProviderReport {
     pub image: Option<String>,
     /// Time from request to ready.
     pub startup_ms: u64,
+    /// `url` provider only: whom the migrations run as (`on: …` a sandbox role, or `OFF …`
+    /// with `--url-privileged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +91,15 @@ pub struct OptionsReport {
     /// applies migrations.
     #[serde(default)]
     pub session_sql: Vec<String>,
+    /// `--statement-timeout` in seconds (0: none).
+    #[serde(default)]
+    pub statement_timeout_s: u64,
+    /// `--migration-timeout` in seconds (0: none).
+    #[serde(default)]
+    pub migration_timeout_s: u64,
+    /// `--url-privileged`: the url provider's sandbox and server-wide guard are off.
+    #[serde(default)]
+    pub url_privileged: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -536,6 +549,7 @@ pub(crate) mod samples {
                 description: "local PostgreSQL 15.8 (/usr/lib/postgresql/15/bin)".to_string(),
                 image: None,
                 startup_ms: 612,
+                sandbox: None,
             }),
             options: OptionsReport {
                 roundtrip: "step".to_string(),
@@ -543,6 +557,9 @@ pub(crate) mod samples {
                 cosmetic: "note".to_string(),
                 fail_on: None,
                 session_sql: Vec::new(),
+                statement_timeout_s: 0,
+                migration_timeout_s: 0,
+                url_privileged: false,
             },
             migrations: Vec::new(),
             checks: Vec::new(),

@@ -159,6 +159,14 @@ impl Printer {
         ));
     }
 
+    /// `sandbox: on: migrations run as …` (url provider).
+    pub fn sandbox(&self, description: &str) {
+        if self.quiet {
+            return;
+        }
+        self.emit(&format!("sandbox: {}\n", one_line(description)));
+    }
+
     /// A warning that does not change the verdict (e.g. a cleanup that did not finish).
     /// Printed in quiet mode too.
     pub fn warning(&self, message: &str) {

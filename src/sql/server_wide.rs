@@ -18,6 +18,22 @@ pub fn server_wide(sql: &str, dialect: Dialect) -> Option<String> {
         ["CREATE" | "DROP" | "ALTER", "USER", "MAPPING", ..] if dialect == Dialect::Postgres => {
             None
         }
+        // MySQL's `ALTER DATABASE CHARACTER SET …` without a name changes the current one.
+        ["ALTER", "DATABASE" | "SCHEMA", option, ..]
+            if dialect == Dialect::Mysql
+                && matches!(
+                    *option,
+                    "CHARACTER"
+                        | "CHARSET"
+                        | "COLLATE"
+                        | "DEFAULT"
+                        | "COMMENT"
+                        | "READ"
+                        | "ENCRYPTION"
+                ) =>
+        {
+            None
+        }
         ["CREATE" | "DROP" | "ALTER", "DATABASE", ..] => hit(2),
         ["ALTER", "SYSTEM", ..] => hit(2),
         ["CREATE" | "DROP" | "ALTER", "ROLE" | "USER" | "TABLESPACE", ..] => hit(2),
@@ -173,6 +189,11 @@ mod tests {
             ("GRANT SELECT ON t TO app", Dialect::Postgres),
             ("USE INDEX", Dialect::Postgres),
             ("CREATE USER MAPPING FOR app SERVER s", Dialect::Postgres),
+            ("ALTER DATABASE CHARACTER SET utf8mb4", Dialect::Mysql),
+            (
+                "ALTER SCHEMA DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+                Dialect::Mysql,
+            ),
         ] {
             assert_eq!(server_wide(sql, dialect), None, "{sql}");
         }

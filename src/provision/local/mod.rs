@@ -256,12 +256,16 @@ async fn run_tool(
         .try_clone()
         .map_err(|e| Error::environment(format!("cannot open {}: {e}", log.display()), None))?;
     cmd.stdout(out).stderr(err);
+    // Its own process group: the tool starts servers of its own (install-db bootstraps a
+    // mariadbd) that must stop with it before its directory is removed.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     tracing::debug!(command = ?cmd, "running {what}");
     let mut cmd = tokio::process::Command::from(cmd);
     cmd.kill_on_drop(true);
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::environment(format!("cannot run {what}: {e}"), None))?;
+    let group = child.id().map(|pid| ToolGroup(pid as i32));
     let status = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => {
@@ -291,7 +295,45 @@ async fn run_tool(
             None,
         ));
     }
+    // Finished cleanly: nothing of it runs any more, and its pid may be reused.
+    std::mem::forget(group);
     Ok(())
+}
+
+/// Kills a setup tool's whole process group when dropped (finished, timed out, or the run
+/// interrupted), and waits until none of it runs: only then may its directory go.
+struct ToolGroup(i32);
+
+impl Drop for ToolGroup {
+    fn drop(&mut self) {
+        let group = Pid::from_raw(self.0);
+        if nix::sys::signal::killpg(group, Signal::SIGKILL).is_err() {
+            return; // nothing left in it
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while group_running(self.0) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Whether any process of group `pgid` still runs (zombies do not count).
+fn group_running(pgid: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        let Some(close) = stat.rfind(')') else {
+            return false;
+        };
+        let mut fields = stat[close + 1..].split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        pgrp == Some(pgid) && state != Some("Z") && state != Some("X")
+    })
 }
 
 fn open_log(path: &Path) -> Result<std::fs::File> {
@@ -357,6 +399,8 @@ impl ServerProcess {
 
     fn set_child(&self, child: Child) {
         self.lock().child = Some(child);
+        // The record now names the process to stop if migcheck dies.
+        cleanup::refresh();
     }
 
     fn pid(&self) -> Option<u32> {
@@ -453,6 +497,12 @@ impl Drop for ServerProcess {
 impl Cleanup for ServerProcess {
     fn label(&self) -> String {
         self.label.clone()
+    }
+    fn record(&self) -> Option<crate::provision::leftovers::Resource> {
+        Some(crate::provision::leftovers::Resource::Dir {
+            path: self.dir()?,
+            pid: self.pid(),
+        })
     }
     async fn run(&self) {
         self.stop().await;
