@@ -347,7 +347,8 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
 }
 
 /// A server error that means its disk is full (PostgreSQL SQLSTATE 53100, MySQL/MariaDB
-/// errno 28 or `Disk full`): the environment failed, not the migration.
+/// errno 28, `Disk full`, MariaDB's `Can't change size of file`): the environment failed,
+/// not the migration.
 fn is_disk_full(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
     lower.contains("no space left on device")
@@ -355,6 +356,8 @@ fn is_disk_full(message: &str) -> bool {
         || lower.contains("disk full")
         || lower.contains("errcode: 28")
         || lower.contains("errno: 28")
+        // MariaDB on a full disk when InnoDB extends a file (its errno is garbage).
+        || lower.contains("can't change size of file")
 }
 
 /// End every other session on the connection's database (and wait until they are gone).

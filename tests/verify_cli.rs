@@ -462,3 +462,81 @@ fn migration_timeout_fails_the_migration_at_the_running_statement() {
         assert_eq!(json["options"]["statement_timeout_s"], 0);
     }
 }
+
+/// A server whose disk fills up during a migration is a broken environment (exit 3), not a
+/// failed gate: the migration is not to blame. The server's data directory is put on a 120 MB
+/// tmpfs (TMPDIR for the local provider), which needs root to mount.
+#[test]
+fn disk_full_is_an_environment_failure() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var_os("MIGCHECK_REQUIRE_ROOT").is_none(),
+            "MIGCHECK_REQUIRE_ROOT is set but this test does not run as root"
+        );
+        eprintln!("SKIPPED disk_full_is_an_environment_failure: needs root to mount a small tmpfs");
+        return;
+    }
+    let small = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=120m,mode=1777", "tmpfs"])
+        .arg(small.path())
+        .status()
+        .expect("run mount");
+    assert!(mounted.success(), "cannot mount a tmpfs on {}", small.path().display());
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(small.path());
+    for (engine, fill) in [
+        (
+            "postgres",
+            "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g + 1)::text) AS v \
+             FROM generate_series(1, 5000000) g;\n",
+        ),
+        (
+            "mariadb",
+            "CREATE TABLE big (id INT PRIMARY KEY AUTO_INCREMENT, v TEXT);\n\
+             INSERT INTO big (v) SELECT CONCAT(MD5(seq), MD5(seq + 1), MD5(seq + 2)) \
+             FROM seq_1_to_3000000;\n",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("1_a.up.sql"), "CREATE TABLE t (id int);\n").unwrap();
+        std::fs::write(p.join("1_a.down.sql"), "DROP TABLE t;\n").unwrap();
+        std::fs::write(p.join("2_big.up.sql"), fill).unwrap();
+        std::fs::write(p.join("2_big.down.sql"), "DROP TABLE big;\n").unwrap();
+        let reports = tempfile::tempdir().unwrap();
+        let json = reports.path().join("report.json");
+        let out = support::migcheck()
+            .arg("verify")
+            .arg(p)
+            .args(["--engine", engine, "--provider", "local", "--format", "golang-migrate"])
+            .arg("--json")
+            .arg(&json)
+            .env("TMPDIR", small.path())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(3), "{engine}: {text}");
+        assert!(text.contains("ran out of disk space"), "{engine}: {text}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(report["exit_code"], 3, "{engine}: {report}");
+        let passed = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["migration"] == "1_a" && c["status"] == "pass");
+        assert!(passed, "the checks before it are kept: {report}");
+        let left: Vec<_> = std::fs::read_dir(small.path()).unwrap().flatten().collect();
+        assert!(left.is_empty(), "{engine}: left on the tmpfs: {left:?}");
+    }
+}
