@@ -127,7 +127,10 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         None => alembic::chain::is_project(&args.path),
     };
     let graph = if wants_alembic {
-        Some(alembic::graph::Graph::load(&args.path)?)
+        let graph = alembic::graph::Graph::load(&args.path)?;
+        // Alembic runs env.py for every command: without it nothing can be verified.
+        graph.project.require_env_py()?;
+        Some(graph)
     } else {
         None
     };

@@ -351,3 +351,17 @@ fn syntax_error_is_reported_at_its_file_and_migration_timeout_reaches_alembic() 
         run.describe()
     );
 }
+
+/// A project whose script folder has no env.py is bad input naming the configuration, before
+/// any server starts (Alembic would fail every command on it).
+#[test]
+fn missing_env_py_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("linear");
+    copy_dir(&fixture("alembic/linear"), &project);
+    std::fs::remove_file(project.join("migrations/env.py")).unwrap();
+    let r = verify(&project, &["--provider", "local"]);
+    assert_eq!(r.code(), 2, "{}", r.describe());
+    assert!(r.stderr().contains("alembic.ini"), "{}", r.describe());
+    assert!(r.stderr().contains("env.py does not exist"), "{}", r.describe());
+}

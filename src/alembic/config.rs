@@ -266,6 +266,31 @@ fn load(dir: &Path, ini: Option<PathBuf>, toml: Option<PathBuf>) -> Result<Proje
     })
 }
 
+impl Project {
+    /// `env.py` in the script folder, which every Alembic command runs (bad input without it).
+    pub fn require_env_py(&self) -> Result<()> {
+        let env = self.script_location.join("env.py");
+        if env.is_file() {
+            return Ok(());
+        }
+        let file = self
+            .ini
+            .as_ref()
+            .or(self.toml.as_ref())
+            .cloned()
+            .unwrap_or_else(|| self.root.clone());
+        Err(Error::input(
+            file,
+            None,
+            format!(
+                "{} does not exist: script_location names the folder that holds env.py, which \
+                 Alembic runs for every command",
+                env.display()
+            ),
+        ))
+    }
+}
+
 fn ini_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "1" | "yes" | "true" | "on" => Some(true),
