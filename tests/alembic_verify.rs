@@ -363,5 +363,9 @@ fn missing_env_py_is_bad_input() {
     let r = verify(&project, &["--provider", "local"]);
     assert_eq!(r.code(), 2, "{}", r.describe());
     assert!(r.stderr().contains("alembic.ini"), "{}", r.describe());
-    assert!(r.stderr().contains("env.py does not exist"), "{}", r.describe());
+    assert!(
+        r.stderr().contains("env.py does not exist"),
+        "{}",
+        r.describe()
+    );
 }

@@ -188,11 +188,12 @@ async fn names_on(server: &dyn Server) -> (Vec<String>, Vec<String>) {
     .fetch_all(&mut *c)
     .await
     .unwrap();
-    let users: Vec<String> =
-        sqlx::query_scalar("SELECT CAST(user AS CHAR) FROM mysql.user WHERE user LIKE 'migcheck\\_%'")
-            .fetch_all(&mut *c)
-            .await
-            .unwrap();
+    let users: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(user AS CHAR) FROM mysql.user WHERE user LIKE 'migcheck\\_%'",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .unwrap();
     conn.close().await;
     (dbs, users)
 }

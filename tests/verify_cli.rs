@@ -482,7 +482,11 @@ fn disk_full_is_an_environment_failure() {
         .arg(small.path())
         .status()
         .expect("run mount");
-    assert!(mounted.success(), "cannot mount a tmpfs on {}", small.path().display());
+    assert!(
+        mounted.success(),
+        "cannot mount a tmpfs on {}",
+        small.path().display()
+    );
     struct Unmount<'a>(&'a std::path::Path);
     impl Drop for Unmount<'_> {
         fn drop(&mut self) {
@@ -514,7 +518,14 @@ fn disk_full_is_an_environment_failure() {
         let out = support::migcheck()
             .arg("verify")
             .arg(p)
-            .args(["--engine", engine, "--provider", "local", "--format", "golang-migrate"])
+            .args([
+                "--engine",
+                engine,
+                "--provider",
+                "local",
+                "--format",
+                "golang-migrate",
+            ])
             .arg("--json")
             .arg(&json)
             .env("TMPDIR", small.path())
