@@ -195,7 +195,7 @@ fn snapshots_do_not_depend_on_the_provider_or_its_role() {
         (
             Engine::Postgres,
             "postgres/golang-migrate/clean",
-            vec!["CREATE ROLE migcheck_other LOGIN CREATEDB PASSWORD 'other-pw'"],
+            vec!["CREATE ROLE migcheck_other LOGIN CREATEDB CREATEROLE PASSWORD 'other-pw'"],
         ),
         (
             Engine::Mariadb,

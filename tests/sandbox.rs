@@ -360,6 +360,31 @@ fn sandbox_needs_a_user_that_may_create_roles() {
             let ci = support::url_as(server.as_ref(), "ci", "ci-pw");
             let run = verify_via_url(chain.path(), engine, &ci, &[]);
             assert_eq!(run.code(), 0, "{engine} as ci: {}", run.describe());
+            // The statements that create the sandbox role carry its password: no log shows
+            // them, even with every target at debug (sqlx logs each statement's text there).
+            let out = support::migcheck()
+                .arg("verify")
+                .arg(chain.path())
+                .args(["--engine", engine.name(), "--provider", "url", "--url", &ci])
+                .args(["--format", "golang-migrate"])
+                .env("MIGCHECK_LOG", "debug")
+                .output()
+                .unwrap();
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(0), "{engine}: {all}");
+            let revealing: Vec<&str> = all
+                .lines()
+                .filter(|l| l.contains("PASSWORD '") || l.contains("IDENTIFIED BY '"))
+                .collect();
+            assert!(revealing.is_empty(), "{engine}: {revealing:?}");
+            assert!(
+                all.contains("created throwaway database"),
+                "debug logs: {all}"
+            );
 
             let weak = support::url_as(server.as_ref(), "weak", "weak-pw");
             let run = verify_via_url(chain.path(), engine, &weak, &[]);

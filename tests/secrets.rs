@@ -63,11 +63,12 @@ fn server_messages_echoing_the_password_are_scrubbed_in_every_form() {
         let server = rt.block_on(support::local_server(engine));
         let create: Vec<String> = match engine {
             Engine::Postgres => vec![format!(
-                "CREATE ROLE migcheck_secret LOGIN CREATEDB PASSWORD '{PASSWORD}'"
+                "CREATE ROLE migcheck_secret LOGIN CREATEDB CREATEROLE PASSWORD '{PASSWORD}'"
             )],
             _ => vec![
                 format!("CREATE USER 'migcheck_secret'@'%' IDENTIFIED BY '{PASSWORD}'"),
-                "GRANT ALL PRIVILEGES ON *.* TO 'migcheck_secret'@'%'".to_string(),
+                "GRANT ALL PRIVILEGES ON *.* TO 'migcheck_secret'@'%' WITH GRANT OPTION"
+                    .to_string(),
             ],
         };
         let create: Vec<&str> = create.iter().map(String::as_str).collect();

@@ -25,11 +25,27 @@ impl Conn {
     /// Like `connect`, but hands back the driver error (for retry loops); scrub it with
     /// `scrub_error` before showing it.
     pub async fn try_connect(engine: Engine, url: &SecretUrl) -> Result<Conn, sqlx::Error> {
+        use sqlx::ConnectOptions;
+        use std::str::FromStr;
+        // sqlx logs statements (and slow ones at WARN) with their text: that may hold a
+        // sandbox role's password or a migration's secrets, and migcheck reports timings itself.
+        let quiet = log::LevelFilter::Off;
+        let slow = std::time::Duration::from_secs(3600);
         Ok(match engine {
-            Engine::Postgres => Conn::Postgres(sqlx::PgConnection::connect(url.expose()).await?),
-            Engine::Mysql | Engine::Mariadb => {
-                Conn::Mysql(sqlx::MySqlConnection::connect(url.expose()).await?)
-            }
+            Engine::Postgres => Conn::Postgres(
+                sqlx::postgres::PgConnectOptions::from_str(url.expose())?
+                    .log_statements(quiet)
+                    .log_slow_statements(quiet, slow)
+                    .connect()
+                    .await?,
+            ),
+            Engine::Mysql | Engine::Mariadb => Conn::Mysql(
+                sqlx::mysql::MySqlConnectOptions::from_str(url.expose())?
+                    .log_statements(quiet)
+                    .log_slow_statements(quiet, slow)
+                    .connect()
+                    .await?,
+            ),
         })
     }
 
