@@ -7,6 +7,8 @@
 mod dbmate;
 mod diesel;
 mod flyway;
+#[doc(hidden)]
+pub mod fuzzing;
 mod golang_migrate;
 mod goose;
 mod popx;

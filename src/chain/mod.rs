@@ -226,6 +226,10 @@ pub fn discover(root: &Path, options: &DiscoverOptions) -> Result<Chain> {
 
 mod discover;
 
+/// The discovery parsers, one at a time, for the fuzz targets under `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub use discover::fuzzing;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -193,10 +193,11 @@ fn lint_one(
             Vec::new()
         }
     };
+    let mut columns = Columns::default();
     let stmts: Vec<Stmt> = statements
         .iter()
         .map(|s| {
-            let col = column_of(&lines, s.line, &s.sql);
+            let col = columns.of(&lines, s.line, &s.sql);
             parse::analyse(&s.sql, s.line, col, engine.dialect())
         })
         .collect();
@@ -507,20 +508,60 @@ fn raw_lines(script: &Script) -> HashMap<usize, String> {
     map
 }
 
-/// 1-based column of the statement's first characters on its first line.
-fn column_of(lines: &HashMap<usize, String>, line: usize, sql: &str) -> usize {
-    let Some(text) = lines.get(&line) else {
-        return 1;
-    };
-    let probe: String = sql.lines().next().unwrap_or("").chars().take(16).collect();
-    let byte = if probe.is_empty() {
-        None
-    } else {
-        text.find(&probe)
+/// 1-based columns of the statements' first characters on their first lines, for the
+/// statements of one script taken in file order.
+///
+/// A statement is looked for after the previous statement on the same line, and the characters
+/// before it are counted from there: many statements on one line (`END; END; END; ...` after a
+/// `BEGIN ATOMIC` body) cost the line's length once in all, not once each, which was quadratic;
+/// and a statement whose text repeats on its line gets its own column, not the first copy's.
+#[derive(Default)]
+struct Columns {
+    /// Line of the previous statement, the byte on that line where the next search starts,
+    /// and the number of characters before that byte.
+    resume: Option<(usize, usize, usize)>,
+}
+
+impl Columns {
+    fn of(&mut self, lines: &HashMap<usize, String>, line: usize, sql: &str) -> usize {
+        let Some(text) = lines.get(&line) else {
+            return 1;
+        };
+        let first = sql.lines().next().unwrap_or("");
+        // The first 16 characters of the statement's first line.
+        let probe = &first[..first.char_indices().nth(16).map_or(first.len(), |(i, _)| i)];
+        let (from, chars) = match self.resume {
+            Some((l, from, chars)) if l == line => (from, chars),
+            _ => (0, 0),
+        };
+        if !probe.is_empty() {
+            if let Some(off) = text[from..].find(probe) {
+                let at = from + off;
+                let col = chars + text[from..at].chars().count() + 1;
+                // The next statement on this line starts after this one's text.
+                let len = if text[at..].starts_with(first) {
+                    first.len()
+                } else {
+                    probe.len()
+                };
+                let next = at + len;
+                let next_chars = col - 1 + text[at..next].chars().count();
+                self.resume = Some((line, next, next_chars));
+                return col;
+            }
+        }
+        // Not on its line after the previous statement (or nothing to look for): the first
+        // occurrence anywhere on the line, else its first non-blank character.
+        self.resume = None;
+        let byte = if probe.is_empty() {
+            None
+        } else {
+            text.find(probe)
+        }
+        .or_else(|| text.find(|c: char| !c.is_whitespace()))
+        .unwrap_or(0);
+        text[..byte].chars().count() + 1
     }
-    .or_else(|| text.find(|c: char| !c.is_whitespace()))
-    .unwrap_or(0);
-    text[..byte].chars().count() + 1
 }
 
 /// The statement on one line, whitespace collapsed, at most 120 characters.

@@ -251,3 +251,69 @@ fn no_stray_fixture_directories() {
         }
     }
 }
+
+#[test]
+fn nested_begin_in_begin_atomic_on_one_line() {
+    // A SQL-standard function body holding nested BEGINs, all on one line: the splitter ends
+    // the function at the first END and every further `END;` is a statement of its own, all
+    // on line 1. Each statement's column is found after the previous one (this was quadratic
+    // in the line's length), and a repeated statement gets its own column.
+    let n = 2_000;
+    let head = format!(
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC {}SELECT 1; {}",
+        "BEGIN ".repeat(n),
+        "END; ".repeat(n)
+    );
+    let sql = format!("{head}DROP TABLE t; DROP TABLE t;\n");
+    let f = lint(Engine::Postgres, &sql);
+    let at: Vec<_> = f
+        .iter()
+        .filter(|f| f.rule != "statements-after-access-exclusive")
+        .map(|f| (f.rule.as_str(), f.line, f.column))
+        .collect();
+    let first_drop = head.len() + 1;
+    let second_drop = first_drop + "DROP TABLE t; ".len();
+    assert_eq!(
+        at,
+        vec![
+            ("parse-error", Some(1), Some(1)),
+            (
+                "drop-table",
+                Some(1),
+                Some(first_drop + "DROP TABLE ".len())
+            ),
+            (
+                "drop-table",
+                Some(1),
+                Some(second_drop + "DROP TABLE ".len())
+            ),
+        ]
+    );
+    let parse_error = f.iter().find(|f| f.rule == "parse-error").unwrap();
+    assert!(
+        parse_error.message.contains("at or near \"BEGIN\""),
+        "{}",
+        parse_error.message
+    );
+}
+
+#[test]
+fn statement_columns_count_characters_after_the_previous_statement() {
+    // Multi-byte text before a statement, statements repeated on a line, a statement on the
+    // next line: columns are in characters and each statement's own.
+    let sql = "SELECT 'é'; DROP TABLE t; DROP TABLE t;\n  DROP TABLE u;\n";
+    let f = lint(Engine::Postgres, sql);
+    let at: Vec<_> = f
+        .iter()
+        .filter(|f| f.rule == "drop-table")
+        .map(|f| (f.line, f.column))
+        .collect();
+    assert_eq!(
+        at,
+        vec![
+            (Some(1), Some(24)),
+            (Some(1), Some(38)),
+            (Some(2), Some(14))
+        ]
+    );
+}

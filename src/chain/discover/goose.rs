@@ -123,6 +123,9 @@ pub(super) fn parse(text: &str) -> Sectioned {
                 if let Some(dir) = current {
                     push_sql(section(&mut out, dir), text, run, line_start);
                 }
+                // The SQL before the block is taken: a block a section annotation cuts short
+                // leaves its body as plain SQL, not the text before it a second time.
+                run = (offset, line_no + 1);
                 block = Some((offset, line_no + 1, line_no));
             }
             Annotation::End => {
@@ -267,5 +270,40 @@ mod tests {
         let p = parse("-- +goose Up\nSELECT 1;\n-- +goose StatementEnd\n-- +goose Up\n");
         let kinds: Vec<_> = p.problems.iter().map(|p| p.1).collect();
         assert_eq!(kinds, vec!["bad-annotation", "duplicate-section"]);
+    }
+
+    #[test]
+    fn unterminated_block_cut_by_a_section_keeps_each_statement_once() {
+        // Found by the discover_text fuzz target: the SQL before the StatementBegin came out
+        // twice (once before the block, once again with the block's body).
+        let p = parse("-- +goose Up\nCREATE TABLE a (id int);\n-- +goose StatementBegin\nSELECT 1;\n-- +goose Down\nDROP TABLE a;\n");
+        assert_eq!(
+            p.problems,
+            vec![(
+                5,
+                "bad-annotation",
+                "section annotation inside a StatementBegin/StatementEnd block".into()
+            )]
+        );
+        assert_eq!(
+            p.up.unwrap().segments,
+            vec![
+                Segment::Sql {
+                    text: "CREATE TABLE a (id int);\n".into(),
+                    line: 2
+                },
+                Segment::Sql {
+                    text: "SELECT 1;\n".into(),
+                    line: 4
+                },
+            ]
+        );
+        assert_eq!(
+            p.down.unwrap().segments,
+            vec![Segment::Sql {
+                text: "DROP TABLE a;\n".into(),
+                line: 6
+            }]
+        );
     }
 }

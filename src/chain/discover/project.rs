@@ -54,7 +54,7 @@ fn display(p: &Path) -> String {
 /// A dependency on sqlx that can run migrations: sqlx's default features include `migrate`, so
 /// only `default-features = false` without `migrate` rules it out (a crate such as migcheck
 /// itself uses sqlx as a driver, not as a migrator).
-fn cargo_uses_sqlx_migrate(text: &str) -> bool {
+pub(super) fn cargo_uses_sqlx_migrate(text: &str) -> bool {
     let Ok(table) = toml::from_str::<toml::Table>(text) else {
         return false;
     };
@@ -94,7 +94,7 @@ fn spec_can_migrate(spec: &toml::Value) -> bool {
 }
 
 /// golang-migrate or popx named in a `go.mod`'s requirements.
-fn go_mod_tool(text: &str) -> Option<Format> {
+pub(super) fn go_mod_tool(text: &str) -> Option<Format> {
     let mentions = |module: &str| {
         text.lines().any(|l| {
             let l = l.trim_start().trim_start_matches("require").trim_start();
