@@ -18,11 +18,16 @@ fuzz_target!(|data: &[u8]| {
 
     let (parses, _flags) = fuzzing::file_names(name);
     for p in &parses {
-        assert!(is_slice_of(name, p.version), "{p:?}: version not from the name");
+        assert!(
+            is_slice_of(name, p.version),
+            "{p:?}: version not from the name"
+        );
         assert!(is_slice_of(name, p.name), "{p:?}: name not from the name");
         match p.format {
             Format::Flyway => assert!(
-                p.version.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'_'),
+                p.version
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b'_'),
                 "{p:?}"
             ),
             Format::Diesel => {}
@@ -35,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
 
     let lines = Lines::new(text);
     let line_ok = |l: usize| (1..=lines.count()).contains(&l);
-    for sections in [fuzzing::goose_sections(text), fuzzing::dbmate_sections(text)] {
+    for sections in [
+        fuzzing::goose_sections(text),
+        fuzzing::dbmate_sections(text),
+    ] {
         for l in sections.marker_lines.iter().chain(&sections.problem_lines) {
             assert!(line_ok(*l), "line {l} of a {}-line text", lines.count());
         }
