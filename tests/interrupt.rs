@@ -19,20 +19,6 @@ fn slow_chain(dir: &Path, sleep_sql: &str) {
     std::fs::write(dir.join("0002_sleep.down.sql"), "SELECT 1;\n").unwrap();
 }
 
-/// Processes whose command line mentions `needle` (server processes started under our TMPDIR).
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if text.contains(needle) {
-                found.push(format!("{}: {text}", entry.file_name().to_string_lossy()));
-            }
-        }
-    }
-    found
-}
-
 /// Start `migcheck verify` under a private TMPDIR, wait until its first migration applied,
 /// send `signal`, and check the exit code and that nothing is left behind.
 fn interrupt_run(engine: &str, sleep_sql: &str, signal: Signal, extra: &[&str]) {
@@ -87,7 +73,7 @@ fn interrupt_run(engine: &str, sleep_sql: &str, signal: Signal, extra: &[&str]) 
     }
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        !processes_mentioning(tmp.to_str().unwrap()).is_empty() || extra.contains(&"url"),
+        !support::processes_mentioning(tmp.to_str().unwrap()).is_empty() || extra.contains(&"url"),
         "expected a server process running under {}",
         tmp.display()
     );
@@ -148,7 +134,7 @@ fn interrupt_run(engine: &str, sleep_sql: &str, signal: Signal, extra: &[&str]) 
     // Give killed children a moment to be reaped before looking for them.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let procs = processes_mentioning(tmp.to_str().unwrap());
+        let procs = support::processes_mentioning(tmp.to_str().unwrap());
         if procs.is_empty() {
             break;
         }

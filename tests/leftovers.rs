@@ -254,20 +254,6 @@ fn sigkill_on_a_shared_server_is_cleaned_up_with_its_url() {
     }
 }
 
-/// Processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if text.contains(needle) {
-                found.push(text);
-            }
-        }
-    }
-    found
-}
-
 /// Ctrl-C while mariadb-install-db's own bootstrap server writes the data directory: the
 /// whole installer (its server too) stops before the directory is removed, so none is left.
 #[test]
@@ -286,7 +272,7 @@ fn ctrl_c_during_mariadb_install_db_leaves_nothing() {
         let tmp = work.tmp().to_string_lossy().to_string();
         let deadline = Instant::now() + Duration::from_secs(60);
         // The bootstrap server names the data directory under our TMPDIR.
-        while !processes_mentioning(&tmp)
+        while !support::processes_mentioning(&tmp)
             .iter()
             .any(|p| p.contains("bootstrap"))
         {
@@ -303,11 +289,11 @@ fn ctrl_c_during_mariadb_install_db_leaves_nothing() {
         let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap_or_default();
         assert_eq!(status.code(), Some(130), "attempt {attempt}: {stderr}");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !processes_mentioning(&tmp).is_empty() {
+        while !support::processes_mentioning(&tmp).is_empty() {
             assert!(
                 Instant::now() < deadline,
                 "attempt {attempt}: processes outlived migcheck: {:?}",
-                processes_mentioning(&tmp)
+                support::processes_mentioning(&tmp)
             );
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -378,3 +378,18 @@ pub fn url_as(server: &dyn Server, user: &str, password: &str) -> String {
     u.set_password(Some(password)).expect("password");
     u.to_string()
 }
+
+/// Processes whose command line mentions `needle` (`pid: command line`), e.g. servers started
+/// under a test's private TMPDIR.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if text.contains(needle) {
+                found.push(format!("{}: {text}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
