@@ -71,12 +71,17 @@ pub fn state_dir() -> Option<PathBuf> {
     Some(cache.join("migcheck").join("runs"))
 }
 
-/// Start time of process `pid` (field 22 of /proc/PID/stat), None where unknown.
-pub fn process_start_time(pid: u32) -> Option<u64> {
+/// The fields of /proc/PID/stat after the command name, from field 3 (the state) on.
+pub(crate) fn proc_stat_fields(pid: &str) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    Some(after.split_whitespace().map(str::to_string).collect())
+}
+
+/// Start time of process `pid` (field 22 of /proc/PID/stat), None where unknown.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    proc_stat_fields(&pid.to_string())?.get(19)?.parse().ok()
 }
 
 /// Whether the process that wrote `record` still runs (on this host).

@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 use crate::engine::{Engine, ServerInfo};
 use crate::error::{Error, Result};
 use crate::provision::cleanup::{self, Cleanup, Registration};
+use crate::provision::leftovers;
 use crate::provision::{Conn, ProvisionOptions, Server};
 use crate::redact::SecretUrl;
 
@@ -323,16 +324,12 @@ fn group_running(pgid: i32) -> bool {
         return false;
     };
     entries.flatten().any(|e| {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+        let Some(fields) = e.file_name().to_str().and_then(leftovers::proc_stat_fields) else {
             return false;
         };
-        let Some(close) = stat.rfind(')') else {
-            return false;
-        };
-        let mut fields = stat[close + 1..].split_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
-        pgrp == Some(pgid) && state != Some("Z") && state != Some("X")
+        let state = fields.first().map(String::as_str);
+        let pgrp = fields.get(2).and_then(|g| g.parse::<i32>().ok());
+        pgrp == Some(pgid) && !matches!(state, Some("Z" | "X"))
     })
 }
 
