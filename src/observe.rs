@@ -458,6 +458,7 @@ impl PgWatch {
             statement: Some(sql.clone()),
             help: None,
             migration: script.migration.clone(),
+            ..Default::default()
         };
         let out = &mut observation.findings;
 
@@ -639,6 +640,7 @@ impl PgWatch {
             statement: script.excerpts.get(u.first).cloned(),
             help: None,
             migration: script.migration.clone(),
+            ..Default::default()
         });
     }
 }
@@ -829,6 +831,7 @@ fn mysql_rebuilds(
             statement: sql,
             help: None,
             migration: script.migration.clone(),
+            ..Default::default()
         });
     }
 }
@@ -1063,6 +1066,7 @@ pub fn reconcile(
             statement: f.statement.clone(),
             help: None,
             migration: f.migration.clone(),
+            ..Default::default()
         });
     }
     extra.extend(disagreements);

@@ -1378,6 +1378,7 @@ fn nondeterministic_finding(
                 .to_string(),
         ),
         migration: Some(plan.migration.id.clone()),
+        ..Default::default()
     }
 }
 

@@ -187,6 +187,7 @@ fn finding(
         statement,
         help: Some(help.unwrap_or_else(|| rule.recipe.to_string())),
         migration: None,
+        ..Default::default()
     }
 }
 

@@ -578,6 +578,7 @@ mod tests {
             statement: Some("DROP TABLE t".into()),
             help: Some("do it safely".into()),
             migration: Some(mig.into()),
+            ..Default::default()
         };
         r.findings = vec![
             f("drop-table", "error", "0001_a", 1),

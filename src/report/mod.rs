@@ -203,6 +203,10 @@ pub struct Finding {
     /// The migration id (`0042_add_status`) when the file belongs to a discovered chain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migration: Option<String>,
+    /// With `--since`: the migration already existed at the base, so the finding is listed
+    /// but never fails the gate.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub baseline: bool,
 }
 
 /// Where the time went (milliseconds).

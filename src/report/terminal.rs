@@ -959,6 +959,7 @@ FAIL
             statement: Some("DROP TABLE users\u{1b}[31m".into()),
             help: Some("expand/contract".into()),
             migration: Some("0002_x".into()),
+            ..Default::default()
         };
         p.finding(&f);
         p.lint_summary(&[f], 2, "error", true, &[]);
