@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+pub use crate::history::HistoryReport;
+
 pub mod json;
 pub mod junit;
 pub mod terminal;
@@ -46,8 +48,12 @@ pub struct Report {
     pub options: OptionsReport,
     pub migrations: Vec<MigrationReport>,
     pub checks: Vec<CheckReport>,
-    /// Lint findings (empty until lint exists).
+    /// Lint findings, history findings with `--since`, observed findings.
     pub findings: Vec<Finding>,
+    /// `--since` (or the base a CI pull or merge request names): what the change was judged
+    /// against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryReport>,
     pub timings: Timings,
 }
 
@@ -207,6 +213,9 @@ pub struct Finding {
     /// but never fails the gate.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub baseline: bool,
+    /// A unified diff the finding is about (a released migration's edit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 /// Where the time went (milliseconds).
@@ -568,6 +577,7 @@ pub(crate) mod samples {
             migrations: Vec::new(),
             checks: Vec::new(),
             findings: Vec::new(),
+            history: None,
             timings: Timings {
                 chain_ms: 3,
                 server_start_ms: 612,
