@@ -955,7 +955,10 @@ mod tests {
         let b = "-- a header\nCREATE TABLE  t (\n  id int\n);\n";
         assert_eq!(normalize(a, Format::Diesel), normalize(b, Format::Diesel));
         let spaced = "CREATE TABLE t (\n    id int\n) ;";
-        assert_eq!(normalize(a, Format::Diesel), normalize(spaced, Format::Diesel));
+        assert_eq!(
+            normalize(a, Format::Diesel),
+            normalize(spaced, Format::Diesel)
+        );
         let c = "CREATE TABLE t (id bigint);";
         assert_ne!(normalize(a, Format::Diesel), normalize(c, Format::Diesel));
         // A comment marker inside a string is text.
