@@ -200,6 +200,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         Some(args.rules.resolve(Some(&args.path))?)
     };
     report.options.fail_on = lint_config.as_ref().map(|c| c.fail_on().name().to_string());
+    let history_started = Instant::now();
     let judgement = judge_history(
         args,
         &chain,
@@ -208,6 +209,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         lint_config.as_ref(),
         printer,
     )?;
+    report.timings.history_ms = ms(history_started.elapsed());
     report.history = judgement.as_ref().map(|j| j.report.clone());
     let verify_config = VerifyConfig::resolve(args)?;
     report.options.cosmetic = verify_config.cosmetic.describe();
@@ -220,7 +222,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
                 .to_string(),
         ));
     }
-    report.timings.chain_ms = ms(phase.elapsed());
+    report.timings.chain_ms = ms(phase.elapsed()).saturating_sub(report.timings.history_ms);
     // Findings are read with the server's version once one runs (a rule may depend on it).
     let run_lint = |report: &mut Report,
                     server: Option<&crate::engine::ServerInfo>,

@@ -222,6 +222,9 @@ pub struct Finding {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
     pub chain_ms: u64,
+    /// `--since`: reading the base from git and judging the history (not part of `chain_ms`).
+    #[serde(default)]
+    pub history_ms: u64,
     pub server_start_ms: u64,
     pub migrations_ms: u64,
     pub snapshots_ms: u64,
@@ -584,6 +587,7 @@ pub(crate) mod samples {
                 migrations_ms: 1204,
                 snapshots_ms: 310,
                 teardown_ms: 40,
+                history_ms: 0,
                 total_ms: 2310,
             },
         }

@@ -275,6 +275,7 @@ impl Printer {
         let mut parts = vec![format!("{} total", duration(total))];
         for (label, ms) in [
             ("chain", t.chain_ms),
+            ("history", t.history_ms),
             ("server start", t.server_start_ms),
             ("migrations", t.migrations_ms),
             ("snapshots", t.snapshots_ms),
