@@ -111,8 +111,10 @@ struct Entry {
     id: String,
     /// Files relative to the migrations folder (Alembic: to the work tree's top level).
     files: Vec<PathBuf>,
-    /// The file production's checksum covers (sqlx, Flyway) and the up's text.
-    up_file: PathBuf,
+    /// The up's text (where the tool checksums the file: the file's bytes).
+    /// The up's file as findings name it: where it is (or was) in the work tree, as the
+    /// migrations path was given.
+    shown: String,
     up: String,
     up_no_transaction: bool,
     down: Option<String>,
@@ -139,6 +141,12 @@ pub fn judge(
 ) -> Result<Judgement> {
     let mut notes = Vec::new();
     let format = chain.format;
+    // PostgreSQL folds unquoted words to lower case: `TEXT` is `text`. MySQL's table names
+    // can be case-sensitive, so there case counts.
+    let style = Style {
+        format,
+        fold_case: format != Format::Alembic && options.engine() == crate::engine::Engine::Postgres,
+    };
     let (current, base, tip) = match graph {
         Some(g) => {
             let current = alembic_current(g, &resolved.repo)?;
@@ -152,20 +160,27 @@ pub fn judge(
         }
         None => {
             let current = sql_current(chain, path)?;
-            let base = sql_at(resolved, &resolved.merge_base, options, format, &mut notes)?;
+            let base = sql_at(
+                resolved,
+                path,
+                &resolved.merge_base,
+                options,
+                format,
+                &mut notes,
+            )?;
             let tip = if resolved.commit == resolved.merge_base {
                 base.clone()
             } else {
-                sql_at(resolved, &resolved.commit, options, format, &mut notes)?
+                sql_at(
+                    resolved,
+                    path,
+                    &resolved.commit,
+                    options,
+                    format,
+                    &mut notes,
+                )?
             };
             (current, base, tip)
-        }
-    };
-    let display = |rel: &Path| -> String {
-        match graph {
-            // Alembic entries are relative to the top level: show them from where git runs.
-            Some(_) => resolved.repo.root.join(rel).display().to_string(),
-            None => path.join(rel).display().to_string(),
         }
     };
     let mut out = Findings {
@@ -181,12 +196,10 @@ pub fn judge(
 
     for old in &base {
         let Some(now) = by_key.get(&old.key) else {
-            deleted(
-                old, &current, &base_keys, format, base_name, &display, &mut out,
-            );
+            deleted(old, &current, &base_keys, style, base_name, &mut out);
             continue;
         };
-        let file = display(&now.up_file);
+        let file = now.shown.clone();
         if !old.repeatable && rename_matters(format) && old.files != now.files {
             out.push(
                 RENAMED,
@@ -213,7 +226,7 @@ pub fn judge(
             unchanged.insert(now.id.clone());
             continue;
         }
-        match compare_up(old, now, format) {
+        match compare_up(old, now, style) {
             UpChange::Same => {}
             UpChange::Cosmetic => out.push(
                 REFORMATTED,
@@ -250,7 +263,7 @@ pub fn judge(
         if old.down != now.down {
             let old_down = old.down.as_deref().unwrap_or("");
             let new_down = now.down.as_deref().unwrap_or("");
-            if normalize(old_down, format) != normalize(new_down, format) {
+            if normalize(old_down, style) != normalize(new_down, style) {
                 modified.push(now.id.clone());
                 out.push(
                     DOWN_EDITED,
@@ -285,7 +298,7 @@ pub fn judge(
             continue;
         }
         if let Some(at_tip) = tip_by_key.get(&now.key) {
-            if normalize(&at_tip.up, format) == normalize(&now.up, format) {
+            if normalize(&at_tip.up, style) == normalize(&now.up, style) {
                 // The same migration reached the base branch since the fork (a cherry-pick).
                 unchanged.insert(now.id.clone());
                 continue;
@@ -294,14 +307,13 @@ pub fn judge(
             out.push(
                 OUT_OF_ORDER,
                 Severity::Error,
-                &display(&now.up_file),
+                &now.shown,
                 now.line,
                 &now.id,
                 format!(
                     "version {} of this new migration is already taken at {base_name} by {}: \
                      once merged the chain has the version twice",
-                    now.version,
-                    display(&at_tip.up_file)
+                    now.version, &at_tip.shown
                 ),
                 Some(&match newest {
                     Some(e) => format!(
@@ -321,7 +333,7 @@ pub fn judge(
                 out.push(
                     OUT_OF_ORDER,
                     Severity::Error,
-                    &display(&now.up_file),
+                    &now.shown,
                     now.line,
                     &now.id,
                     format!(
@@ -329,7 +341,7 @@ pub fn judge(
                          production is already past it and {}",
                         now.version,
                         newest.version,
-                        display(&newest.up_file),
+                        &newest.shown,
                         out_of_order_effect(format)
                     ),
                     Some(&format!(
@@ -438,30 +450,29 @@ fn deleted(
     old: &Entry,
     current: &[Entry],
     base_keys: &HashSet<&Key>,
-    format: Format,
+    style: Style,
     base_name: &str,
-    display: &dyn Fn(&Path) -> String,
     out: &mut Findings<'_>,
 ) {
     if old.repeatable {
         return;
     }
     let moved = current.iter().find(|e| {
-        !base_keys.contains(&e.key) && normalize(&e.up, format) == normalize(&old.up, format)
+        !base_keys.contains(&e.key) && normalize(&e.up, style) == normalize(&old.up, style)
     });
-    let old_file = display(&old.up_file);
+    let old_file = old.shown.clone();
     match moved {
         Some(now) => out.push(
             RENAMED,
             Severity::Error,
-            &display(&now.up_file),
+            &now.shown,
             now.line,
             &now.id,
             format!(
                 "{} is {} renumbered: it existed at {base_name} as {} ({old_file}); production \
                  recorded {} as applied and will run the same statements again as {}",
                 now.id,
-                if format == Format::Alembic {
+                if style.format == Format::Alembic {
                     "a released revision"
                 } else {
                     "a released migration"
@@ -482,7 +493,7 @@ fn deleted(
             format!(
                 "{} existed at {base_name} and was deleted: {}",
                 old.id,
-                if format == Format::Alembic {
+                if style.format == Format::Alembic {
                     "databases that ran it hold its revision in alembic_version, and `alembic \
                      upgrade` fails there with \"Can't locate revision\""
                 } else {
@@ -566,15 +577,15 @@ enum UpChange {
     Edited,
 }
 
-fn compare_up(old: &Entry, now: &Entry, format: Format) -> UpChange {
+fn compare_up(old: &Entry, now: &Entry, style: Style) -> UpChange {
     if old.up == now.up && old.up_no_transaction == now.up_no_transaction {
         return UpChange::Same;
     }
-    if checksummed(format) {
+    if checksummed(style.format) {
         return UpChange::Edited;
     }
     if old.up_no_transaction == now.up_no_transaction
-        && normalize(&old.up, format) == normalize(&now.up, format)
+        && normalize(&old.up, style) == normalize(&now.up, style)
     {
         UpChange::Cosmetic
     } else {
@@ -585,8 +596,15 @@ fn compare_up(old: &Entry, now: &Entry, format: Format) -> UpChange {
 /// The text without comments and with whitespace that cannot matter made uniform: SQL
 /// collapses every run of whitespace; Python keeps indentation (it is syntax) and drops
 /// trailing whitespace and blank lines.
-fn normalize(text: &str, format: Format) -> String {
-    if format == Format::Alembic {
+#[derive(Debug, Clone, Copy)]
+struct Style {
+    format: Format,
+    /// Unquoted text compares case-insensitively (PostgreSQL).
+    fold_case: bool,
+}
+
+fn normalize(text: &str, style: Style) -> String {
+    if style.format == Format::Alembic {
         return text
             .lines()
             .map(|l| strip_python_comment(l).trim_end().to_string())
@@ -595,7 +613,10 @@ fn normalize(text: &str, format: Format) -> String {
             .join("\n");
     }
     // One space between words, none beside punctuation: `t (id int)` is `t(id int)`.
-    let words = crate::sql::strip_comments(text);
+    let mut words = crate::sql::strip_comments(text);
+    if style.fold_case {
+        words = lower_outside_quotes(&words);
+    }
     let mut out = String::with_capacity(words.len());
     let mut pending_space = false;
     for c in words.chars() {
@@ -609,6 +630,41 @@ fn normalize(text: &str, format: Format) -> String {
         }
         pending_space = false;
         out.push(c);
+    }
+    out
+}
+
+/// `text` in lower case except inside string literals, quoted identifiers and dollar quotes.
+fn lower_outside_quotes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let quoted_len = match c {
+            '\'' | '"' => rest[1..].find(c).map_or(rest.len(), |end| end + 2),
+            '$' => {
+                // `$tag$ ... $tag$`; a `$` that opens no tag (`$1`) is plain text.
+                let tag_end = rest[1..]
+                    .find(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                    .map(|i| i + 1);
+                match tag_end.filter(|&i| rest[i..].starts_with('$')) {
+                    Some(i) => {
+                        let tag = &rest[..=i];
+                        rest[tag.len()..]
+                            .find(tag)
+                            .map_or(rest.len(), |end| tag.len() + end + tag.len())
+                    }
+                    None => 0,
+                }
+            }
+            _ => 0,
+        };
+        if quoted_len > 0 {
+            out.push_str(&rest[..quoted_len]);
+            rest = &rest[quoted_len..];
+        } else {
+            out.extend(c.to_lowercase());
+            rest = &rest[c.len_utf8()..];
+        }
     }
     out
 }
@@ -672,6 +728,7 @@ fn relative_to(file: &Path, root: &Path) -> PathBuf {
 fn sql_entry(
     m: &Migration,
     root: &Path,
+    shown_root: &Path,
     format: Format,
     raw: impl Fn(&Path) -> Option<Vec<u8>>,
 ) -> Entry {
@@ -704,7 +761,10 @@ fn sql_entry(
         version: m.version.text.clone(),
         id: m.id.clone(),
         files,
-        up_file: relative_to(&m.up.file, root),
+        shown: shown_root
+            .join(relative_to(&m.up.file, root))
+            .display()
+            .to_string(),
         up,
         up_no_transaction: m.up.no_transaction,
         down: m.down.as_ref().map(script_text),
@@ -722,13 +782,14 @@ fn sql_current(chain: &Chain, path: &Path) -> Result<Vec<Entry>> {
     Ok(chain
         .migrations
         .iter()
-        .map(|m| sql_entry(m, root, chain.format, |f| std::fs::read(f).ok()))
+        .map(|m| sql_entry(m, root, path, chain.format, |f| std::fs::read(f).ok()))
         .collect())
 }
 
 /// The chain at `commit`, read by the same discovery from a copy of the folder.
 fn sql_at(
     resolved: &Resolved,
+    shown_root: &Path,
     commit: &str,
     options: &DiscoverOptions,
     format: Format,
@@ -767,7 +828,11 @@ fn sql_at(
         Ok(chain) => Ok(chain
             .migrations
             .iter()
-            .map(|m| sql_entry(m, dir.path(), format, |f| by_path.get(f).cloned()))
+            .map(|m| {
+                sql_entry(m, dir.path(), shown_root, format, |f| {
+                    by_path.get(f).cloned()
+                })
+            })
             .collect()),
         Err(e) => {
             notes.push(format!(
@@ -797,14 +862,14 @@ fn alembic_parts(text: &str) -> (String, String) {
     (up.join("\n"), down.join("\n"))
 }
 
-fn alembic_entry(rev: &Revision, rel: PathBuf, text: &str) -> Entry {
+fn alembic_entry(rev: &Revision, rel: PathBuf, shown: String, text: &str) -> Entry {
     let (up, down) = alembic_parts(text);
     Entry {
         key: Key::Revision(rev.id.clone()),
         version: rev.id.clone(),
         id: rev.id.clone(),
         files: vec![rel.clone()],
-        up_file: rel,
+        shown,
         up,
         up_no_transaction: false,
         down: Some(down),
@@ -818,7 +883,12 @@ fn alembic_current(g: &Graph, repo: &git::Repo) -> Result<Vec<Entry>> {
     for rev in &g.revisions {
         let text = std::fs::read_to_string(&rev.file).unwrap_or_default();
         let rel = repo.relative(&rev.file)?;
-        out.push(alembic_entry(rev, rel, &text));
+        out.push(alembic_entry(
+            rev,
+            rel,
+            rev.file.display().to_string(),
+            &text,
+        ));
     }
     Ok(out)
 }
@@ -852,7 +922,8 @@ fn alembic_revisions_at(
                 continue;
             }
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            let shown = resolved.repo.root.join(&path);
+            // Where the file is (or was) in the work tree, named as the project's paths are.
+            let shown = location.join(inner);
             match graph::revision_from(&shown, &text) {
                 Ok(rev) => out.push((rev, path, text)),
                 Err(e) => notes.push(format!(
@@ -873,7 +944,10 @@ fn alembic_at(
 ) -> Result<Vec<Entry>> {
     Ok(alembic_revisions_at(g, resolved, commit, notes)?
         .into_iter()
-        .map(|(rev, rel, text)| alembic_entry(&rev, rel, &text))
+        .map(|(rev, rel, text)| {
+            let shown = rev.file.display().to_string();
+            alembic_entry(&rev, rel, shown, &text)
+        })
         .collect())
 }
 
@@ -949,22 +1023,69 @@ fn heads_at_merge(
 mod tests {
     use super::*;
 
+    fn pg(format: Format) -> Style {
+        Style {
+            format,
+            fold_case: format != Format::Alembic,
+        }
+    }
+
+    #[test]
+    fn postgres_case_folding_keeps_quoted_text() {
+        assert_eq!(
+            normalize(
+                "ADD COLUMN ap_id TEXT DEFAULT 'A' || $x$B$x$",
+                pg(Format::Diesel)
+            ),
+            normalize(
+                "add column ap_id text default 'A' || $x$B$x$",
+                pg(Format::Diesel)
+            )
+        );
+        assert_ne!(
+            normalize("SELECT 'A'", pg(Format::Diesel)),
+            normalize("SELECT 'a'", pg(Format::Diesel))
+        );
+        assert_ne!(
+            normalize("CREATE TABLE \"T\" ()", pg(Format::Diesel)),
+            normalize("CREATE TABLE \"t\" ()", pg(Format::Diesel))
+        );
+        let mysql = Style {
+            format: Format::Flyway,
+            fold_case: false,
+        };
+        assert_ne!(
+            normalize("CREATE TABLE T (a int)", mysql),
+            normalize("CREATE TABLE t (a int)", mysql)
+        );
+        assert_eq!(
+            lower_outside_quotes("$1 AND $$X$$ 'Q''R' Z"),
+            "$1 and $$X$$ 'Q''R' z"
+        );
+    }
+
     #[test]
     fn cosmetic_sql_changes_normalize_away() {
         let a = "CREATE TABLE t (id int); -- first\n";
         let b = "-- a header\nCREATE TABLE  t (\n  id int\n);\n";
-        assert_eq!(normalize(a, Format::Diesel), normalize(b, Format::Diesel));
+        assert_eq!(
+            normalize(a, pg(Format::Diesel)),
+            normalize(b, pg(Format::Diesel))
+        );
         let spaced = "CREATE TABLE t (\n    id int\n) ;";
         assert_eq!(
-            normalize(a, Format::Diesel),
-            normalize(spaced, Format::Diesel)
+            normalize(a, pg(Format::Diesel)),
+            normalize(spaced, pg(Format::Diesel))
         );
         let c = "CREATE TABLE t (id bigint);";
-        assert_ne!(normalize(a, Format::Diesel), normalize(c, Format::Diesel));
+        assert_ne!(
+            normalize(a, pg(Format::Diesel)),
+            normalize(c, pg(Format::Diesel))
+        );
         // A comment marker inside a string is text.
         assert_ne!(
-            normalize("SELECT '--x'", Format::Goose),
-            normalize("SELECT '--y'", Format::Goose)
+            normalize("SELECT '--x'", pg(Format::Goose)),
+            normalize("SELECT '--y'", pg(Format::Goose))
         );
     }
 
@@ -972,9 +1093,15 @@ mod tests {
     fn python_keeps_indentation_and_strings() {
         let a = "def upgrade():\n    op.drop_table('t')  # bye\n";
         let b = "def upgrade():\n\n    op.drop_table('t')\n";
-        assert_eq!(normalize(a, Format::Alembic), normalize(b, Format::Alembic));
+        assert_eq!(
+            normalize(a, pg(Format::Alembic)),
+            normalize(b, pg(Format::Alembic))
+        );
         let c = "def upgrade():\nop.drop_table('t')\n";
-        assert_ne!(normalize(a, Format::Alembic), normalize(c, Format::Alembic));
+        assert_ne!(
+            normalize(a, pg(Format::Alembic)),
+            normalize(c, pg(Format::Alembic))
+        );
         assert_eq!(strip_python_comment("x = '#not' # yes"), "x = '#not' ");
     }
 
