@@ -45,6 +45,7 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
             report::check_output_path(flag, p)?;
         }
     }
+    args.ci.check_paths()?;
     let started = Instant::now();
     let started_at = now_rfc3339();
     let printer = Printer::new(color, args.quiet);
@@ -108,6 +109,8 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
         Verdict::Fail
     };
     write_reports(&args, &report)?;
+    args.ci.write(&report)?;
+    report::github::publish(&report);
     outcome?;
     let mut written: Vec<(&str, &Path)> = Vec::new();
     if let Some(p) = &args.json {
@@ -116,6 +119,7 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
     if let Some(p) = &args.junit {
         written.push(("JUnit report", p));
     }
+    written.extend(args.ci.written());
     printer.verdict(&report, &written);
     Ok(code)
 }

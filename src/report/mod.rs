@@ -3,8 +3,13 @@
 
 use serde::Serialize;
 
+pub mod ci;
+pub mod codequality;
+pub mod github;
 pub mod json;
 pub mod junit;
+pub mod markdown;
+pub mod sarif;
 pub mod terminal;
 
 /// Bumped on any incompatible change of the JSON shape.
