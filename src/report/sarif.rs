@@ -198,17 +198,24 @@ fn location(
 ) -> Value {
     let mut physical = Map::new();
     physical.insert("artifactLocation".into(), artifact_location(paths, file));
-    if let Some(line) = line.filter(|l| *l > 0) {
-        let mut region = Map::new();
-        region.insert("startLine".into(), json!(line));
-        if let Some(col) = column.filter(|c| *c > 0) {
-            region.insert("startColumn".into(), json!(col));
+    // GitHub code scanning places a result only with a `region.startLine`: a problem with
+    // the whole file is reported on its first line.
+    let mut region = Map::new();
+    match line.filter(|l| *l > 0) {
+        Some(line) => {
+            region.insert("startLine".into(), json!(line));
+            if let Some(col) = column.filter(|c| *c > 0) {
+                region.insert("startColumn".into(), json!(col));
+            }
         }
-        if let Some(text) = snippet.filter(|s| !s.trim().is_empty()) {
-            region.insert("snippet".into(), json!({ "text": clean_text(text) }));
+        None => {
+            region.insert("startLine".into(), json!(1));
         }
-        physical.insert("region".into(), Value::Object(region));
     }
+    if let Some(text) = snippet.filter(|s| !s.trim().is_empty()) {
+        region.insert("snippet".into(), json!({ "text": clean_text(text) }));
+    }
+    physical.insert("region".into(), Value::Object(region));
     let mut loc = Map::new();
     loc.insert("physicalLocation".into(), Value::Object(physical));
     if let Some(id) = migration {
@@ -281,7 +288,10 @@ fn check_results(
     let problems = ci::chain_problems(check);
     let mut out = Vec::new();
     if problems.is_empty() {
-        let file = ci::check_file(report, check);
+        // Every result needs a location (GitHub drops those without): the migrations folder
+        // when the check names no file.
+        let file = ci::check_file(report, check).unwrap_or_else(|| report.path.clone());
+        let file = Some(file);
         keys.push(ci::check_key(
             paths,
             &check.name,
@@ -490,7 +500,7 @@ mod tests {
                 rule: "prefer-jsonb".into(),
                 severity: "info".into(),
                 file: "migrations/0001_create_users.up.sql".into(),
-                line: Some(1),
+                line: None,
                 message: "json".into(),
                 ..Default::default()
             },
@@ -560,6 +570,10 @@ mod tests {
         assert_eq!(results[1]["baselineState"], "unchanged");
         assert_eq!(results[1]["properties"]["failsGate"], false);
         assert_eq!(results[2]["level"], "note");
+        for r in results {
+            let region = &r["locations"][0]["physicalLocation"]["region"];
+            assert!(region["startLine"].as_u64().unwrap() >= 1, "{r}");
+        }
         let rt = &results[3];
         assert_eq!(rt["ruleId"], "migcheck/roundtrip");
         assert_eq!(rt["level"], "error");
