@@ -39,6 +39,11 @@ pub enum Command {
     Rules(crate::lint::cli::RulesArgs),
     /// Remove containers that killed migcheck runs (or `--keep`) left behind on this host.
     Cleanup(CleanupArgs),
+    /// Apply a chain's ups on an empty database and write its schema snapshot (for
+    /// `verify --expect-snapshot`); takes verify's database and format flags.
+    Snapshot(Box<SnapshotArgs>),
+    /// Check a folder written by `verify --evidence`: was anything changed after the run?
+    Evidence(EvidenceArgs),
     /// Print an Alembic project's heads, like `alembic heads` (read without Python).
     Heads(crate::alembic::cli::HeadsArgs),
     /// Print and check an Alembic project's revision graph (bases, branches, merges, heads).
@@ -55,6 +60,34 @@ pub struct CleanupArgs {
     /// Repeatable.
     #[arg(long, value_name = "URL")]
     pub url: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Where to write the snapshot (canonical JSON).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    #[command(subcommand)]
+    pub command: EvidenceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Re-hash every file the manifest lists; exit 1 when one was changed, removed or added.
+    Check {
+        /// The folder `verify --evidence` wrote.
+        dir: PathBuf,
+        /// Also check that the migration files under this folder are those the run verified.
+        #[arg(long, value_name = "PATH")]
+        chain: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -187,6 +220,33 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub snapshot_out: Option<PathBuf>,
 
+    /// Judge the change against this git base (a branch, tag or commit: `origin/main`): the
+    /// whole chain is still verified, but lint findings on migrations the base already has are
+    /// baseline (listed, never failing), and released migrations must not be edited, deleted,
+    /// renumbered or preceded by a new one. In a CI pull or merge request the base is found
+    /// by itself (GITHUB_BASE_REF, CI_MERGE_REQUEST_DIFF_BASE_SHA, CHANGE_TARGET).
+    #[arg(
+        long,
+        env = "MIGCHECK_SINCE",
+        value_name = "REF",
+        conflicts_with = "no_since"
+    )]
+    pub since: Option<String>,
+
+    /// Judge every migration, even where a CI variable names a base.
+    #[arg(long)]
+    pub no_since: bool,
+
+    /// Write release evidence into this folder: every report, the final schema and
+    /// manifest.json with the SHA-256 of each file (`migcheck evidence check DIR` re-checks it).
+    #[arg(long, value_name = "DIR")]
+    pub evidence: Option<PathBuf>,
+
+    /// Fail the gate when the schema the chain produces differs from this committed snapshot
+    /// (written by `migcheck snapshot` or `--snapshot-out`).
+    #[arg(long, value_name = "FILE")]
+    pub expect_snapshot: Option<PathBuf>,
+
     /// Print only failures and the verdict.
     #[arg(long, short)]
     pub quiet: bool,
@@ -216,6 +276,10 @@ pub struct VerifyArgs {
 
     #[command(flatten)]
     pub rules: crate::lint::cli::RuleOptions,
+
+    /// Set by `migcheck snapshot`: apply the ups only.
+    #[arg(skip)]
+    pub apply_only: bool,
 }
 
 impl VerifyArgs {

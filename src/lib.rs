@@ -14,6 +14,8 @@ pub mod cli;
 pub mod compare;
 pub mod engine;
 pub mod error;
+pub mod evidence;
+pub mod history;
 pub mod lint;
 pub mod observe;
 pub mod provision;
@@ -35,6 +37,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Lint(args) => lint::cli::run_lint(args, cli.color),
         Command::Rules(args) => lint::cli::run_rules(args),
         Command::Cleanup(args) => cleanup::run(args).await,
+        Command::Snapshot(args) => verify::run_snapshot(*args, cli.color).await,
+        Command::Evidence(args) => evidence::run(args),
         Command::Heads(args) => alembic::cli::run_heads(args),
         Command::Graph(args) => alembic::cli::run_graph(args),
     };

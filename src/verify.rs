@@ -19,6 +19,7 @@ use crate::cli::{ColorChoice, RoundtripMode, VerifyArgs};
 use crate::compare::{self, ChangeKind, Comparison, CosmeticPolicy, Masks, Policies};
 use crate::engine::Dialect;
 use crate::error::{exit, Error, Result};
+use crate::history;
 use crate::lint;
 use crate::observe::{self, Observation, Recorder};
 use crate::provision::{self, cleanup, sandbox, Conn, Database, ProvisionOptions, Server};
@@ -46,6 +47,14 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
         }
     }
     args.ci.check_paths()?;
+    if let Some(dir) = &args.evidence {
+        if dir.exists() && !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "--evidence {}: exists and is not a folder",
+                dir.display()
+            )));
+        }
+    }
     let started = Instant::now();
     let started_at = now_rfc3339();
     let printer = Printer::new(color, args.quiet);
@@ -74,6 +83,7 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
         migrations: Vec::new(),
         checks: Vec::new(),
         findings: Vec::new(),
+        history: None,
         timings: Timings::default(),
     };
 
@@ -111,6 +121,21 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
     write_reports(&args, &report)?;
     args.ci.write(&report)?;
     report::github::publish(&report);
+    let evidence = match &args.evidence {
+        Some(dir) => {
+            let inputs = crate::evidence::Inputs {
+                chain_root: &args.path,
+                migration_files: report
+                    .migrations
+                    .iter()
+                    .flat_map(|m| m.files.iter().map(std::path::PathBuf::from))
+                    .collect(),
+                schema_written: dir.join(crate::evidence::SCHEMA).is_file(),
+            };
+            Some((dir, crate::evidence::write(dir, &report, &inputs)?))
+        }
+        None => None,
+    };
     outcome?;
     let mut written: Vec<(&str, &Path)> = Vec::new();
     if let Some(p) = &args.json {
@@ -121,7 +146,21 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
     }
     written.extend(args.ci.written());
     printer.verdict(&report, &written);
+    if let Some((dir, digest)) = evidence {
+        // Into the CI log: the folder can be checked against it later.
+        printer.evidence(&dir.display().to_string(), &digest);
+    }
     Ok(code)
+}
+
+/// `migcheck snapshot CHAIN -o FILE`: the ups on an empty database, then the schema.
+pub async fn run_snapshot(args: crate::cli::SnapshotArgs, color: ColorChoice) -> Result<u8> {
+    let mut verify = args.verify;
+    verify.apply_only = true;
+    verify.no_lint = true;
+    verify.no_since = true;
+    verify.snapshot_out = Some(args.output);
+    run(verify, color).await
 }
 
 async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Result<()> {
@@ -138,16 +177,14 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     } else {
         None
     };
+    let discover_options = DiscoverOptions {
+        format: args.format,
+        require_down: args.require_down,
+        engine: Some(args.engine.engine),
+    };
     let chain = match &graph {
         Some(g) => alembic::chain::to_chain(g, &args.path, args.allow_multiple_heads),
-        None => chain::discover(
-            &args.path,
-            &DiscoverOptions {
-                format: args.format,
-                require_down: args.require_down,
-                engine: Some(args.engine.engine),
-            },
-        )?,
+        None => chain::discover(&args.path, &discover_options)?,
     };
     report.format = chain.format.name().to_string();
     report.format_reason.clone_from(&chain.format_reason);
@@ -157,12 +194,27 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         Some(g) => prepare_alembic(&chain, g),
         None => prepare(&chain, dialect)?,
     };
+    let expected = match &args.expect_snapshot {
+        Some(path) => Some(read_snapshot(path)?),
+        None => None,
+    };
     let lint_config = if args.no_lint {
         None
     } else {
         Some(args.rules.resolve(Some(&args.path))?)
     };
     report.options.fail_on = lint_config.as_ref().map(|c| c.fail_on().name().to_string());
+    let history_started = Instant::now();
+    let judgement = judge_history(
+        args,
+        &chain,
+        graph.as_ref(),
+        &discover_options,
+        lint_config.as_ref(),
+        printer,
+    )?;
+    report.timings.history_ms = ms(history_started.elapsed());
+    report.history = judgement.as_ref().map(|j| j.report.clone());
     let verify_config = VerifyConfig::resolve(args)?;
     report.options.cosmetic = verify_config.cosmetic.describe();
     report.options.session_sql = verify_config.session_sql.clone();
@@ -174,7 +226,7 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
                 .to_string(),
         ));
     }
-    report.timings.chain_ms = ms(phase.elapsed());
+    report.timings.chain_ms = ms(phase.elapsed()).saturating_sub(report.timings.history_ms);
     // Findings are read with the server's version once one runs (a rule may depend on it).
     let run_lint = |report: &mut Report,
                     server: Option<&crate::engine::ServerInfo>,
@@ -212,13 +264,26 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
                 config,
                 dialect == Dialect::Mysql,
             );
+            if let Some(judgement) = &judgement {
+                judgement.apply(&mut report.findings);
+                if let Some(history) = &mut report.history {
+                    history.baseline_findings =
+                        report.findings.iter().filter(|f| f.baseline).count();
+                }
+            }
             let fail_on = config.fail_on();
-            // --quiet shows the findings that fail the gate, not the advice below it.
+            // --quiet shows the findings that fail the gate, not the advice below it; findings
+            // the base already had are counted, not listed (they are in the reports).
             let shown = report.findings.iter().filter(|f| {
-                !printer.quiet() || lint::Severity::parse(&f.severity).is_some_and(|s| s >= fail_on)
+                !f.baseline
+                    && (!printer.quiet()
+                        || lint::Severity::parse(&f.severity).is_some_and(|s| s >= fail_on))
             });
             for finding in shown {
                 printer.finding(finding);
+            }
+            if let Some(history) = &report.history {
+                printer.baseline(history.baseline_findings, &history.base);
             }
         }
     };
@@ -227,6 +292,9 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
     printer.header(&report.path, &report.format, chain.migrations.len());
     printer.semantics(&report.format, &report.format_reason);
     printer.session_sql(&verify_config.session_sql);
+    if let Some(history) = &report.history {
+        printer.base(history);
+    }
     let chain_check = chain_check(&chain, phase.elapsed());
     printer.chain(&chain_check);
     report.checks.push(chain_check);
@@ -273,7 +341,18 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         url_privileged: args.url_privileged,
         format: chain.format,
         require_down: args.require_down,
-        snapshot_out: args.snapshot_out.as_deref(),
+        snapshot_out: args
+            .snapshot_out
+            .iter()
+            .cloned()
+            .chain(
+                args.evidence
+                    .iter()
+                    .map(|d| d.join(crate::evidence::SCHEMA)),
+            )
+            .collect(),
+        expected: expected.as_ref(),
+        apply_only: args.apply_only,
         observe: lint_config.as_ref().is_some_and(observe::wanted) && graph.is_none(),
         alembic: graph.as_ref().map(|g| AlembicSettings {
             graph: g,
@@ -488,7 +567,12 @@ struct Settings<'a> {
     /// Whose version table each throwaway database gets before the first migration.
     format: chain::Format,
     require_down: bool,
-    snapshot_out: Option<&'a Path>,
+    /// Where the schema after the last migration goes (`--snapshot-out`, the evidence folder).
+    snapshot_out: Vec<std::path::PathBuf>,
+    /// `--expect-snapshot`: the schema the chain must produce.
+    expected: Option<&'a Snapshot>,
+    /// `migcheck snapshot`: apply the ups, no round trips.
+    apply_only: bool,
     /// Watch locks and rewrites during the first upgrade of each migration.
     observe: bool,
     /// Set for an Alembic project: steps run through the project's own Alembic.
@@ -1164,6 +1248,7 @@ async fn run_on_server(
     session.migration_timeout = settings.migration_timeout;
     let mut found = Nondeterminism::default();
     let outcome = match mode {
+        _ if settings.apply_only => apply_only(&mut session, plans, printer, report).await,
         RoundtripMode::Step => {
             step_mode(&mut session, plans, settings, printer, report, &mut found).await
         }
@@ -1193,8 +1278,18 @@ async fn run_on_server(
         printer.check(&check);
         report.checks.push(check);
     }
-    if let (Some(path), Some(snap)) = (settings.snapshot_out, final_snapshot) {
-        write_snapshot(path, &snap)?;
+    if let Some(snap) = &final_snapshot {
+        for path in &settings.snapshot_out {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            write_snapshot(path, snap)?;
+        }
+    }
+    if let Some(expected) = settings.expected {
+        let check = expected_snapshot_check(expected, final_snapshot.as_ref(), settings);
+        printer.check(&check);
+        report.checks.push(check);
     }
     if settings.keep && server.provider() == "docker" {
         // The container outlives the run: leave the verified database in it for inspection.
@@ -2293,6 +2388,43 @@ fn migration_report(m: &Migration) -> MigrationReport {
     }
 }
 
+/// With a base (`--since`, or a CI pull or merge request's): judge the chain's history.
+fn judge_history(
+    args: &VerifyArgs,
+    chain: &Chain,
+    graph: Option<&alembic::graph::Graph>,
+    options: &DiscoverOptions,
+    lint_config: Option<&lint::LintConfig>,
+    printer: &Printer,
+) -> Result<Option<history::Judgement>> {
+    let Some(wanted) = history::base::wanted(args.since.as_deref(), args.no_since, |name| {
+        std::env::var(name).ok()
+    }) else {
+        return Ok(None);
+    };
+    let Some(config) = lint_config else {
+        if wanted.explicit() {
+            return Err(Error::Usage(
+                "--since judges history with lint rules: it cannot be combined with --no-lint"
+                    .to_string(),
+            ));
+        }
+        return Ok(None);
+    };
+    let Some(resolved) = history::base::resolve(&wanted, &args.path)? else {
+        printer.warning(&format!(
+            "{} names the base {}, but {} is not in a git work tree: every migration is judged",
+            wanted.source,
+            wanted.reference,
+            args.path.display()
+        ));
+        return Ok(None);
+    };
+    Ok(Some(history::judge(
+        &resolved, &args.path, chain, graph, options, config,
+    )?))
+}
+
 fn write_reports(args: &VerifyArgs, report: &Report) -> Result<()> {
     if let Some(path) = &args.json {
         report::json::write(report, path)?;
@@ -2301,6 +2433,100 @@ fn write_reports(args: &VerifyArgs, report: &Report) -> Result<()> {
         report::junit::write(report, path)?;
     }
     Ok(())
+}
+
+/// `--expect-snapshot FILE`, read before any database is started (bad input is exit 2).
+fn read_snapshot(path: &Path) -> Result<Snapshot> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::input(
+            path,
+            None,
+            format!("cannot read the expected snapshot: {e}"),
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::input(
+            path,
+            Some(e.line()),
+            format!("not a migcheck schema snapshot (write one with `migcheck snapshot`): {e}"),
+        )
+    })
+}
+
+/// The schema after the last migration against the committed one.
+fn expected_snapshot_check(
+    expected: &Snapshot,
+    actual: Option<&Snapshot>,
+    settings: &Settings<'_>,
+) -> CheckReport {
+    let Some(actual) = actual else {
+        return CheckReport::new(
+            "snapshot",
+            None,
+            Status::Skip,
+            "not compared: the chain did not apply to the end",
+        );
+    };
+    let comparison = compare::compare(
+        expected,
+        actual,
+        settings.policy.clone(),
+        "expected (--expect-snapshot)",
+        "produced by the chain",
+    );
+    if comparison.changes.is_empty() {
+        let mut check = CheckReport::new(
+            "snapshot",
+            None,
+            Status::Pass,
+            "the chain produces the expected schema",
+        );
+        check.notes = comparison.notes;
+        return check;
+    }
+    let mut check = CheckReport::new(
+        "snapshot",
+        None,
+        Status::Fail,
+        format!(
+            "the chain's schema differs from the expected snapshot in {} object{}; if the change              is intended, rewrite it with `migcheck snapshot CHAIN -o FILE`",
+            comparison.changes.len(),
+            if comparison.changes.len() == 1 { "" } else { "s" }
+        ),
+    );
+    check.objects = comparison
+        .changes
+        .iter()
+        .map(|c| c.object.clone())
+        .collect();
+    check.diff = Some(comparison.diff);
+    check.notes = comparison.notes;
+    check
+}
+
+/// `migcheck snapshot`: every up once, then one snapshot.
+async fn apply_only(
+    session: &mut Session<'_>,
+    plans: &[Plan<'_>],
+    printer: &Printer,
+    report: &mut Report,
+) -> Result<Option<Snapshot>> {
+    for plan in plans {
+        match session.apply_first(&plan.up, &plan.migration.id).await {
+            Ok(took) => {
+                let check = upgrade_passed(plan, took);
+                printer.migration(&check, None);
+                report.checks.push(check);
+            }
+            Err(f) => {
+                let check = apply_failed("upgrade", plan, &f, "up failed");
+                printer.migration(&check, None);
+                report.checks.push(check);
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(session.snapshot().await?))
 }
 
 fn write_snapshot(path: &Path, snapshot: &Snapshot) -> Result<()> {
@@ -2356,7 +2582,7 @@ fn ms(d: Duration) -> u64 {
     d.as_millis().try_into().unwrap_or(u64::MAX)
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()

@@ -95,6 +95,7 @@ fn base(engine: Option<(&str, &str)>) -> Report {
         migrations: Vec::new(),
         checks: Vec::new(),
         findings: Vec::new(),
+        history: None,
         timings: Timings::default(),
     }
 }

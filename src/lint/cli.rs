@@ -319,6 +319,7 @@ fn lint_report(
         migrations: Vec::new(),
         checks: Vec::new(),
         findings: findings.to_vec(),
+        history: None,
         timings: Timings {
             total_ms: ms,
             ..Timings::default()

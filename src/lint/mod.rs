@@ -578,10 +578,11 @@ fn excerpt(sql: &str) -> String {
     }
 }
 
-/// Highest severity among findings, if any.
+/// Highest severity among the findings that can fail the gate (not baseline ones), if any.
 pub fn worst(findings: &[Finding]) -> Option<Severity> {
     findings
         .iter()
+        .filter(|f| !f.baseline)
         .filter_map(|f| Severity::parse(&f.severity))
         .max()
 }

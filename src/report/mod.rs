@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+pub use crate::history::HistoryReport;
+
 pub mod ci;
 pub mod codequality;
 pub mod github;
@@ -51,8 +53,12 @@ pub struct Report {
     pub options: OptionsReport,
     pub migrations: Vec<MigrationReport>,
     pub checks: Vec<CheckReport>,
-    /// Lint findings (empty until lint exists).
+    /// Lint findings, history findings with `--since`, observed findings.
     pub findings: Vec<Finding>,
+    /// `--since` (or the base a CI pull or merge request names): what the change was judged
+    /// against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryReport>,
     pub timings: Timings,
 }
 
@@ -212,12 +218,18 @@ pub struct Finding {
     /// but never fails the gate.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub baseline: bool,
+    /// A unified diff the finding is about (a released migration's edit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 /// Where the time went (milliseconds).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
     pub chain_ms: u64,
+    /// `--since`: reading the base from git and judging the history (not part of `chain_ms`).
+    #[serde(default)]
+    pub history_ms: u64,
     pub server_start_ms: u64,
     pub migrations_ms: u64,
     pub snapshots_ms: u64,
@@ -573,12 +585,14 @@ pub(crate) mod samples {
             migrations: Vec::new(),
             checks: Vec::new(),
             findings: Vec::new(),
+            history: None,
             timings: Timings {
                 chain_ms: 3,
                 server_start_ms: 612,
                 migrations_ms: 1204,
                 snapshots_ms: 310,
                 teardown_ms: 40,
+                history_ms: 0,
                 total_ms: 2310,
             },
         }

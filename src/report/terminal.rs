@@ -275,6 +275,7 @@ impl Printer {
         let mut parts = vec![format!("{} total", duration(total))];
         for (label, ms) in [
             ("chain", t.chain_ms),
+            ("history", t.history_ms),
             ("server start", t.server_start_ms),
             ("migrations", t.migrations_ms),
             ("snapshots", t.snapshots_ms),
@@ -485,7 +486,57 @@ impl Printer {
                 self.paint(Style::Bold, "help:")
             ));
         }
+        if let Some(diff) = &f.diff {
+            for line in clean_text(diff).lines() {
+                out.push_str(&format!("{INDENT}{}\n", self.diff_line(line)));
+            }
+        }
         self.emit(&out);
+    }
+
+    /// `base: origin/main (GITHUB_BASE_REF) at 1a2b3c4d, forked at 5e6f7a8b · 2 new, 1 modified`
+    pub fn base(&self, history: &super::HistoryReport) {
+        if self.quiet {
+            return;
+        }
+        let short = |c: &str| c.chars().take(12).collect::<String>();
+        let fork = if history.merge_base == history.base_commit {
+            String::new()
+        } else {
+            format!(", forked at {}", short(&history.merge_base))
+        };
+        self.emit(&format!(
+            "base: {} ({}) at {}{fork} · {} new, {} modified since\n",
+            one_line(&history.base),
+            one_line(&history.source),
+            short(&history.base_commit),
+            history.new.len(),
+            history.modified.len()
+        ));
+        for note in &history.notes {
+            self.emit(&format!("{INDENT}note: {}\n", one_line(note)));
+        }
+    }
+
+    /// `evidence: DIR · manifest sha256 …` (printed in quiet mode too: it belongs in the log).
+    pub fn evidence(&self, dir: &str, digest: &str) {
+        self.emit(&format!(
+            "evidence: {} · manifest sha256 {digest}\n",
+            one_line(dir)
+        ));
+    }
+
+    /// How many findings were on migrations the base already had (not printed one by one).
+    pub fn baseline(&self, count: usize, base: &str) {
+        if self.quiet || count == 0 {
+            return;
+        }
+        let plural = if count == 1 { "" } else { "s" };
+        self.emit(&format!(
+            "baseline: {count} finding{plural} on migrations that already exist at {} (listed in \
+             the reports, not failing the gate)\n",
+            one_line(base)
+        ));
     }
 
     /// The end of a lint run: counts per severity, reports written, PASS or FAIL.

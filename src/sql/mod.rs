@@ -4,6 +4,7 @@ mod server_wide;
 mod split;
 
 pub use server_wide::server_wide;
+pub(crate) use split::strip_comments;
 pub use split::{split, split_as_sent};
 
 /// One statement ready to be sent to the server.

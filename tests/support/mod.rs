@@ -40,7 +40,7 @@ pub struct Run {
     pub json: Option<serde_json::Value>,
     pub junit: Option<String>,
     pub junit_path: PathBuf,
-    _dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
 }
 
 impl Run {

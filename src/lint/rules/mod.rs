@@ -18,6 +18,7 @@ mod add_foreign_key_with_checks;
 mod add_foreign_key_without_not_valid;
 mod add_fulltext_index;
 mod add_unique_or_primary_key;
+mod alembic_heads_at_merge;
 mod algorithm_copy;
 mod alter_column_type;
 mod change_primary_key;
@@ -30,6 +31,7 @@ mod drop_index_non_concurrently;
 mod drop_schema;
 mod drop_table;
 mod lock_shared_or_exclusive;
+mod migration_out_of_order;
 mod missing_lock_timeout;
 mod multiple_ddl_statements;
 pub(crate) mod observed_blocking_lock;
@@ -40,6 +42,11 @@ pub(crate) mod observed_table_rewrite;
 pub(crate) mod parse_error;
 mod prefer_jsonb;
 mod reindex_non_concurrently;
+mod released_down_edited;
+mod released_migration_deleted;
+mod released_migration_edited;
+mod released_migration_reformatted;
+mod released_migration_renamed;
 mod rename_column;
 mod rename_table;
 mod server_wide_statement;
@@ -210,6 +217,13 @@ pub fn all() -> &'static [Rule] {
         observed_statements_under_access_exclusive::RULE,
         observed_table_rebuild::RULE,
         observed_disagreement::RULE,
+        released_migration_edited::RULE,
+        released_migration_reformatted::RULE,
+        released_down_edited::RULE,
+        released_migration_deleted::RULE,
+        released_migration_renamed::RULE,
+        migration_out_of_order::RULE,
+        alembic_heads_at_merge::RULE,
     ];
     RULES
 }
