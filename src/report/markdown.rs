@@ -41,6 +41,7 @@ pub(crate) fn render_with(report: &Report, paths: &Paths, limit: usize) -> Strin
     let parts = Parts {
         diffs: diff_texts(report),
         rows: finding_rows(report, paths),
+        finding_diffs: finding_diffs(report, paths),
     };
     let compose = |budget: &Budget| compose(report, paths, &parts, budget);
     let diffs = &parts.diffs;
@@ -87,6 +88,8 @@ struct Parts {
     diffs: Vec<String>,
     /// One table row per finding.
     rows: Vec<String>,
+    /// Per finding, the `<details>` block of the diff it carries (a released migration's edit).
+    finding_diffs: Vec<Option<String>>,
 }
 
 /// How much of the long parts to show.
@@ -167,7 +170,7 @@ fn compose(report: &Report, paths: &Paths, parts: &Parts, budget: &Budget) -> St
     verdict(report, &mut out);
     whole_run_checks(report, &mut out);
     migrations_table(report, &mut out);
-    findings(report, &parts.rows, budget.findings, &mut out);
+    findings(report, parts, budget.findings, &mut out);
     failures(report, paths, &parts.diffs, &budget.diff_lines, &mut out);
     out
 }
@@ -406,7 +409,29 @@ fn finding_rows(report: &Report, paths: &Paths) -> Vec<String> {
         .collect()
 }
 
-fn findings(report: &Report, rows: &[String], max: usize, out: &mut String) {
+/// The diffs findings carry (`released-migration-edited`), each in a `<details>` block.
+fn finding_diffs(report: &Report, paths: &Paths) -> Vec<Option<String>> {
+    report
+        .findings
+        .iter()
+        .map(|f| {
+            let diff = clean_text(f.diff.as_deref()?);
+            let diff = diff.trim_end();
+            if diff.trim().is_empty() {
+                return None;
+            }
+            Some(format!(
+                "<details><summary>{} · {}</summary>\n\n{}\n</details>\n\n",
+                code(&f.rule),
+                code(&paths.shown(&f.file)),
+                fenced("diff", diff)
+            ))
+        })
+        .collect()
+}
+
+fn findings(report: &Report, parts: &Parts, max: usize, out: &mut String) {
+    let rows = &parts.rows;
     if rows.is_empty() {
         return;
     }
@@ -423,6 +448,9 @@ fn findings(report: &Report, rows: &[String], max: usize, out: &mut String) {
         ));
     }
     out.push('\n');
+    for block in parts.finding_diffs.iter().take(max).flatten() {
+        out.push_str(block);
+    }
 }
 
 fn failures(
@@ -768,6 +796,29 @@ mod tests {
         assert!(text.contains("⚠️ warning · baseline"), "{text}");
         assert!(
             text.contains("| `0001_create_users` | ✅ pass | ✅ pass | ⚠️ 1 warning, ℹ️ 1 info |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_finding_with_a_diff_shows_it() {
+        let mut r = samples::passing();
+        r.options.fail_on = Some("error".into());
+        r.findings = vec![Finding {
+            rule: "released-migration-edited".into(),
+            severity: "error".into(),
+            file: "migrations/0001_create_users.up.sql".into(),
+            line: Some(1),
+            message: "edited after release".into(),
+            diff: Some(
+                "--- base\n+++ head\n-CREATE TABLE u (id int);\n+CREATE TABLE u (id bigint);\n"
+                    .into(),
+            ),
+            ..Default::default()
+        }];
+        let text = md(&r);
+        assert!(
+            text.contains("<details><summary>`released-migration-edited` · `db/migrations/0001_create_users.up.sql`</summary>\n\n```diff\n--- base\n+++ head\n-CREATE TABLE u (id int);\n+CREATE TABLE u (id bigint);\n```\n\n</details>"),
             "{text}"
         );
     }
