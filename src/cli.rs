@@ -213,6 +213,9 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub ci: crate::report::ci::CiOutputs,
+
     /// Write the schema snapshot after the last migration here (canonical JSON).
     #[arg(long, value_name = "FILE")]
     pub snapshot_out: Option<PathBuf>,

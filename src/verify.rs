@@ -46,6 +46,7 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
             report::check_output_path(flag, p)?;
         }
     }
+    args.ci.check_paths()?;
     if let Some(dir) = &args.evidence {
         if dir.exists() && !dir.is_dir() {
             return Err(Error::Usage(format!(
@@ -118,6 +119,8 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
         Verdict::Fail
     };
     write_reports(&args, &report)?;
+    args.ci.write(&report)?;
+    report::github::publish(&report);
     let evidence = match &args.evidence {
         Some(dir) => {
             let inputs = crate::evidence::Inputs {
@@ -141,6 +144,7 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
     if let Some(p) = &args.junit {
         written.push(("JUnit report", p));
     }
+    written.extend(args.ci.written());
     printer.verdict(&report, &written);
     if let Some((dir, digest)) = evidence {
         // Into the CI log: the folder can be checked against it later.

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use migcheck::report::{
-    junit, CheckReport, EngineReport, MigrationReport, OptionsReport, Phase, ProviderReport,
-    Report, Status, Timings, Verdict, REPORT_VERSION,
+    junit, CheckReport, EngineReport, Finding, MigrationReport, OptionsReport, Phase,
+    ProviderReport, Report, Status, Timings, Verdict, REPORT_VERSION,
 };
 
 const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemas/junit.xsd");
@@ -494,6 +494,98 @@ fn skipped_checks_validate() {
     assert_eq!(
         xpath(&xml, "string(//testcase[4]/skipped)"),
         "0001_seed has no down"
+    );
+}
+
+/// The run could not finish (exit 3 after two migrations, exit 2 before any): its error is an
+/// `<error>`, the checks completed before it keep their own outcome.
+#[test]
+fn run_errors_are_errors_and_validate() {
+    for (code, name) in [(3u8, "provision"), (2, "chain")] {
+        let mut r = passing();
+        r.verdict = Verdict::Fail;
+        r.exit_code = code;
+        let mut e = check(
+            name,
+            None,
+            Status::Fail,
+            0,
+            "server disk full <53100> & postgres://ci:hunter22@db/x",
+        );
+        e.file = Some("db/migrations/0002_users.up.sql".into());
+        e.line = Some(4);
+        e.detail = Some("could not extend file: No space left on device".into());
+        r.checks.push(e);
+        let xml = assert_valid(&format!("error-{code}"), &r);
+        let tags = start_tags(&xml);
+        assert!(named(&tags, "failure").is_empty(), "{xml}");
+        let errors = named(&tags, "error");
+        assert_eq!(errors.len(), 1, "{xml}");
+        assert_eq!(
+            errors[0].attr("type"),
+            Some(format!("migcheck.{name}").as_str())
+        );
+        assert_eq!(
+            errors[0].attr("message"),
+            Some("server disk full <53100> & postgres://ci:***@db/x")
+        );
+        let suite = named(&tags, "testsuite")[0];
+        assert_eq!(suite.attr("errors"), Some("1"));
+        assert_eq!(suite.attr("failures"), Some("0"));
+        let case = named(&tags, "testcase").last().copied().unwrap();
+        assert_eq!(case.attr("file"), Some("db/migrations/0002_users.up.sql"));
+        assert!(!xml.contains("hunter22"));
+        let body = xpath(&xml, "string(//error)");
+        assert!(body.contains("No space left on device"), "{body}");
+    }
+}
+
+/// Findings that fail the gate are failures; those below it, or on baseline migrations, are
+/// listed in passing cases. Both validate.
+#[test]
+fn gate_failing_findings_are_failures_and_validate() {
+    let mut r = passing();
+    r.verdict = Verdict::Fail;
+    r.exit_code = 1;
+    r.options.fail_on = Some("warning".into());
+    let f = |rule: &str, severity: &str, migration: &str, baseline: bool| Finding {
+        rule: rule.into(),
+        severity: severity.into(),
+        file: format!("db/migrations/{migration}.up.sql"),
+        line: Some(2),
+        message: format!("{rule} <here> & ]]> there"),
+        statement: Some("DROP TABLE t".into()),
+        help: Some("do it safely".into()),
+        migration: Some(migration.into()),
+        baseline,
+        ..Default::default()
+    };
+    r.findings = vec![
+        f("drop-column", "warning", "0001_init", false),
+        f("prefer-jsonb", "info", "0001_init", false),
+        f("drop-table", "error", "0002_users", true),
+    ];
+    let xml = assert_valid("findings", &r);
+    let tags = start_tags(&xml);
+    let failures = named(&tags, "failure");
+    assert_eq!(failures.len(), 1, "{xml}");
+    assert_eq!(failures[0].attr("type"), Some("migcheck.lint.drop-column"));
+    let cases = named(&tags, "testcase");
+    let lint: Vec<_> = cases
+        .iter()
+        .filter(|c| c.attr("name").is_some_and(|n| n.starts_with("lint:")))
+        .collect();
+    assert_eq!(lint.len(), 3);
+    for case in &lint {
+        assert!(case.attr("file").is_some_and(|f| f.ends_with(".up.sql")));
+    }
+    let baseline = xpath(
+        &xml,
+        "string(//testcase[@name='lint:drop-table']/system-out)",
+    );
+    assert!(
+        baseline.contains("error[drop-table]: drop-table <here> & ]]> there"),
+        "{baseline}"
     );
 }
 

@@ -6,7 +6,10 @@ use std::process::{Command, Output};
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_migcheck"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    c.env_remove("MIGCHECK_ENGINE").env("NO_COLOR", "1");
+    c.env_remove("MIGCHECK_ENGINE")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("NO_COLOR", "1");
     c
 }
 

@@ -1,6 +1,7 @@
 //! No secret in any output: a password given in the URL (percent-encoded in the userinfo, or as
 //! a `?password=` parameter) never appears, encoded or decoded, in the terminal output, the JSON
-//! or the JUnit report, even when the server's own error message echoes it.
+//! or the JUnit report, the SARIF, Markdown or Code Quality report, even when the server's own
+//! error message echoes it.
 //!
 //! One local server per engine; the url provider connects to it as a role with that password.
 
@@ -12,6 +13,9 @@ use support::verify;
 /// Needs percent-encoding in a URL (`@`, `/`, `#`) and reads as plain text in an error message.
 const PASSWORD: &str = "p@ss/w#rd-Zq8";
 const ENCODED: &str = "p%40ss%2Fw%23rd-Zq8";
+
+/// The end of the password, which no escaping (Markdown escapes `#`) changes.
+const TAIL: &str = "rd-Zq8";
 
 fn assert_no_secret(run: &support::Run, what: &str) {
     let json = run
@@ -91,9 +95,18 @@ fn server_messages_echoing_the_password_are_scrubbed_in_every_form() {
         let chain = echoing_chain(engine);
         let result = std::panic::catch_unwind(|| {
             for (form, url) in &urls {
+                let reports = tempfile::tempdir().unwrap();
+                let ci = |name: &str| reports.path().join(name).display().to_string();
+                let (sarif, markdown, quality) = (ci("s.sarif"), ci("s.md"), ci("cq.json"));
                 let run = verify(
                     chain.path(),
                     &[
+                        "--sarif",
+                        &sarif,
+                        "--markdown",
+                        &markdown,
+                        "--gitlab-codequality",
+                        &quality,
                         "--engine",
                         engine.name(),
                         "--provider",
@@ -113,6 +126,22 @@ fn server_messages_echoing_the_password_are_scrubbed_in_every_form() {
                     run.describe()
                 );
                 assert_no_secret(&run, &what);
+                for file in [&sarif, &markdown, &quality] {
+                    let text = std::fs::read_to_string(file)
+                        .unwrap_or_else(|e| panic!("{what}: {file}: {e}"));
+                    for form in [PASSWORD, ENCODED, TAIL] {
+                        assert!(
+                            !text.contains(form),
+                            "{what}: `{form}` leaked in {file}:\n{text}"
+                        );
+                    }
+                }
+                assert!(
+                    std::fs::read_to_string(&markdown)
+                        .unwrap()
+                        .contains("\\*\\*\\*"),
+                    "{what}: the Markdown shows the scrubbed message"
+                );
             }
         });
         rt.block_on(server.shutdown()).expect("shutdown");

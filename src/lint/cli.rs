@@ -122,6 +122,10 @@ pub struct LintArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
+    /// Boxed: three more paths would make `Command::Lint` the enum's one large variant.
+    #[command(flatten)]
+    pub ci: Box<crate::report::ci::CiOutputs>,
+
     /// Print only the summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -215,6 +219,7 @@ pub fn run_lint(args: LintArgs, color: ColorChoice) -> Result<u8> {
             report::check_output_path(flag, p)?;
         }
     }
+    args.ci.check_paths()?;
     let config = resolve_config(&args)?;
     let engine = config.engine.unwrap_or(Engine::Postgres);
     let scripts = collect(&args, &config)?;
@@ -243,7 +248,8 @@ pub fn run_lint(args: LintArgs, color: ColorChoice) -> Result<u8> {
             printer.finding(f);
         }
     }
-    let report = lint_report(&args, engine, &findings, code, &started_at, started);
+    let mut report = lint_report(&args, engine, &findings, code, &started_at, started);
+    report.options.fail_on = Some(fail_on.name().to_string());
     let mut written: Vec<(&str, &Path)> = Vec::new();
     if let Some(p) = &args.json {
         report::json::write(&report, p)?;
@@ -253,6 +259,9 @@ pub fn run_lint(args: LintArgs, color: ColorChoice) -> Result<u8> {
         report::junit::write(&report, p)?;
         written.push(("JUnit report", p));
     }
+    args.ci.write(&report)?;
+    written.extend(args.ci.written());
+    report::github::publish(&report);
     printer.lint_summary(
         &findings,
         scripts.len(),

@@ -77,10 +77,11 @@ fn build_suite(report: &Report) -> TestSuite {
     let mut builder = TestSuiteBuilder::new(&name);
     builder.set_timestamp(parse_rfc3339(&report.started_at).unwrap_or(OffsetDateTime::UNIX_EPOCH));
     builder.set_system_out(&cdata_safe(&suite_summary(report)));
-    for check in &report.checks {
-        builder.add_testcase(test_case(report, &name, check));
+    let run_error = super::ci::run_error_index(report);
+    for (i, check) in report.checks.iter().enumerate() {
+        builder.add_testcase(test_case(report, &name, check, Some(i) == run_error));
     }
-    for case in finding_cases(&name, &report.findings) {
+    for case in finding_cases(report, &name) {
         builder.add_testcase(case);
     }
     let mut suite = builder.build();
@@ -151,7 +152,10 @@ fn file_of(report: &Report, check: &CheckReport) -> Option<String> {
         .and_then(|m| m.files.first().cloned())
 }
 
-fn test_case(report: &Report, suite: &str, check: &CheckReport) -> TestCase {
+/// A check as a test case. `run_error`: the check records why the run could not finish (bad
+/// input, no database, a signal), which is an `<error>` (the test could not run), not a
+/// `<failure>` (the migrations are wrong).
+fn test_case(report: &Report, suite: &str, check: &CheckReport, run_error: bool) -> TestCase {
     let name = match one_line(&check.name) {
         n if n.is_empty() => "check".to_string(),
         n => n,
@@ -165,6 +169,23 @@ fn test_case(report: &Report, suite: &str, check: &CheckReport) -> TestCase {
             let out = pass_output(check);
             if !out.is_empty() {
                 case.set_system_out(&cdata_safe(&out));
+            }
+            case
+        }
+        Status::Fail if run_error => {
+            let message = if message.is_empty() {
+                format!("{name} could not run")
+            } else {
+                message
+            };
+            let mut case = TestCase::error(&name, time, &kind, &message);
+            let body = failure_body(check);
+            if !body.is_empty() {
+                case.result = TestResult::Error {
+                    type_: kind,
+                    message,
+                    cause: Some(cdata_safe(&body)),
+                };
             }
             case
         }
@@ -213,11 +234,12 @@ fn test_case(report: &Report, suite: &str, check: &CheckReport) -> TestCase {
 }
 
 /// Lint findings: one test case per rule per migration (or file) that has findings, named
-/// `lint:<rule>`, in the migration's class. Error-severity findings make it a failure; warnings
-/// and infos are listed in a passing case's output.
-fn finding_cases(suite: &str, findings: &[Finding]) -> Vec<TestCase> {
+/// `lint:<rule>`, in the migration's class. A finding that fails the gate (at or above
+/// `fail_on`, not on a baseline migration) makes the case a failure, so that the CI test view
+/// is red exactly when the gate is; the others are listed in a passing case's output.
+fn finding_cases(report: &Report, suite: &str) -> Vec<TestCase> {
     let mut groups: Vec<((String, String), Vec<&Finding>)> = Vec::new();
-    for f in findings {
+    for f in &report.findings {
         let owner = f.migration.clone().unwrap_or_else(|| {
             Path::new(&f.file)
                 .file_stem()
@@ -241,12 +263,8 @@ fn finding_cases(suite: &str, findings: &[Finding]) -> Vec<TestCase> {
                     .collect::<Vec<_>>()
                     .join("\n\n"),
             );
-            let errors = list.iter().filter(|f| f.severity == "error").count();
-            let mut case = if errors > 0 {
-                let first = list
-                    .iter()
-                    .find(|f| f.severity == "error")
-                    .unwrap_or(&list[0]);
+            let gate = |f: &&&Finding| super::ci::fails_gate(report, f);
+            let mut case = if let Some(first) = list.iter().find(gate) {
                 let message = one_line(&first.message);
                 let kind = format!("migcheck.lint.{}", one_line(&rule));
                 let mut case = TestCase::failure(&name, Duration::ZERO, &kind, &message);
@@ -568,6 +586,7 @@ mod tests {
     fn findings_one_case_per_rule_per_migration() {
         let mut r = samples::chain_failure();
         r.checks.clear();
+        r.options.fail_on = Some("error".into());
         let f = |rule: &str, sev: &str, mig: &str, line: usize| Finding {
             rule: rule.into(),
             severity: sev.into(),
@@ -599,6 +618,85 @@ mod tests {
         );
         assert!(xml.contains("migrations/0001_a.up.sql:2:1: error[drop-table]"));
         assert!(xml.contains("= help: do it safely"));
+    }
+
+    fn lint_report(fail_on: Option<&str>, findings: &[(&str, &str, bool)]) -> Report {
+        let mut r = samples::chain_failure();
+        r.checks.clear();
+        r.options.fail_on = fail_on.map(str::to_string);
+        r.findings = findings
+            .iter()
+            .map(|(rule, sev, baseline)| Finding {
+                rule: (*rule).into(),
+                severity: (*sev).into(),
+                file: "migrations/0001_a.up.sql".into(),
+                line: Some(1),
+                message: format!("{rule} here"),
+                migration: Some("0001_a".into()),
+                baseline: *baseline,
+                ..Default::default()
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn a_finding_is_a_failure_exactly_when_it_fails_the_gate() {
+        let failures = |r: &Report| tags(&to_string(r), "failure").len();
+        let r = lint_report(Some("warning"), &[("drop-column", "warning", false)]);
+        assert_eq!(failures(&r), 1, "a warning fails --fail-on warning");
+        let r = lint_report(Some("error"), &[("drop-column", "warning", false)]);
+        assert_eq!(failures(&r), 0, "a warning passes --fail-on error");
+        assert!(to_string(&r).contains("warning[drop-column]: drop-column here"));
+        let r = lint_report(Some("error"), &[("drop-table", "error", true)]);
+        assert_eq!(failures(&r), 0, "a baseline finding never fails the gate");
+        let r = lint_report(None, &[("drop-table", "error", false)]);
+        assert_eq!(
+            failures(&r),
+            0,
+            "lint off (nondeterminism findings only): no gate"
+        );
+        let r = lint_report(
+            Some("error"),
+            &[
+                ("drop-table", "warning", false),
+                ("drop-table", "error", false),
+            ],
+        );
+        let xml = to_string(&r);
+        assert_eq!(tags(&xml, "failure").len(), 1);
+        assert_eq!(
+            attr(tags(&xml, "failure")[0], "message"),
+            Some("drop-table here"),
+            "the message is the first finding that fails the gate"
+        );
+    }
+
+    #[test]
+    fn the_run_error_is_an_error_not_a_failure() {
+        for code in [2u8, 3] {
+            let mut r = samples::passing();
+            r.exit_code = code;
+            r.verdict = crate::report::Verdict::Fail;
+            let mut e = CheckReport::new("provision", None, Status::Fail, "no database");
+            e.file = Some("migrations/".into());
+            e.detail = Some("no database\n  hint: install postgresql".into());
+            r.checks.push(e);
+            let xml = to_string(&r);
+            assert!(tags(&xml, "failure").is_empty(), "{xml}");
+            let errors = tags(&xml, "error");
+            assert_eq!(errors.len(), 1, "{xml}");
+            assert_eq!(attr(errors[0], "type"), Some("migcheck.provision"));
+            assert_eq!(attr(errors[0], "message"), Some("no database"));
+            assert_eq!(attr(tags(&xml, "testsuite")[0], "errors"), Some("1"));
+            let case = tags(&xml, "testcase").last().copied().unwrap();
+            assert_eq!(attr(case, "file"), Some("migrations/"));
+            assert!(xml.contains("hint: install postgresql"));
+        }
+        // Exit 1: the same failed check is a failure.
+        let xml = to_string(&samples::failing());
+        assert!(tags(&xml, "error").is_empty());
+        assert_eq!(tags(&xml, "failure").len(), 1);
     }
 
     #[test]

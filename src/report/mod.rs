@@ -5,8 +5,13 @@ use serde::Serialize;
 
 pub use crate::history::HistoryReport;
 
+pub mod ci;
+pub mod codequality;
+pub mod github;
 pub mod json;
 pub mod junit;
+pub mod markdown;
+pub mod sarif;
 pub mod terminal;
 
 /// Bumped on any incompatible change of the JSON shape.

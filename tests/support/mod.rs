@@ -24,6 +24,12 @@ pub fn migcheck() -> Command {
         .env("MIGCHECK_PROVIDER", "local")
         .env_remove("MIGCHECK_IMAGE")
         .env_remove("MIGCHECK_DATABASE_URL")
+        // Under GitHub Actions the binary would add annotations to stdout and append to the
+        // job summary; tests that want that set these themselves.
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_WORKSPACE")
+        .env_remove("CI_PROJECT_DIR")
         .env("NO_COLOR", "1");
     cmd
 }
