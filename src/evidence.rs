@@ -1,4 +1,4 @@
-//! Release evidence: `verify --evidence DIR` writes every report, the final schema and
+//! Release evidence: `verify --evidence DIR` writes every report (JSON, JUnit, SARIF, Markdown), the final schema and
 //! `manifest.json` (what ran, on what, from which commit, and the SHA-256 of every migration
 //! file and every file in the folder); `migcheck evidence check DIR` re-hashes the folder.
 //!
@@ -21,6 +21,8 @@ pub const MANIFEST_VERSION: u32 = 1;
 /// The files of the folder, by the name each report gets there.
 pub const JSON: &str = "report.json";
 pub const JUNIT: &str = "junit.xml";
+pub const SARIF: &str = "report.sarif";
+pub const MARKDOWN: &str = "summary.md";
 pub const SCHEMA: &str = "schema.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,7 +108,9 @@ pub fn write(dir: &Path, report: &Report, inputs: &Inputs<'_>) -> Result<String>
     })?;
     crate::report::json::write(report, &dir.join(JSON))?;
     crate::report::junit::write(report, &dir.join(JUNIT))?;
-    let mut names = vec![JSON, JUNIT];
+    crate::report::sarif::write(report, &dir.join(SARIF))?;
+    crate::report::markdown::write(report, &dir.join(MARKDOWN))?;
+    let mut names = vec![JSON, JUNIT, SARIF, MARKDOWN];
     if inputs.schema_written {
         names.push(SCHEMA);
     }

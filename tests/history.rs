@@ -161,8 +161,28 @@ fn findings_on_released_migrations_are_baseline_and_a_clean_change_passes() {
     assert_eq!(all.code(), 1, "{}", all.describe());
     assert!(all.json.as_ref().unwrap().get("history").is_none());
 
-    let run = verify_in(dir.path(), "db", &["--since", "main"], &[]);
+    let sarif = dir.path().join("report.sarif");
+    let run = verify_in(
+        dir.path(),
+        "db",
+        &["--since", "main", "--sarif", sarif.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(run.code(), 0, "{}", run.describe());
+    // Every report knows the finding is baseline: SARIF's baselineState, JUnit not red.
+    let sarif: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let drop = results
+        .iter()
+        .find(|r| r["ruleId"] == "drop-column")
+        .expect("the baseline finding is in the SARIF");
+    assert_eq!(drop["baselineState"], "unchanged");
+    assert!(
+        !run.junit.as_deref().unwrap().contains("<failure"),
+        "{}",
+        run.junit.as_deref().unwrap()
+    );
     assert_eq!(
         findings(&run),
         [(
@@ -551,7 +571,14 @@ fn evidence_is_written_checked_and_tampering_is_found() {
     let evidence = d.join("evidence");
     let run = verify_in(d, "db", &["--evidence", "evidence"], &[]);
     assert_eq!(run.code(), 0, "{}", run.describe());
-    for name in ["report.json", "junit.xml", "schema.json", "manifest.json"] {
+    for name in [
+        "report.json",
+        "junit.xml",
+        "report.sarif",
+        "summary.md",
+        "schema.json",
+        "manifest.json",
+    ] {
         assert!(evidence.join(name).is_file(), "{name} missing");
     }
     let manifest: serde_json::Value =
