@@ -356,3 +356,23 @@ fn lint_excerpts_redact_password_literals() {
     assert!(!out.contains("Sup3rSecret"), "{out}");
     assert!(!report.contains("Sup3rSecret"), "{report}");
 }
+
+#[test]
+fn a_down_named_on_the_command_line_is_judged_as_a_down() {
+    // What a pre-commit hook passes: the changed files, ups and downs alike.
+    let down = "fixtures/postgres/golang-migrate/clean/000001_create_users.down.sql";
+    let up = "fixtures/postgres/golang-migrate/clean/000002_create_accounts.up.sql";
+    let o = run(&["lint", down, up]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("note: not linted, down script"), "{out}");
+    assert!(!out.contains("drop-table"), "{out}");
+    // Alone, it is still a pass: nothing was left unread by mistake.
+    let o = run(&["lint", down]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // On request it is linted, and its DROP TABLE is an error like any other.
+    let o = run(&["lint", down, "--downs"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("error[drop-table]"), "{out}");
+}

@@ -166,8 +166,12 @@ pub fn resolve_config(args: &LintArgs) -> Result<LintConfig> {
 }
 
 /// Collect the scripts to lint, in order, with their migration ids.
-fn collect(args: &LintArgs, config: &LintConfig) -> Result<Vec<(Option<String>, Script)>> {
+/// The scripts to lint, and the down files named on the command line that were left out.
+type Collected = (Vec<(Option<String>, Script)>, Vec<PathBuf>);
+
+fn collect(args: &LintArgs, config: &LintConfig) -> Result<Collected> {
     let mut out = Vec::new();
+    let mut skipped_downs = Vec::new();
     for path in &args.paths {
         if path.is_dir() {
             let chain = crate::chain::discover(
@@ -199,13 +203,19 @@ fn collect(args: &LintArgs, config: &LintConfig) -> Result<Vec<(Option<String>, 
                 }
             }
         } else if path.is_file() {
-            let (id, script) = super::script_for_file(path)?;
+            let (id, script, is_down) = super::script_for_file_with_direction(path)?;
+            // A down named on the command line (a pre-commit hook passes every changed file)
+            // is judged as a down: downs exist to drop things, and are linted on request.
+            if is_down && !config.downs {
+                skipped_downs.push(path.clone());
+                continue;
+            }
             out.push((id, script));
         } else {
             return Err(Error::input(path, None, "no such file or directory"));
         }
     }
-    Ok(out)
+    Ok((out, skipped_downs))
 }
 
 /// `migcheck lint`: returns the exit code (0 pass, 1 findings at or above fail-on).
@@ -222,8 +232,8 @@ pub fn run_lint(args: LintArgs, color: ColorChoice) -> Result<u8> {
     args.ci.check_paths()?;
     let config = resolve_config(&args)?;
     let engine = config.engine.unwrap_or(Engine::Postgres);
-    let scripts = collect(&args, &config)?;
-    if scripts.is_empty() {
+    let (scripts, skipped_downs) = collect(&args, &config)?;
+    if scripts.is_empty() && skipped_downs.is_empty() {
         let path = args.paths.first().cloned().unwrap_or_default();
         return Err(Error::input(
             &path,
@@ -243,6 +253,17 @@ pub fn run_lint(args: LintArgs, color: ColorChoice) -> Result<u8> {
     let code = super::exit_code(&findings, fail_on);
 
     let printer = Printer::new(color, args.quiet);
+    if !skipped_downs.is_empty() && !args.quiet {
+        let names: Vec<String> = skipped_downs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        println!(
+            "note: not linted, down script{} (downs are linted with --downs): {}",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        );
+    }
     if !args.quiet {
         for f in &findings {
             printer.finding(f);

@@ -599,6 +599,14 @@ pub fn exit_code(findings: &[Finding], fail_on: Severity) -> u8 {
 /// Read a single file for `migcheck lint FILE`: the matching script of the chain its folder
 /// holds when the folder is a migrations folder, else the whole file as one up script.
 pub fn script_for_file(path: &Path) -> crate::error::Result<(Option<String>, Script)> {
+    script_for_file_with_direction(path).map(|(id, script, _)| (id, script))
+}
+
+/// Like `script_for_file`, also saying whether the file is a down of its chain (downs are
+/// linted only on request, as in a folder's lint).
+pub fn script_for_file_with_direction(
+    path: &Path,
+) -> crate::error::Result<(Option<String>, Script, bool)> {
     let canonical = std::fs::canonicalize(path).ok();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         let dir = if parent.file_name().is_some() || parent.is_dir() {
@@ -608,13 +616,16 @@ pub fn script_for_file(path: &Path) -> crate::error::Result<(Option<String>, Scr
         };
         if let Ok(chain) = crate::chain::discover(&dir, &Default::default()) {
             for m in &chain.migrations {
-                for s in std::iter::once(&m.up).chain(m.down.as_ref()) {
+                // The up first: single-file formats (goose, dbmate) hold both in one file.
+                let directions =
+                    std::iter::once((&m.up, false)).chain(m.down.as_ref().map(|d| (d, true)));
+                for (s, is_down) in directions {
                     let same =
                         std::fs::canonicalize(&s.file).ok() == canonical && canonical.is_some();
                     if same {
                         let mut script = s.clone();
                         script.file = path.to_path_buf();
-                        return Ok((Some(m.id.clone()), script));
+                        return Ok((Some(m.id.clone()), script, is_down));
                     }
                 }
             }
@@ -631,6 +642,7 @@ pub fn script_for_file(path: &Path) -> crate::error::Result<(Option<String>, Scr
             segments: vec![Segment::Sql { text, line: 1 }],
             no_transaction,
         },
+        false,
     ))
 }
 
