@@ -264,12 +264,8 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
                 config,
                 dialect == Dialect::Mysql,
             );
-            if let Some(judgement) = &judgement {
-                judgement.apply(&mut report.findings);
-                if let Some(history) = &mut report.history {
-                    history.baseline_findings =
-                        report.findings.iter().filter(|f| f.baseline).count();
-                }
+            if let (Some(judgement), Some(history)) = (&judgement, &mut report.history) {
+                history.baseline_findings = judgement.apply(&mut report.findings);
             }
             let fail_on = config.fail_on();
             // --quiet shows the findings that fail the gate, not the advice below it; findings

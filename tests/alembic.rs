@@ -19,17 +19,6 @@ use migcheck::engine::Engine;
 use migcheck::provision::Database;
 use support::{fixture, local_server, migcheck, runtime};
 
-fn python() -> PathBuf {
-    match std::env::var_os("MIGCHECK_TEST_PYTHON") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => panic!(
-            "MIGCHECK_TEST_PYTHON is not set: these tests need a Python with Alembic.\n\
-             Create one with: scripts/alembic-venv.sh /work/.venv-alembic\n\
-             then run: MIGCHECK_TEST_PYTHON=/work/.venv-alembic/bin/python cargo test --test alembic"
-        ),
-    }
-}
-
 /// Every fixture project under fixtures/alembic (not `_shared`).
 fn fixtures() -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(fixture("alembic"))
@@ -48,7 +37,7 @@ fn fixtures() -> Vec<PathBuf> {
 
 /// Run real Alembic (`python -m alembic …`) in `dir`.
 fn alembic(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(python())
+    let out = Command::new(support::test_python())
         .args(["-m", "alembic"])
         .args(args)
         .current_dir(dir)
@@ -395,7 +384,7 @@ fn measure_parse_1000_revisions() {
 
 fn driver_options() -> DriverOptions {
     DriverOptions {
-        python: Some(python()),
+        python: Some(support::test_python()),
         ..DriverOptions::default()
     }
 }
@@ -571,7 +560,10 @@ fn driver_reports_a_python_without_alembic() {
         let fake = dir.path().join("python-without-alembic");
         std::fs::write(
             &fake,
-            format!("#!/bin/sh\nexec {} -I -S \"$@\"\n", python().display()),
+            format!(
+                "#!/bin/sh\nexec {} -I -S \"$@\"\n",
+                support::test_python().display()
+            ),
         )
         .unwrap();
         use std::os::unix::fs::PermissionsExt;

@@ -6,23 +6,10 @@
 
 mod support;
 
-use std::path::PathBuf;
-
 use support::{fixture, verify, Run};
 
-fn python() -> PathBuf {
-    match std::env::var_os("MIGCHECK_TEST_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => panic!(
-            "MIGCHECK_TEST_PYTHON is not set: these tests need a Python with Alembic.\n\
-             Create one with `scripts/alembic-venv.sh target/alembic-venv`, then run\n\
-             MIGCHECK_TEST_PYTHON=target/alembic-venv/bin/python cargo test --test alembic_verify"
-        ),
-    }
-}
-
 fn run(engine: &str, name: &str, extra: &[&str]) -> Run {
-    let py = python();
+    let py = support::test_python();
     let mut args = vec![
         "--engine",
         engine,
@@ -192,7 +179,7 @@ fn relative_python_path_is_relative_to_the_working_directory() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("bin")).unwrap();
     let wrapper = dir.path().join("bin/py");
-    let absolute = std::path::absolute(python()).unwrap();
+    let absolute = std::path::absolute(support::test_python()).unwrap();
     std::fs::write(
         &wrapper,
         format!("#!/bin/sh\nexec '{}' \"$@\"\n", absolute.display()),
@@ -232,7 +219,7 @@ fn relative_python_path_is_relative_to_the_working_directory() {
 fn statement_timeout_reaches_alembic_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("linear");
-    copy_dir(&fixture("alembic/linear"), &project);
+    support::copy_dir(&fixture("alembic/linear"), &project);
     std::fs::write(
         project.join("migrations/versions/1a2b3c4d5e05_slow.py"),
         "\"\"\"slow\n\nRevision ID: 1a2b3c4d5e05\nRevises: 1a2b3c4d5e04\n\"\"\"\n\
@@ -243,7 +230,7 @@ fn statement_timeout_reaches_alembic_on_postgres() {
          def downgrade():\n    pass\n",
     )
     .unwrap();
-    let py = python();
+    let py = support::test_python();
     // Without the timeout this run would not end: the statement sleeps for a day.
     let run = verify(
         &project,
@@ -268,18 +255,6 @@ fn statement_timeout_reaches_alembic_on_postgres() {
     );
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// A revision file that does not import (a syntax error in its body) is reported at that
 /// file and line, not blamed on the revision being upgraded when Alembic loaded them all.
 /// A revision that runs too long for `--migration-timeout` fails at that revision.
@@ -287,7 +262,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 fn syntax_error_is_reported_at_its_file_and_migration_timeout_reaches_alembic() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("linear");
-    copy_dir(&fixture("alembic/linear"), &project);
+    support::copy_dir(&fixture("alembic/linear"), &project);
     let bad = project.join("migrations/versions/1a2b3c4d5e05_broken.py");
     std::fs::write(
         &bad,
@@ -299,7 +274,7 @@ fn syntax_error_is_reported_at_its_file_and_migration_timeout_reaches_alembic() 
          def downgrade():\n    pass\n",
     )
     .unwrap();
-    let py = python();
+    let py = support::test_python();
     let args = [
         "--engine",
         "postgres",
@@ -358,7 +333,7 @@ fn syntax_error_is_reported_at_its_file_and_migration_timeout_reaches_alembic() 
 fn missing_env_py_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("linear");
-    copy_dir(&fixture("alembic/linear"), &project);
+    support::copy_dir(&fixture("alembic/linear"), &project);
     std::fs::remove_file(project.join("migrations/env.py")).unwrap();
     let r = verify(&project, &["--provider", "local"]);
     assert_eq!(r.code(), 2, "{}", r.describe());

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use support::{migcheck, Run};
@@ -73,9 +73,6 @@ fn put(dir: &Path, files: &[(String, String)]) {
 
 /// `migcheck verify` in `dir` with no CI variables but those in `env`.
 fn verify_in(dir: &Path, chain: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let tmp = tempfile::tempdir().unwrap();
-    let json = tmp.path().join("report.json");
-    let junit = tmp.path().join("report.xml");
     let mut cmd = migcheck();
     for var in [
         "GITHUB_BASE_REF",
@@ -85,29 +82,10 @@ fn verify_in(dir: &Path, chain: &str, args: &[&str], env: &[(&str, &str)]) -> Ru
     ] {
         cmd.env_remove(var);
     }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let output = cmd
-        .current_dir(dir)
-        .args(["verify", chain, "--provider", "local"])
-        .args(args)
-        .arg("--json")
-        .arg(&json)
-        .arg("--junit")
-        .arg(&junit)
-        .output()
-        .unwrap();
-    let json_value = std::fs::read_to_string(&json)
-        .ok()
-        .map(|t| serde_json::from_str(&t).unwrap());
-    Run {
-        output,
-        json: json_value,
-        junit: std::fs::read_to_string(&junit).ok(),
-        junit_path: junit,
-        _dir: tmp,
-    }
+    cmd.envs(env.iter().copied()).current_dir(dir);
+    let mut all = vec!["--provider", "local"];
+    all.extend_from_slice(args);
+    support::verify_with(cmd, Path::new(chain), &all)
 }
 
 /// `(rule, migration, baseline)` of every finding.
@@ -477,29 +455,6 @@ fn a_shallow_clone_without_the_base_is_bad_input_that_says_how_to_fetch_it() {
     );
 }
 
-fn python() -> PathBuf {
-    match std::env::var_os("MIGCHECK_TEST_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => panic!(
-            "MIGCHECK_TEST_PYTHON is not set: the Alembic history test needs a Python with Alembic \
-             (scripts/alembic-venv.sh target/alembic-venv)"
-        ),
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn revision(id: &str, parent: &str, table: &str) -> String {
     format!(
         "\"\"\"{table}\n\nRevision ID: {id}\nRevises: {parent}\n\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\n\nrevision = \"{id}\"\ndown_revision = \"{parent}\"\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n    op.create_table(\"{table}\", sa.Column(\"id\", sa.Integer, primary_key=True))\n\n\ndef downgrade():\n    op.drop_table(\"{table}\")\n"
@@ -511,7 +466,7 @@ fn an_alembic_revision_that_makes_two_heads_at_merge_is_named_with_the_merge_com
     let dir = repo::<&str>(&[]);
     let d = dir.path();
     git(d, &["checkout", "-q", "main"]);
-    copy_dir(&support::fixture("alembic/linear"), &d.join("app"));
+    support::copy_dir(&support::fixture("alembic/linear"), &d.join("app"));
     commit(d, "alembic project");
     git(d, &["branch", "-f", "feature"]);
     write(
@@ -530,7 +485,7 @@ fn an_alembic_revision_that_makes_two_heads_at_merge_is_named_with_the_merge_com
     let released = d.join("app/migrations/versions/1a2b3c4d5e01_create_users.py");
     let text = std::fs::read_to_string(&released).unwrap();
     std::fs::write(&released, format!("# reviewed in 2026\n{text}")).unwrap();
-    let py = python();
+    let py = support::test_python();
     let run = verify_in(
         d,
         "app",

@@ -81,8 +81,9 @@ pub struct Judgement {
 }
 
 impl Judgement {
-    /// Mark lint findings on unchanged migrations as baseline and add the history findings.
-    pub fn apply(&self, findings: &mut Vec<Finding>) {
+    /// Mark lint findings on unchanged migrations as baseline and add the history findings;
+    /// returns how many are baseline.
+    pub fn apply(&self, findings: &mut Vec<Finding>) -> usize {
         for f in findings.iter_mut() {
             if f.migration
                 .as_ref()
@@ -95,10 +96,7 @@ impl Judgement {
         findings.sort_by(|a, b| {
             (a.file.as_str(), a.line.unwrap_or(0)).cmp(&(b.file.as_str(), b.line.unwrap_or(0)))
         });
-    }
-
-    pub fn count_baseline(&mut self, findings: &[Finding]) {
-        self.report.baseline_findings = findings.iter().filter(|f| f.baseline).count();
+        findings.iter().filter(|f| f.baseline).count()
     }
 }
 
@@ -121,6 +119,8 @@ struct Entry {
     repeatable: bool,
     /// 1-based line of the revision header (Alembic), for findings.
     line: Option<usize>,
+    /// The parsed revision (Alembic), for the graph the merge would make.
+    revision: Option<Revision>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -355,7 +355,7 @@ pub fn judge(
         }
     }
     if let Some(g) = graph {
-        heads_at_merge(g, resolved, &current, &tip, &mut out)?;
+        heads_at_merge(g, resolved, &current, &tip, &mut out);
     }
 
     let mut modified_ids: Vec<String> = modified;
@@ -430,18 +430,10 @@ fn suppressed(file: &str, rule: &str) -> bool {
     };
     text.lines().any(|l| {
         let l = l.trim_start();
-        let body = l
-            .strip_prefix("--")
+        l.strip_prefix("--")
             .or_else(|| l.strip_prefix('#'))
-            .map(str::trim_start);
-        body.and_then(|b| b.strip_prefix("migcheck:ignore-file"))
-            .is_some_and(|rest| {
-                rest.split("--")
-                    .next()
-                    .unwrap_or("")
-                    .split(|c: char| c == ',' || c.is_whitespace())
-                    .any(|r| r == rule)
-            })
+            .and_then(crate::lint::suppress::directive)
+            .is_some_and(|(file_wide, rules)| file_wide && rules.iter().any(|r| r == rule))
     })
 }
 
@@ -757,6 +749,7 @@ fn sql_entry(
         down: m.down.as_ref().map(script_text),
         repeatable: m.repeatable,
         line: None,
+        revision: None,
     }
 }
 
@@ -862,6 +855,7 @@ fn alembic_entry(rev: &Revision, rel: PathBuf, shown: String, text: &str) -> Ent
         down: Some(down),
         repeatable: false,
         line: Some(rev.line),
+        revision: Some(rev.clone()),
     }
 }
 
@@ -945,23 +939,22 @@ fn heads_at_merge(
     current: &[Entry],
     tip: &[Entry],
     out: &mut Findings<'_>,
-) -> Result<()> {
+) {
     let current_ids: HashSet<&str> = current.iter().map(|e| e.id.as_str()).collect();
     if tip.iter().all(|e| current_ids.contains(e.id.as_str())) {
-        return Ok(());
+        return;
     }
-    let mut notes = Vec::new();
     let mut merged: Vec<Revision> = g.revisions.clone();
-    for (rev, _, _) in alembic_revisions_at(g, resolved, &resolved.commit, &mut notes)? {
-        if !current_ids.contains(rev.id.as_str()) {
-            merged.push(rev);
-        }
-    }
+    merged.extend(
+        tip.iter()
+            .filter(|e| !current_ids.contains(e.id.as_str()))
+            .filter_map(|e| e.revision.clone()),
+    );
     let before = g.heads().len();
     let union = Graph::build(g.project.clone(), merged);
     let heads = union.heads();
     if heads.len() <= before {
-        return Ok(());
+        return;
     }
     let ours: Vec<&Revision> = heads
         .iter()
@@ -1003,7 +996,6 @@ fn heads_at_merge(
             None,
         );
     }
-    Ok(())
 }
 
 #[cfg(test)]

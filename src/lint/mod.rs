@@ -25,7 +25,7 @@ mod parse;
 mod pg_tree;
 pub mod rules;
 mod schema;
-mod suppress;
+pub(crate) mod suppress;
 
 pub use config::{LintConfig, RuleSetting};
 

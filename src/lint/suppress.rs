@@ -20,6 +20,30 @@ pub struct Directive {
     pub rules: Vec<String>,
 }
 
+/// A comment's text after its marker (`--`, or `#` in a Python revision) read as a directive:
+/// whether it is file-wide, and the rule ids it names.
+pub fn directive(comment: &str) -> Option<(bool, Vec<String>)> {
+    let body = comment.trim_start();
+    let (file_wide, rest) = if let Some(r) = body.strip_prefix("migcheck:ignore-file") {
+        (true, r)
+    } else if let Some(r) = body.strip_prefix("migcheck:ignore") {
+        (false, r)
+    } else {
+        return None;
+    };
+    if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    // Everything after a second `--` is the reason.
+    let list = rest.split("--").next().unwrap_or("");
+    let rules = list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect();
+    Some((file_wide, rules))
+}
+
 /// Find every directive in the raw lines.
 pub fn parse(lines: &HashMap<usize, String>) -> Vec<Directive> {
     let mut out = Vec::new();
@@ -31,24 +55,9 @@ pub fn parse(lines: &HashMap<usize, String>) -> Vec<Directive> {
         let Some(comment) = trimmed.strip_prefix("--") else {
             continue;
         };
-        let body = comment.trim_start();
-        let (file_wide, rest) = if let Some(r) = body.strip_prefix("migcheck:ignore-file") {
-            (true, r)
-        } else if let Some(r) = body.strip_prefix("migcheck:ignore") {
-            (false, r)
-        } else {
+        let Some((file_wide, rules)) = directive(comment) else {
             continue;
         };
-        if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
-            continue;
-        }
-        // Everything after a second `--` is the reason.
-        let list = rest.split("--").next().unwrap_or("");
-        let rules: Vec<String> = list
-            .split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|r| !r.is_empty())
-            .map(str::to_string)
-            .collect();
         out.push(Directive {
             line: n,
             col: text.len() - trimmed.len() + 1,

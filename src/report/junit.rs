@@ -139,19 +139,6 @@ fn class_name(suite: &str, check: &CheckReport) -> String {
     }
 }
 
-/// The check's own file, else the first file of the migration it is about.
-fn file_of(report: &Report, check: &CheckReport) -> Option<String> {
-    if let Some(file) = &check.file {
-        return Some(file.clone());
-    }
-    let id = check.migration.as_deref()?;
-    report
-        .migrations
-        .iter()
-        .find(|m| m.id == id)
-        .and_then(|m| m.files.first().cloned())
-}
-
 /// A check as a test case. `run_error`: the check records why the run could not finish (bad
 /// input, no database, a signal), which is an `<error>` (the test could not run), not a
 /// `<failure>` (the migrations are wrong).
@@ -227,7 +214,7 @@ fn test_case(report: &Report, suite: &str, check: &CheckReport, run_error: bool)
         }
     };
     case.set_classname(&class_name(suite, check));
-    if let Some(file) = file_of(report, check) {
+    if let Some(file) = super::ci::check_file(report, check) {
         case.set_filepath(&one_line(&file));
     }
     case

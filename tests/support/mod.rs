@@ -40,7 +40,7 @@ pub struct Run {
     pub json: Option<serde_json::Value>,
     pub junit: Option<String>,
     pub junit_path: PathBuf,
-    pub _dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl Run {
@@ -90,10 +90,15 @@ impl Run {
 
 /// Run `migcheck verify <dir> <args…> --json … --junit …`.
 pub fn verify(dir: &Path, args: &[&str]) -> Run {
+    verify_with(migcheck(), dir, args)
+}
+
+/// `verify` through a command the caller prepared (its working directory, its environment).
+pub fn verify_with(mut cmd: Command, dir: &Path, args: &[&str]) -> Run {
     let tmp = tempfile::tempdir().expect("temp dir for reports");
     let json = tmp.path().join("report.json");
     let junit = tmp.path().join("report.xml");
-    let output = migcheck()
+    let output = cmd
         .arg("verify")
         .arg(dir)
         .args(args)
@@ -398,4 +403,30 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// The Python with Alembic, SQLAlchemy and the drivers that the Alembic tests run (named by
+/// `MIGCHECK_TEST_PYTHON`; `.ci/run` creates it). Without it those tests fail, loudly.
+pub fn test_python() -> PathBuf {
+    match std::env::var_os("MIGCHECK_TEST_PYTHON") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => panic!(
+            "MIGCHECK_TEST_PYTHON is not set: these tests need a Python with Alembic.\n\
+             Create one with `scripts/alembic-venv.sh target/alembic-venv`, then run\n\
+             MIGCHECK_TEST_PYTHON=target/alembic-venv/bin/python cargo test"
+        ),
+    }
+}
+
+/// Copy a folder tree (a fixture project a test changes).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
