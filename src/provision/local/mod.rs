@@ -350,15 +350,32 @@ fn log_tail(path: &Path, from: u64, secrets: &[&str]) -> String {
     let start = usize::try_from(from).unwrap_or(0).min(bytes.len());
     let text = String::from_utf8_lossy(&bytes[start..]);
     let text = crate::redact::scrub(&text, secrets);
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = &lines[lines.len().saturating_sub(20)..];
-    if tail.is_empty() {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
         return "    (no output)".to_string();
     }
-    tail.iter()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let tail_start = lines.len().saturating_sub(20);
+    // A tool's last lines are often boilerplate advice (install-db prints 20 of them after
+    // the error): the error lines above the tail come first.
+    let errors: Vec<&str> = lines[..tail_start]
+        .iter()
+        .copied()
+        .filter(|l| looks_like_error(l))
+        .take(10)
+        .collect();
+    let mut shown: Vec<String> = errors.iter().map(|l| format!("    {l}")).collect();
+    if !errors.is_empty() {
+        shown.push("    ...".to_string());
+    }
+    shown.extend(lines[tail_start..].iter().map(|l| format!("    {l}")));
+    shown.join("\n")
+}
+
+fn looks_like_error(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    ["error", "fatal", "failed", "abort"]
+        .iter()
+        .any(|w| lower.contains(w))
 }
 
 fn file_len(path: &Path) -> u64 {
@@ -820,6 +837,28 @@ mod tests {
         assert_eq!(short_version("15.8 (Debian 15.8-0+deb12u1)"), "15.8");
         assert_eq!(short_version("10.11.6-MariaDB-0+deb12u1"), "10.11.6");
         assert_eq!(short_version("devel"), "devel");
+    }
+
+    #[test]
+    fn log_tail_puts_the_error_above_boilerplate_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("install.log");
+        let mut text = String::from(
+            "Installing system tables\nERROR: 1051  Unknown table 'mysql.tmp_user_sys'\n",
+        );
+        for i in 0..25 {
+            text.push_str(&format!("advice line {i}\n\n"));
+        }
+        std::fs::write(&log, text).unwrap();
+        let shown = log_tail(&log, 0, &[]);
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(
+            lines[0],
+            "    ERROR: 1051  Unknown table 'mysql.tmp_user_sys'"
+        );
+        assert_eq!(lines[1], "    ...");
+        assert_eq!(lines.last(), Some(&"    advice line 24"));
+        assert_eq!(lines.len(), 22, "{shown}");
     }
 
     #[test]

@@ -195,6 +195,11 @@ pub(super) async fn start(options: &ProvisionOptions, bins: &MyBinaries) -> Resu
             let mut cmd = command(script, &dir, None);
             cmd.arg("--no-defaults")
                 .arg(format!("--datadir={}", data.display()))
+                // Its own tmpdir: a starting server deletes every `#sql*` file in its tmpdir,
+                // so in a shared /tmp parallel bootstraps removed each other's temporary
+                // tables ("Unknown table 'mysql.tmp_user_sys'", 3 in 8 concurrent runs), and
+                // would touch other servers' files on this machine.
+                .arg(format!("--tmpdir={}", dir.display()))
                 // root@localhost authenticates by Unix socket only (the socket lives in our
                 // 0700 directory): no passwordless account is reachable over TCP.
                 .arg("--auth-root-authentication-method=socket")
@@ -216,7 +221,8 @@ pub(super) async fn start(options: &ProvisionOptions, bins: &MyBinaries) -> Resu
             let mut cmd = command(&bins.server, &dir, None);
             cmd.arg("--no-defaults")
                 .arg("--initialize-insecure")
-                .arg(format!("--datadir={}", data.display()));
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--tmpdir={}", dir.display()));
             if as_root {
                 cmd.arg("--user=root");
             }
