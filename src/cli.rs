@@ -114,10 +114,22 @@ impl RoundtripMode {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
-    /// The folder that holds the migrations.
+    /// The folder that holds the migrations; several folders (a monorepo's
+    /// `services/*/migrations`) are verified in one run on one server, each in its own
+    /// throwaway database. None: the `[[chain]]` entries of migcheck.toml.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The one chain this pipeline verifies (set per chain from `paths` / `[[chain]]`).
+    #[arg(skip)]
     pub path: PathBuf,
+
+    /// How many chains are verified at once on the shared server [default: the number of
+    /// CPUs, at most the number of chains].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
 
     /// Database engine to verify against: postgres, mysql or mariadb, optionally with a version
     /// that selects the container image tag (postgres:16, mysql:8.4, mariadb:11).

@@ -185,6 +185,31 @@ pub fn run(args: EvidenceArgs) -> Result<u8> {
 
 fn check(dir: &Path, chain: Option<&Path>) -> Result<u8> {
     let manifest_path = dir.join(MANIFEST);
+    if !manifest_path.exists() {
+        // A run of several chains writes one folder per chain.
+        let mut chains: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join(MANIFEST).is_file())
+            .collect();
+        chains.sort();
+        if !chains.is_empty() {
+            if chain.is_some() {
+                return Err(Error::Usage(format!(
+                    "{} holds the evidence of {} chains: check one folder at a time with --chain",
+                    dir.display(),
+                    chains.len()
+                )));
+            }
+            let mut code = exit::PASS;
+            for folder in &chains {
+                code = code.max(check(folder, None)?);
+            }
+            return Ok(code);
+        }
+    }
     let text = std::fs::read(&manifest_path).map_err(|e| {
         Error::input(
             &manifest_path,

@@ -66,6 +66,7 @@ fn base(engine: Option<(&str, &str)>) -> Report {
         exit_code: 0,
         started_at: "2025-06-30T23:59:58.5Z".to_string(),
         duration_ms: 1500,
+        chain: None,
         path: "db/migrations".to_string(),
         format: "golang-migrate".to_string(),
         format_reason: String::new(),

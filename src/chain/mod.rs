@@ -225,6 +225,7 @@ pub fn discover(root: &Path, options: &DiscoverOptions) -> Result<Chain> {
 }
 
 mod discover;
+pub mod targets;
 
 /// The discovery parsers, one at a time, for the fuzz targets under `fuzz/` (not a stable API).
 #[doc(hidden)]

@@ -313,6 +313,7 @@ fn lint_report(
         exit_code: code,
         started_at: started_at.to_string(),
         duration_ms: ms,
+        chain: None,
         path: args
             .paths
             .iter()

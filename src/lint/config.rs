@@ -221,7 +221,7 @@ fn check_rule_id(id: &str) -> std::result::Result<(), String> {
     Err(format!("unknown rule `{id}`{hint}"))
 }
 
-fn line_of(text: &str, byte: usize) -> usize {
+pub(crate) fn line_of(text: &str, byte: usize) -> usize {
     text.as_bytes()[..byte.min(text.len())]
         .iter()
         .filter(|&&b| b == b'\n')

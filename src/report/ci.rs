@@ -65,6 +65,23 @@ impl CiOutputs {
         Ok(())
     }
 
+    /// Write every report asked for, for a run of one chain or several.
+    pub fn write_run(&self, run: &super::Run<'_>) -> Result<()> {
+        if let Some(report) = run.single() {
+            return self.write(report);
+        }
+        if let Some(p) = &self.sarif {
+            super::write_atomic(p, super::sarif::render_run(run).as_bytes())?;
+        }
+        if let Some(p) = &self.markdown {
+            super::markdown::write_run(run, p)?;
+        }
+        if let Some(p) = &self.gitlab_codequality {
+            super::write_atomic(p, super::codequality::render_run(run).as_bytes())?;
+        }
+        Ok(())
+    }
+
     /// What was written, for the verdict's list of reports.
     pub fn written(&self) -> Vec<(&'static str, &Path)> {
         self.all()

@@ -14,7 +14,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::ci::{self, Paths};
-use super::{clean_text, Report, Status};
+use super::{clean_text, Report, Run, Status};
 use crate::error::Result;
 
 /// Render the report as a Code Quality JSON array (pretty, ends with a newline).
@@ -29,6 +29,23 @@ pub fn render(report: &Report) -> String {
 /// Write the Code Quality report to `path` atomically, creating parent directories.
 pub fn write(report: &Report, path: &Path) -> Result<()> {
     super::write_atomic(path, render(report).as_bytes())
+}
+
+/// The run's Code Quality report: every chain's issues in one array (fingerprints hold the
+/// file paths, so chains never share one).
+pub fn render_run(run: &Run<'_>) -> String {
+    if let Some(report) = run.single() {
+        return render(report);
+    }
+    let mut all: Vec<Value> = Vec::new();
+    for report in run.reports {
+        if let Ok(Value::Array(issues)) = serde_json::from_str(&render(report)) {
+            all.extend(issues);
+        }
+    }
+    let mut out = serde_json::to_string_pretty(&all).unwrap_or_else(|_| "[]".to_string());
+    out.push('\n');
+    out
 }
 
 fn severity(finding_severity: &str) -> &'static str {

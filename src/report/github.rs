@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::ci::{self, Paths};
-use super::{clean_text, markdown, Report, Status};
+use super::{clean_text, markdown, Report, Run, Status};
 
 /// GitHub's display limit per level and step.
 pub const PER_LEVEL: usize = 10;
@@ -113,9 +113,57 @@ pub fn publish(report: &Report) {
     }
 }
 
+/// [`publish`] for a run: one chain as it is; several share the step's annotation limits
+/// (titles name the chain) and one summary.
+pub fn publish_run(run: &Run<'_>) {
+    if let Some(report) = run.single() {
+        return publish(report);
+    }
+    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+        let workspace = std::env::var_os("GITHUB_WORKSPACE");
+        let text = run_annotations(run, workspace.as_deref().map(Path::new));
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        if let Err(e) = append_run_summary(run, Path::new(&path)) {
+            eprintln!(
+                "warning: could not append the summary to $GITHUB_STEP_SUMMARY ({}): {e}",
+                Path::new(&path).display()
+            );
+        }
+    }
+}
+
+/// Every chain's annotations, capped together as for one chain.
+pub fn run_annotations(run: &Run<'_>, workspace: Option<&Path>) -> String {
+    let mut all = Vec::new();
+    for report in run.reports {
+        let paths = Paths::with_base(report, workspace);
+        for mut a in collect(report, &paths) {
+            if let Some(chain) = &report.chain {
+                a.title = clean_text(&format!("[{chain}] {}", a.title));
+            }
+            all.push(a);
+        }
+    }
+    // Each chain's most telling annotations first, level by level, across chains.
+    all.sort_by_key(|a| a.level);
+    cap(&all)
+}
+
+fn append_run_summary(run: &Run<'_>, path: &Path) -> std::io::Result<()> {
+    append_within(path, |room| markdown::render_run_within(run, room))
+}
+
 /// Append the Markdown summary to `path` (created when missing), within what the step's
 /// 1 MiB limit leaves after what is already there.
 pub fn append_summary(report: &Report, path: &Path) -> std::io::Result<()> {
+    append_within(path, |room| markdown::render_within(report, room))
+}
+
+fn append_within(path: &Path, render: impl Fn(usize) -> String) -> std::io::Result<()> {
     let existing = match std::fs::metadata(path) {
         Ok(m) => usize::try_from(m.len()).unwrap_or(usize::MAX),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
@@ -126,7 +174,7 @@ pub fn append_summary(report: &Report, path: &Path) -> std::io::Result<()> {
     let room = markdown::STEP_SUMMARY_LIMIT
         .saturating_sub(existing)
         .saturating_sub(separator.len());
-    let text = markdown::render_within(report, room);
+    let text = render(room);
     if text.is_empty() {
         return Err(std::io::Error::other(format!(
             "the step summary already holds {existing} bytes of GitHub's {} limit",
@@ -148,7 +196,12 @@ pub fn annotations(report: &Report, workspace: Option<&Path>) -> String {
 }
 
 pub(crate) fn render(report: &Report, paths: &Paths) -> String {
-    let all = collect(report, paths);
+    cap(&collect(report, paths))
+}
+
+/// The workflow commands for `all`, at most [`PER_LEVEL`] of each level, one summary
+/// annotation counting what was left out.
+fn cap(all: &[Annotation]) -> String {
     let mut out = String::new();
     let count = |level: Level| all.iter().filter(|a| a.level == level).count();
     let levels = [Level::Error, Level::Warning, Level::Notice];

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use super::Report;
+use serde::Serialize;
+
+use super::{Report, Run};
 use crate::error::Result;
 
 /// Render the report as pretty JSON ending in a newline.
@@ -25,6 +27,48 @@ pub fn to_string(report: &Report) -> String {
 /// Write the JSON report to `path` atomically, creating parent directories.
 pub fn write(report: &Report, path: &Path) -> Result<()> {
     super::write_atomic(path, to_string(report).as_bytes())
+}
+
+/// A run of several chains: the run's verdict and exit code, and each chain's report (with
+/// its `chain` name) under `chains`.
+#[derive(Serialize)]
+struct RunJson<'a> {
+    report_version: u32,
+    migcheck_version: &'a str,
+    verdict: super::Verdict,
+    exit_code: u8,
+    started_at: &'a str,
+    duration_ms: u64,
+    chains: &'a [Report],
+}
+
+/// The run as JSON: one chain's report as it is, several under `chains`.
+pub fn run_to_string(run: &Run<'_>) -> String {
+    if let Some(report) = run.single() {
+        return to_string(report);
+    }
+    let doc = RunJson {
+        report_version: super::REPORT_VERSION,
+        migcheck_version: env!("CARGO_PKG_VERSION"),
+        verdict: run.verdict(),
+        exit_code: run.exit_code,
+        started_at: run.started_at,
+        duration_ms: run.duration_ms,
+        chains: run.reports,
+    };
+    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| {
+        serde_json::json!({
+            "report_version": super::REPORT_VERSION,
+            "error": format!("could not serialise the report: {e}"),
+        })
+        .to_string()
+    });
+    out.push('\n');
+    out
+}
+
+pub fn write_run(run: &Run<'_>, path: &Path) -> Result<()> {
+    super::write_atomic(path, run_to_string(run).as_bytes())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use junit_report::{
     Duration, OffsetDateTime, ReportBuilder, TestCase, TestResult, TestSuite, TestSuiteBuilder,
 };
 
-use super::{clean_text, CheckReport, Finding, Report, Status};
+use super::{clean_text, CheckReport, Finding, Report, Run, Status};
 use crate::error::{Error, Result};
 
 /// Render the report as JUnit XML (ends with a newline).
@@ -36,9 +36,23 @@ pub fn write(report: &Report, path: &Path) -> Result<()> {
     super::write_atomic(path, xml.as_bytes())
 }
 
+/// Write the run's JUnit report: one `<testsuite>` per chain.
+pub fn write_run(run: &Run<'_>, path: &Path) -> Result<()> {
+    let xml = render_all(run.reports).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(format!("could not render the JUnit report: {e}")),
+    })?;
+    super::write_atomic(path, xml.as_bytes())
+}
+
 fn render(report: &Report) -> std::result::Result<String, junit_report::Error> {
-    let suite = build_suite(report);
-    let junit = ReportBuilder::new().add_testsuite(suite).build();
+    render_all(std::slice::from_ref(report))
+}
+
+fn render_all(reports: &[Report]) -> std::result::Result<String, junit_report::Error> {
+    let junit = ReportBuilder::new()
+        .add_testsuites(reports.iter().map(build_suite))
+        .build();
     let mut out = Vec::new();
     junit.write_xml(&mut out)?;
     let mut xml = String::from_utf8_lossy(&out).into_owned();
@@ -65,11 +79,18 @@ fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// `migcheck.<engine>`, then `.<chain>` in a run of several chains (dots in its name become
+/// `_`, like a migration id's).
 fn suite_name(report: &Report) -> String {
-    match &report.engine {
+    let mut name = match &report.engine {
         Some(engine) => format!("migcheck.{}", one_line(&engine.name)),
         None => "migcheck".to_string(),
+    };
+    if let Some(chain) = &report.chain {
+        name.push('.');
+        name.push_str(&one_line(chain).replace('.', "_"));
     }
+    name
 }
 
 fn build_suite(report: &Report) -> TestSuite {

@@ -14,7 +14,7 @@
 use std::path::Path;
 
 use super::ci::{self, Paths};
-use super::{clean_text, CheckReport, Report, Status, Verdict};
+use super::{clean_text, CheckReport, Report, Run, Status, Verdict};
 use crate::error::Result;
 
 /// GitHub's limit on one step's summary (1 MiB).
@@ -28,6 +28,50 @@ pub fn render(report: &Report) -> String {
 /// Write the summary to `path` atomically, creating parent directories.
 pub fn write(report: &Report, path: &Path) -> Result<()> {
     super::write_atomic(path, render(report).as_bytes())
+}
+
+/// The run's summary in at most `limit` bytes: one chain's as it is; for several, a table of
+/// the chains' verdicts, then each chain's summary in an equal share of what is left.
+pub fn render_run_within(run: &Run<'_>, limit: usize) -> String {
+    if let Some(report) = run.single() {
+        return render_within(report, limit);
+    }
+    let verdict = match run.verdict() {
+        Verdict::Pass => "✅ PASS",
+        Verdict::Fail => "❌ FAIL",
+    };
+    let mut head = format!(
+        "# migcheck: {} chains, {verdict}\n\n| chain | format | verdict | checks failed | exit |\n|---|---|---|---|---|\n",
+        run.reports.len()
+    );
+    for r in run.reports {
+        let c = r.counts();
+        head.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            cell(Run::name(r)),
+            cell(&r.format),
+            match r.verdict {
+                Verdict::Pass => "pass",
+                Verdict::Fail => "**fail**",
+            },
+            c.failed,
+            r.exit_code
+        ));
+    }
+    head.push('\n');
+    if head.len() > limit {
+        return String::new();
+    }
+    let share = (limit - head.len()) / run.reports.len();
+    for r in run.reports {
+        head.push_str(&render_within(r, share.saturating_sub(1)));
+        head.push('\n');
+    }
+    head
+}
+
+pub fn write_run(run: &Run<'_>, path: &Path) -> Result<()> {
+    super::write_atomic(path, render_run_within(run, STEP_SUMMARY_LIMIT).as_bytes())
 }
 
 /// Render the summary in at most `limit` bytes.

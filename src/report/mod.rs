@@ -41,6 +41,10 @@ pub struct Report {
     /// RFC 3339 UTC time the run started.
     pub started_at: String,
     pub duration_ms: u64,
+    /// In a run of several chains (a monorepo): this chain's name (its path as given, or its
+    /// `[[chain]]` entry's `name`). None when the run verified one chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
     /// The migrations folder as given on the command line.
     pub path: String,
     pub format: String,
@@ -60,6 +64,39 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<HistoryReport>,
     pub timings: Timings,
+}
+
+/// What one `verify` run reports: one chain's report, or several (a monorepo's chains, each
+/// with its `chain` name), with the run's own exit code (the least trustworthy chain's).
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    pub reports: &'a [Report],
+    pub exit_code: u8,
+    pub started_at: &'a str,
+    pub duration_ms: u64,
+}
+
+impl<'a> Run<'a> {
+    /// The report of a run of one chain: every output is then exactly that chain's.
+    pub fn single(&self) -> Option<&'a Report> {
+        match self.reports {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        if self.exit_code == 0 {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
+
+    /// How the reports name a chain.
+    pub fn name(report: &Report) -> &str {
+        report.chain.as_deref().unwrap_or(&report.path)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -556,6 +593,7 @@ pub(crate) mod samples {
             exit_code: 0,
             started_at: "2025-03-04T05:06:07.123456789Z".to_string(),
             duration_ms: 2310,
+            chain: None,
             path: "migrations/".to_string(),
             format: "golang-migrate".to_string(),
             format_reason: String::new(),

@@ -19,7 +19,7 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use super::ci::{self, Paths};
-use super::{clean_text, CheckReport, Finding, Report, Status};
+use super::{clean_text, CheckReport, Finding, Report, Run, Status};
 use crate::error::Result;
 use crate::lint::rules;
 
@@ -66,6 +66,86 @@ pub fn render(report: &Report) -> String {
 /// Write the SARIF report to `path` atomically, creating parent directories.
 pub fn write(report: &Report, path: &Path) -> Result<()> {
     super::write_atomic(path, render(report).as_bytes())
+}
+
+/// The run's SARIF log: one run of the tool holding every chain's results (GitHub code
+/// scanning takes one run per tool and category), rule indexes renumbered into one rule
+/// table, the run's exit code, and each chain's properties under `chains`.
+pub fn render_run(run: &Run<'_>) -> String {
+    if let Some(report) = run.single() {
+        return render(report);
+    }
+    let docs: Vec<Value> = run
+        .reports
+        .iter()
+        .map(|r| document(r, &Paths::for_report(r)))
+        .collect();
+    let mut merged = docs[0].clone();
+    let target = &mut merged["runs"][0];
+    let mut rules: Vec<Value> = target["tool"]["driver"]["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut results = Vec::new();
+    let mut notifications = Vec::new();
+    let mut chains = Vec::new();
+    for (doc, report) in docs.iter().zip(run.reports) {
+        let this = &doc["runs"][0];
+        let own_rules = this["tool"]["driver"]["rules"].as_array();
+        for result in this["results"].as_array().into_iter().flatten() {
+            let mut result = result.clone();
+            let id = result["ruleId"].as_str().unwrap_or_default().to_string();
+            let index = match rules.iter().position(|r| r["id"] == id.as_str()) {
+                Some(i) => i,
+                None => {
+                    let rule = own_rules
+                        .and_then(|all| all.iter().find(|r| r["id"] == id.as_str()))
+                        .cloned()
+                        .unwrap_or_else(|| json!({ "id": id }));
+                    rules.push(rule);
+                    rules.len() - 1
+                }
+            };
+            result["ruleIndex"] = json!(index);
+            result["properties"]["chain"] = json!(clean_text(Run::name(report)));
+            results.push(result);
+        }
+        let invocation = &this["invocations"][0];
+        for n in invocation["toolExecutionNotifications"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            notifications.push(n.clone());
+        }
+        let mut props = this["properties"].clone();
+        props["chain"] = json!(clean_text(Run::name(report)));
+        props["exitCode"] = json!(report.exit_code);
+        chains.push(props);
+    }
+    target["tool"]["driver"]["rules"] = Value::Array(rules);
+    target["results"] = Value::Array(results);
+    let invocation = &mut target["invocations"][0];
+    invocation["executionSuccessful"] = json!(notifications.is_empty());
+    invocation["exitCode"] = json!(run.exit_code);
+    invocation["exitCodeDescription"] = json!(ci::exit_meaning(run.exit_code));
+    if notifications.is_empty() {
+        if let Some(map) = invocation.as_object_mut() {
+            map.remove("toolExecutionNotifications");
+        }
+    } else {
+        invocation["toolExecutionNotifications"] = Value::Array(notifications);
+    }
+    target["properties"] = json!({
+        "verdict": match run.verdict() {
+            super::Verdict::Pass => "pass",
+            super::Verdict::Fail => "fail",
+        },
+        "chains": chains,
+    });
+    let mut out = serde_json::to_string_pretty(&merged).unwrap_or_default();
+    out.push('\n');
+    out
 }
 
 pub(crate) fn render_with(report: &Report, paths: &Paths) -> String {

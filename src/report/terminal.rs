@@ -169,6 +169,76 @@ impl Printer {
 
     /// A warning that does not change the verdict (e.g. a cleanup that did not finish).
     /// Printed in quiet mode too.
+    /// `migcheck verify: 3 chains on one server, 2 at a time`, then one line per chain.
+    pub fn chains(&self, names: &[&str], jobs: usize) {
+        if self.quiet {
+            return;
+        }
+        let mut out = format!(
+            "{}: {} chains on one server, {jobs} at a time\n",
+            self.paint(Style::Bold, "migcheck verify"),
+            names.len()
+        );
+        for name in names {
+            out.push_str(&format!("{INDENT}{}\n", clean_text(name)));
+        }
+        out.push('\n');
+        self.emit(&out);
+    }
+
+    /// The verdict of a run of several chains: each chain's, then the run's.
+    pub fn run_verdict(&self, run: &super::Run<'_>, written: &[(&str, &Path)]) {
+        let mut out = String::from("\n");
+        let width = run
+            .reports
+            .iter()
+            .map(|r| super::Run::name(r).chars().count())
+            .max()
+            .unwrap_or(0);
+        for r in run.reports {
+            let c = r.counts();
+            let (mark, verdict) = match r.verdict {
+                Verdict::Pass => (
+                    self.paint(Style::Green, "✓"),
+                    self.paint(Style::Green, "PASS"),
+                ),
+                Verdict::Fail => (self.paint(Style::Red, "✗"), self.paint(Style::Red, "FAIL")),
+            };
+            out.push_str(&format!(
+                "{mark} {:width$}  {verdict} (exit {}) · {} checks, {} failed · {}\n",
+                clean_text(super::Run::name(r)),
+                r.exit_code,
+                c.total(),
+                c.failed,
+                duration(r.duration_ms),
+            ));
+        }
+        let failed = run
+            .reports
+            .iter()
+            .filter(|r| r.verdict == Verdict::Fail)
+            .count();
+        out.push_str(&format!(
+            "{} chains: {} passed, {failed} failed · {} total\n",
+            run.reports.len(),
+            run.reports.len() - failed,
+            duration(run.duration_ms)
+        ));
+        for (label, path) in written {
+            out.push_str(&format!(
+                "{}: {}\n",
+                clean_text(label),
+                clean_text(&path.display().to_string())
+            ));
+        }
+        out.push_str(&match run.verdict() {
+            Verdict::Pass => self.paint(Style::BoldGreen, "PASS"),
+            Verdict::Fail => self.paint(Style::BoldRed, "FAIL"),
+        });
+        out.push('\n');
+        self.emit(&out);
+    }
+
     pub fn warning(&self, message: &str) {
         let text = clean_text(message);
         let mut lines = text.lines();

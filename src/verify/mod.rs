@@ -22,8 +22,8 @@ use crate::error::{exit, Error, Result};
 use crate::history;
 use crate::lint;
 use crate::observe::{self, Observation, Recorder};
-use crate::provision::{self, cleanup, sandbox, Conn, Database, ProvisionOptions, Server};
-use crate::redact::{self, SecretUrl};
+use crate::provision::{sandbox, Conn, Database, Server};
+use crate::redact;
 use crate::report::terminal::Printer;
 use crate::report::{
     self, CheckReport, EngineReport, Finding, MigrationReport, OptionsReport, Phase,
@@ -36,35 +36,16 @@ use crate::verify_config::VerifyConfig;
 /// Chain problems that make the order of migrations meaningless: nothing is applied.
 const BLOCKING_PROBLEMS: &[&str] = &["duplicate-version", "mixed-formats"];
 
-pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
-    for (flag, path) in [
-        ("--json", &args.json),
-        ("--junit", &args.junit),
-        ("--snapshot-out", &args.snapshot_out),
-    ] {
-        if let Some(p) = path {
-            report::check_output_path(flag, p)?;
-        }
-    }
-    args.ci.check_paths()?;
-    if let Some(dir) = &args.evidence {
-        if dir.exists() && !dir.is_dir() {
-            return Err(Error::Usage(format!(
-                "--evidence {}: exists and is not a folder",
-                dir.display()
-            )));
-        }
-    }
-    let started = Instant::now();
-    let started_at = now_rfc3339();
-    let printer = Printer::new(color, args.quiet);
-    let mut report = Report {
+/// A new report for one chain, filled in as the pipeline runs.
+fn new_report(args: &VerifyArgs, started_at: &str, chain: Option<String>) -> Report {
+    Report {
         report_version: report::REPORT_VERSION,
         migcheck_version: env!("CARGO_PKG_VERSION").to_string(),
         verdict: Verdict::Fail,
         exit_code: exit::GATE_FAILED,
-        started_at,
+        started_at: started_at.to_string(),
         duration_ms: 0,
+        chain,
         path: args.path.display().to_string(),
         format: String::new(),
         format_reason: String::new(),
@@ -85,12 +66,13 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
         findings: Vec::new(),
         history: None,
         timings: Timings::default(),
-    };
+    }
+}
 
-    let outcome = verify(&args, &printer, &mut report).await;
-    report.duration_ms = ms(started.elapsed());
-    report.timings.total_ms = report.duration_ms;
-    let code = match &outcome {
+/// The chain's exit code and verdict from what its pipeline returned; an error becomes the
+/// chain's last check (bad input or a broken environment still leaves evidence for CI).
+fn conclude(report: &mut Report, outcome: &Result<()>) -> u8 {
+    let code = match outcome {
         Ok(()) => {
             let fail_on = report
                 .options
@@ -107,7 +89,6 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
             }
         }
         Err(e) => {
-            // Bad input or a broken environment still leaves evidence for CI: a failed check.
             report.checks.push(error_check(e));
             e.exit_code()
         }
@@ -118,52 +99,44 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
     } else {
         Verdict::Fail
     };
-    write_reports(&args, &report)?;
-    args.ci.write(&report)?;
-    report::github::publish(&report);
-    let evidence = match &args.evidence {
-        Some(dir) => {
-            let inputs = crate::evidence::Inputs {
-                chain_root: &args.path,
-                migration_files: report
-                    .migrations
-                    .iter()
-                    .flat_map(|m| m.files.iter().map(std::path::PathBuf::from))
-                    .collect(),
-                schema_written: dir.join(crate::evidence::SCHEMA).is_file(),
-            };
-            Some((dir, crate::evidence::write(dir, &report, &inputs)?))
-        }
-        None => None,
+    code
+}
+
+/// The release evidence of one chain, written after its reports.
+fn write_evidence(dir: &Path, args: &VerifyArgs, report: &Report) -> Result<String> {
+    let inputs = crate::evidence::Inputs {
+        chain_root: &args.path,
+        migration_files: report
+            .migrations
+            .iter()
+            .flat_map(|m| m.files.iter().map(std::path::PathBuf::from))
+            .collect(),
+        schema_written: dir.join(crate::evidence::SCHEMA).is_file(),
     };
-    outcome?;
-    let mut written: Vec<(&str, &Path)> = Vec::new();
-    if let Some(p) = &args.json {
-        written.push(("JSON report", p));
-    }
-    if let Some(p) = &args.junit {
-        written.push(("JUnit report", p));
-    }
-    written.extend(args.ci.written());
-    printer.verdict(&report, &written);
-    if let Some((dir, digest)) = evidence {
-        // Into the CI log: the folder can be checked against it later.
-        printer.evidence(&dir.display().to_string(), &digest);
-    }
-    Ok(code)
+    crate::evidence::write(dir, report, &inputs)
 }
 
 /// `migcheck snapshot CHAIN -o FILE`: the ups on an empty database, then the schema.
+mod chains;
+pub use chains::run;
+pub use chains::slug;
+
 pub async fn run_snapshot(args: crate::cli::SnapshotArgs, color: ColorChoice) -> Result<u8> {
     let mut verify = args.verify;
     verify.apply_only = true;
     verify.no_lint = true;
     verify.no_since = true;
     verify.snapshot_out = Some(args.output);
-    run(verify, color).await
+    chains::run(verify, color).await
 }
 
-async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Result<()> {
+/// One chain's pipeline, on the run's shared server (started by the first chain that needs it).
+async fn verify(
+    args: &VerifyArgs,
+    printer: &Printer,
+    report: &mut Report,
+    shared: &chains::SharedServer,
+) -> Result<()> {
     let phase = Instant::now();
     let wants_alembic = match args.format {
         Some(f) => f == Format::Alembic,
@@ -307,26 +280,6 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
         return Ok(());
     }
 
-    // What killed runs left (their temp dirs; their databases on this --url server) goes first.
-    let given: Vec<SecretUrl> = args.url.iter().map(|u| SecretUrl::new(u.clone())).collect();
-    let swept = provision::leftovers::sweep(&given, false).await;
-    for line in &swept.removed {
-        printer.warning(&format!("removed what a killed run left: {line}"));
-    }
-    for line in swept.failed.iter().chain(&swept.kept) {
-        tracing::info!("an earlier run's leftover: {line} (see `migcheck cleanup`)");
-    }
-
-    let options = ProvisionOptions {
-        engine: args.engine.engine,
-        engine_version: args.engine.version.clone(),
-        image: args.image.clone(),
-        keep: args.keep,
-        provider: args.provider,
-        url: args.url.clone().map(SecretUrl::new),
-        bin_dir: args.bin_dir.clone(),
-        startup_timeout: args.startup_timeout(),
-    };
     let settings = Settings {
         keep: args.keep,
         show_password: args.show_password,
@@ -362,9 +315,9 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
             },
         }),
     };
-    let result = cleanup::run_guarded(async {
+    {
         let phase = Instant::now();
-        let server = provision::provision(&options).await?;
+        let server = shared.server().await?;
         report.timings.server_start_ms = ms(phase.elapsed());
         let info = server.info().clone();
         report.engine = Some(EngineReport {
@@ -417,15 +370,8 @@ async fn verify(args: &VerifyArgs, printer: &Printer, report: &mut Report) -> Re
             printer.finding(finding);
         }
         report.findings.extend(nondeterministic);
-        let phase = Instant::now();
-        let shutdown = server.shutdown().await;
-        report.timings.teardown_ms += ms(phase.elapsed());
-        outcome.and(shutdown)
-    })
-    .await;
-    // Whatever happened above, nothing migcheck created may outlive the run.
-    cleanup::cleanup_all().await;
-    result
+        outcome
+    }
 }
 
 /// A server error that means its disk is full (PostgreSQL SQLSTATE 53100, MySQL/MariaDB
@@ -2419,16 +2365,6 @@ fn judge_history(
     Ok(Some(history::judge(
         &resolved, &args.path, chain, graph, options, config,
     )?))
-}
-
-fn write_reports(args: &VerifyArgs, report: &Report) -> Result<()> {
-    if let Some(path) = &args.json {
-        report::json::write(report, path)?;
-    }
-    if let Some(path) = &args.junit {
-        report::junit::write(report, path)?;
-    }
-    Ok(())
 }
 
 /// `--expect-snapshot FILE`, read before any database is started (bad input is exit 2).
