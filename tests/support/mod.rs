@@ -19,9 +19,18 @@ pub fn fixture(path: &str) -> PathBuf {
 
 pub fn migcheck() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_migcheck"));
+    isolate(&mut cmd);
     // Tests name their provider; without one they use `local` (auto would first try Docker).
+    cmd.env("MIGCHECK_PROVIDER", "local");
+    cmd
+}
+
+/// Keep the environment of the machine running the tests away from a command that runs
+/// migcheck (the binary itself, or a script that runs it): no migcheck settings, no CI
+/// variables, no colour.
+pub fn isolate(cmd: &mut Command) -> &mut Command {
     cmd.env_remove("MIGCHECK_ENGINE")
-        .env("MIGCHECK_PROVIDER", "local")
+        .env_remove("MIGCHECK_PROVIDER")
         .env_remove("MIGCHECK_IMAGE")
         .env_remove("MIGCHECK_DATABASE_URL")
         // Under GitHub Actions the binary would add annotations to stdout and append to the
@@ -30,8 +39,7 @@ pub fn migcheck() -> Command {
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("GITHUB_WORKSPACE")
         .env_remove("CI_PROJECT_DIR")
-        .env("NO_COLOR", "1");
-    cmd
+        .env("NO_COLOR", "1")
 }
 
 /// What one `migcheck verify` run produced.
