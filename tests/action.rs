@@ -639,6 +639,47 @@ fn action_step_on_a_down_that_forgets_an_index_fails_the_gate() {
     );
 }
 
+#[test]
+fn action_step_verifies_several_chains_in_one_run() {
+    let workspace = tempfile::tempdir().unwrap();
+    for (to, fixture) in [
+        ("project/services/a", "postgres/golang-migrate/clean"),
+        ("project/services/b", "postgres/broken/down-forgets-index"),
+    ] {
+        support::copy_dir(&support::fixture(fixture), &workspace.path().join(to));
+    }
+    let run = run_step(
+        workspace.path(),
+        &[
+            ("working-directory", "project"),
+            ("path", "services/a\nservices/b\n"),
+            ("provider", "local"),
+            ("json", "migcheck.json"),
+        ],
+    );
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    assert_eq!(run.out("verdict"), "fail");
+    let report = json_report(run.out("json"));
+    let chains: Vec<(&str, &str)> = report["chains"]
+        .as_array()
+        .expect("one report naming each chain")
+        .iter()
+        .map(|c| (c["chain"].as_str().unwrap(), c["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(chains, [("services/a", "pass"), ("services/b", "fail")]);
+    assert!(
+        run.stdout()
+            .contains("title=[services/b] migcheck roundtrip"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.summary.starts_with("# migcheck: 2 chains"),
+        "{}",
+        run.summary
+    );
+}
+
 /// Every file or folder under `dir` whose name starts with `pwned`.
 fn pwned(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
