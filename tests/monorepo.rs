@@ -127,6 +127,23 @@ fn three_chains_share_one_server_and_one_report_names_each() {
         "{stdout}"
     );
     assert!(stdout.contains("3 chains: 1 passed, 2 failed"), "{stdout}");
+    // Chains run at once, printed whole: the orders block holds only its own migrations.
+    let orders_block: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("migcheck verify services/orders/migrations"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("migcheck verify "))
+        .collect();
+    assert!(
+        orders_block
+            .iter()
+            .any(|l| l.starts_with("✗ 0004_add_order_reference")),
+        "{stdout}"
+    );
+    assert!(
+        !orders_block.iter().any(|l| l.starts_with("✓ 000001_")),
+        "another chain's lines inside the orders block:\n{stdout}"
+    );
 
     let json = read_json(&root.path().join("r/run.json"));
     assert_eq!(json["verdict"], "fail");
@@ -318,4 +335,61 @@ fn several_chains_refuse_what_names_one_schema_and_nothing_is_bad_input() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("migcheck.toml:3: "), "{stderr}");
+}
+
+/// A chain whose every up takes a while, so that progress has something to show.
+fn slow_chain(dir: &Path, migrations: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 1..=migrations {
+        std::fs::write(
+            dir.join(format!("{i:02}_t{i}.up.sql")),
+            format!("CREATE TABLE t{i} (id int);\nSELECT pg_sleep(0.05);\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{i:02}_t{i}.down.sql")),
+            format!("DROP TABLE t{i};\n"),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_terminal_shows_a_bar_per_chain_and_a_log_gets_plain_lines() {
+    let root = tempfile::tempdir().unwrap();
+    slow_chain(&root.path().join("a"), 8);
+    slow_chain(&root.path().join("b"), 8);
+    // `script` gives migcheck a terminal (util-linux, on every Debian system).
+    let bin = env!("CARGO_BIN_EXE_migcheck");
+    let mut cmd = std::process::Command::new("script");
+    support::isolate(&mut cmd);
+    let out = cmd
+        .current_dir(root.path())
+        .env("TERM", "xterm")
+        .env("MIGCHECK_PROVIDER", "local")
+        .args(["-qec", &format!("{bin} verify a b"), "/dev/null"])
+        .output()
+        .expect("run script(1)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for chain in ["a", "b"] {
+        assert!(
+            text.contains(&format!("{chain} [")) && text.contains("/8 verifying 0"),
+            "no bar for {chain}:\n{text}"
+        );
+    }
+    // Without a terminal: no bar, no escape sequences, the lines themselves are the progress.
+    let plain = run_in(root.path(), &["verify", "a"]);
+    let stdout = String::from_utf8_lossy(&plain.stdout);
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        !stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'),
+        "{stdout}{stderr}"
+    );
+    assert!(!stderr.contains("verifying"), "{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("✓ 0")).count(),
+        8,
+        "{stdout}"
+    );
 }

@@ -10,7 +10,10 @@ use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{clean_text, CheckReport, Finding, Phase, Report, Status, Verdict};
 use crate::cli::ColorChoice;
@@ -64,7 +67,27 @@ pub struct Printer {
     color: bool,
     quiet: bool,
     label_width: AtomicUsize,
+    progress: Progress,
 }
+
+/// How far a long run is, beside the streamed lines: a bar on stderr with the current
+/// migration when stderr is a terminal (one per chain, under the run's `MultiProgress`, when
+/// chains run at once); when it is not (a CI log) and this printer's lines are held back until
+/// its chain ends, a plain line on stdout at most every [`PLAIN_EVERY`].
+#[derive(Default)]
+struct Progress {
+    /// The bar of the chain being verified.
+    bar: Mutex<Option<ProgressBar>>,
+    /// The run's bars, when chains run at once.
+    multi: Option<MultiProgress>,
+    /// Names the chain on its bar and its plain lines.
+    label: Option<String>,
+    /// Plain lines: (migrations verified, total, when the last line was printed).
+    plain: Mutex<Option<(u64, u64, Instant)>>,
+}
+
+/// How often a chain whose output is held back says how far it is in a CI log.
+const PLAIN_EVERY: Duration = Duration::from_secs(15);
 
 impl Printer {
     /// A printer on stdout; colour as decided by [`use_color`] for stdout and `NO_COLOR`.
@@ -82,7 +105,81 @@ impl Printer {
             color,
             quiet,
             label_width: AtomicUsize::new(MIN_LABEL_WIDTH),
+            progress: Progress::default(),
         }
+    }
+
+    /// A chain's printer in a run of several: its bar joins the run's `multi`, and its bar and
+    /// plain progress lines are named `label`.
+    pub fn with_progress(mut self, multi: Option<MultiProgress>, label: &str) -> Self {
+        self.progress.multi = multi;
+        self.progress.label = Some(clean_text(label));
+        self
+    }
+
+    /// A chain of `total` migrations starts on the server.
+    pub fn start_progress(&self, total: usize) {
+        if self.quiet {
+            return;
+        }
+        let total = total as u64;
+        let bar = match &self.progress.multi {
+            Some(multi) => multi.add(ProgressBar::new(total)),
+            None => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()),
+        };
+        let prefix = self
+            .progress
+            .label
+            .as_deref()
+            .map(|l| format!("{l} "))
+            .unwrap_or_default();
+        bar.set_style(
+            ProgressStyle::with_template("{prefix}[{bar:24}] {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(prefix);
+        if bar.is_hidden() {
+            // No terminal: the streamed lines are the progress, unless they are held back.
+            if self.progress.label.is_some() && self.progress.multi.is_none() {
+                *lock(&self.progress.plain) = Some((0, total, Instant::now()));
+            }
+            return;
+        }
+        bar.enable_steady_tick(Duration::from_millis(200));
+        *lock(&self.progress.bar) = Some(bar);
+    }
+
+    /// What the chain is doing now (`applying 0042_add_status`).
+    pub fn working_on(&self, what: &str, id: &str) {
+        if let Some(bar) = &*lock(&self.progress.bar) {
+            bar.set_message(format!("{what} {}", clean_text(id)));
+        }
+    }
+
+    fn advance(&self) {
+        if let Some(bar) = &*lock(&self.progress.bar) {
+            bar.inc(1);
+        }
+        let mut plain = lock(&self.progress.plain);
+        if let Some((done, total, last)) = plain.as_mut() {
+            *done += 1;
+            if last.elapsed() >= PLAIN_EVERY && *done < *total {
+                *last = Instant::now();
+                let label = self.progress.label.as_deref().unwrap_or_default();
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{label}: {done} of {total} migrations verified");
+                let _ = stdout.flush();
+            }
+        }
+    }
+
+    /// The chain is done with the server: its bar goes.
+    pub fn finish_progress(&self) {
+        if let Some(bar) = lock(&self.progress.bar).take() {
+            bar.finish_and_clear();
+        }
+        lock(&self.progress.plain).take();
     }
 
     pub fn color(&self) -> bool {
@@ -268,6 +365,7 @@ impl Printer {
     ///
     /// `✓ 0003_add_index        applied 12 ms · reverted 8 ms · re-applied 11 ms`
     pub fn migration(&self, upgrade: &CheckReport, roundtrip: Option<&CheckReport>) {
+        self.advance();
         let checks: Vec<&CheckReport> = std::iter::once(upgrade).chain(roundtrip).collect();
         let status = worst(checks.iter().map(|c| c.status));
         if self.quiet && status != Status::Fail {
@@ -711,14 +809,23 @@ impl Printer {
 
     /// Write a block and flush, so that progress shows while the run goes on.
     fn emit(&self, text: &str) {
-        let mut out = match self.out.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
+        let write = || {
+            let mut out = lock(&self.out);
+            // Ignored on purpose: see the module documentation.
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
         };
-        // Ignored on purpose: see the module documentation.
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
+        // A bar on the terminal steps aside while the line is written.
+        let bar = lock(&self.progress.bar).clone();
+        match bar {
+            Some(bar) if self.progress.multi.is_none() => bar.suspend(write),
+            _ => write(),
+        }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Fail beats skip beats pass.

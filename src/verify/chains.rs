@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
+use indicatif::MultiProgress;
 
 use super::{conclude, ms, new_report, now_rfc3339, verify, write_evidence};
 use crate::chain::targets::{self, Target};
@@ -106,9 +107,14 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
     let printer = Printer::new(color, args.quiet);
     // Chains run at once print into their own buffer, shown whole when the chain ends.
     let buffered = jobs > 1;
-    let printers: Vec<ChainPrinter> = chains
+    // Their bars share the terminal (stderr) when it is one.
+    let bars = {
+        use std::io::IsTerminal;
+        (buffered && std::io::stderr().is_terminal()).then(MultiProgress::new)
+    };
+    let printers: Vec<ChainPrinter> = targets
         .iter()
-        .map(|_| ChainPrinter::new(color, args.quiet, buffered))
+        .map(|t| ChainPrinter::new(color, args.quiet, buffered.then(|| (bars.clone(), &t.name))))
         .collect();
     if several {
         let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
@@ -344,6 +350,8 @@ async fn sweep_leftovers(args: &VerifyArgs, printer: &Printer) {
 struct ChainPrinter {
     printer: Printer,
     buffer: Option<Arc<Mutex<Vec<u8>>>>,
+    /// The run's bars on the terminal, which step aside while a chain's block is shown.
+    bars: Option<MultiProgress>,
 }
 
 struct BufferWriter(Arc<Mutex<Vec<u8>>>);
@@ -365,20 +373,29 @@ fn lock(buffer: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
 }
 
 impl ChainPrinter {
-    fn new(color: ColorChoice, quiet: bool, buffered: bool) -> Self {
-        if !buffered {
+    /// `buffered`: held back until the chain ends, with its progress under these bars (or as
+    /// plain lines), named by the chain.
+    fn new(
+        color: ColorChoice,
+        quiet: bool,
+        buffered: Option<(Option<MultiProgress>, &String)>,
+    ) -> Self {
+        let Some((bars, name)) = buffered else {
             return ChainPrinter {
                 printer: Printer::new(color, quiet),
                 buffer: None,
+                bars: None,
             };
-        }
+        };
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR");
         let color = use_color(color, std::io::stdout().is_terminal(), no_color.as_deref());
         let buffer = Arc::new(Mutex::new(Vec::new()));
         ChainPrinter {
-            printer: Printer::with_writer(Box::new(BufferWriter(buffer.clone())), color, quiet),
+            printer: Printer::with_writer(Box::new(BufferWriter(buffer.clone())), color, quiet)
+                .with_progress(bars.clone(), name),
             buffer: Some(buffer),
+            bars,
         }
     }
 
@@ -387,10 +404,16 @@ impl ChainPrinter {
         if let Some(buffer) = &self.buffer {
             let text = std::mem::take(&mut *lock(buffer));
             if !text.is_empty() {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(&text);
-                let _ = out.write_all(b"\n");
-                let _ = out.flush();
+                let show = || {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&text);
+                    let _ = out.write_all(b"\n");
+                    let _ = out.flush();
+                };
+                match &self.bars {
+                    Some(bars) => bars.suspend(show),
+                    None => show(),
+                }
             }
         }
     }

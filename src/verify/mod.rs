@@ -354,6 +354,7 @@ async fn verify(
         let mut observed = Observation::default();
         let mut captured = Vec::new();
         let mut nondeterministic = Vec::new();
+        printer.start_progress(plans.len());
         let outcome = run_on_server(
             &*server,
             &plans,
@@ -364,6 +365,7 @@ async fn verify(
             (&mut observed, &mut captured, &mut nondeterministic),
         )
         .await;
+        printer.finish_progress();
         run_lint(report, Some(&info), observed, &captured);
         // Found by comparing two runs of the same ups, not by the lint: reported with --no-lint too.
         for finding in &nondeterministic {
@@ -1444,6 +1446,7 @@ async fn step_mode(
             report.checks.extend([upgrade, roundtrip]);
             continue;
         }
+        printer.working_on("verifying", id);
         let (upgrade, mut after) = match session.apply_first(&plan.up, id).await {
             Ok(took) => {
                 let after = session.snapshot().await?;
