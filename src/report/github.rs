@@ -95,22 +95,10 @@ pub fn escape_property(s: &str) -> String {
 /// summary that cannot be written is a warning on stderr: the reports and the exit code stay
 /// the evidence.
 pub fn publish(report: &Report) {
-    if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
-        let workspace = std::env::var_os("GITHUB_WORKSPACE");
-        let text = annotations(report, workspace.as_deref().map(Path::new));
-        let mut out = std::io::stdout().lock();
-        // A closed pipe must not abort the run.
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
-    }
-    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        if let Err(e) = append_summary(report, Path::new(&path)) {
-            eprintln!(
-                "warning: could not append the summary to $GITHUB_STEP_SUMMARY ({}): {e}",
-                Path::new(&path).display()
-            );
-        }
-    }
+    publish_with(
+        |workspace| annotations(report, workspace),
+        |room| markdown::render_within(report, room),
+    );
 }
 
 /// [`publish`] for a run: one chain as it is; several share the step's annotation limits
@@ -119,15 +107,26 @@ pub fn publish_run(run: &Run<'_>) {
     if let Some(report) = run.single() {
         return publish(report);
     }
+    publish_with(
+        |workspace| run_annotations(run, workspace),
+        |room| markdown::render_run_within(run, room),
+    );
+}
+
+fn publish_with(
+    annotate: impl FnOnce(Option<&Path>) -> String,
+    summarize: impl Fn(usize) -> String,
+) {
     if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
         let workspace = std::env::var_os("GITHUB_WORKSPACE");
-        let text = run_annotations(run, workspace.as_deref().map(Path::new));
+        let text = annotate(workspace.as_deref().map(Path::new));
         let mut out = std::io::stdout().lock();
+        // A closed pipe must not abort the run.
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        if let Err(e) = append_run_summary(run, Path::new(&path)) {
+        if let Err(e) = append_within(Path::new(&path), summarize) {
             eprintln!(
                 "warning: could not append the summary to $GITHUB_STEP_SUMMARY ({}): {e}",
                 Path::new(&path).display()
@@ -151,10 +150,6 @@ pub fn run_annotations(run: &Run<'_>, workspace: Option<&Path>) -> String {
     // Each chain's most telling annotations first, level by level, across chains.
     all.sort_by_key(|a| a.level);
     cap(&all)
-}
-
-fn append_run_summary(run: &Run<'_>, path: &Path) -> std::io::Result<()> {
-    append_within(path, |room| markdown::render_run_within(run, room))
 }
 
 /// Append the Markdown summary to `path` (created when missing), within what the step's
