@@ -12,6 +12,7 @@ pub mod chain;
 pub mod cleanup;
 pub mod cli;
 pub mod compare;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod evidence;
