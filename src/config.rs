@@ -509,6 +509,29 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_reference_table_names_every_key() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let start = readme
+            .find("## Configuration (`migcheck.toml`)")
+            .expect("the README's configuration section");
+        let section = &readme[start..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+        for table in LAYOUT {
+            let Item::Table(keys) = table.item else {
+                continue;
+            };
+            for key in keys {
+                let row = match key.item {
+                    Item::Ids { .. } => format!("| `[{}.{}]` | ", table.name, key.name),
+                    _ => format!("| `[{}]` | `{}` | {} | ", table.name, key.name, key.ty),
+                };
+                assert!(section.contains(&row), "README lacks the row {row}");
+            }
+        }
+    }
+
+    #[test]
     fn every_section_has_keys() {
         assert!(!section("verify").is_empty());
         assert!(!section("lint").is_empty());

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod error;
 pub mod evidence;
 pub mod history;
+pub mod init;
 pub mod lint;
 pub mod observe;
 pub mod provision;
@@ -42,6 +43,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Evidence(args) => evidence::run(args),
         Command::Heads(args) => alembic::cli::run_heads(args),
         Command::Graph(args) => alembic::cli::run_graph(args),
+        Command::Init(args) => init::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
