@@ -51,6 +51,26 @@ pub enum Command {
     /// Write a commented migcheck.toml for the chain at PATH: every key at its default, the
     /// detected values set.
     Init(InitArgs),
+    /// Print a shell completion script to stdout (bash, zsh, fish, elvish or powershell).
+    Completions(CompletionsArgs),
+    /// Write the man pages (migcheck.1 and one per subcommand) to a folder, or print
+    /// migcheck.1 to stdout.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Folder to write migcheck.1 and migcheck-SUBCOMMAND.1 into (created when missing)
+    /// [default: print migcheck.1 to stdout].
+    #[arg(long, short, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod evidence;
+pub mod generate;
 pub mod history;
 pub mod init;
 pub mod lint;
@@ -44,6 +45,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Heads(args) => alembic::cli::run_heads(args),
         Command::Graph(args) => alembic::cli::run_graph(args),
         Command::Init(args) => init::run(args),
+        Command::Completions(args) => generate::completions(args),
+        Command::Man(args) => generate::man(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
