@@ -48,6 +48,58 @@ pub enum Command {
     Heads(crate::alembic::cli::HeadsArgs),
     /// Print and check an Alembic project's revision graph (bases, branches, merges, heads).
     Graph(crate::alembic::cli::GraphArgs),
+    /// Write a commented migcheck.toml for the chain at PATH: every key at its default, the
+    /// detected values set.
+    Init(InitArgs),
+    /// Print a shell completion script to stdout (bash, zsh, fish, elvish or powershell).
+    Completions(CompletionsArgs),
+    /// Write the man pages (migcheck.1 and one per subcommand) to a folder, or print
+    /// migcheck.1 to stdout.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Folder to write migcheck.1 and migcheck-SUBCOMMAND.1 into (created when missing)
+    /// [default: print migcheck.1 to stdout].
+    #[arg(long, short, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The migrations folder (or Alembic project) the configuration is for, as given to verify.
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+
+    /// Engine the chain runs on (`verify --engine`), written as the lint's engine; a version
+    /// sets the lint's target version (postgres:16, mariadb:10.11) [default: postgres].
+    #[arg(long, short, env = "MIGCHECK_ENGINE", value_name = "ENGINE[:VERSION]")]
+    pub engine: Option<EngineSpec>,
+
+    /// Migration format; detected from the file names when omitted, as verify does.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Where to write [default: migcheck.toml in the working directory when it holds PATH,
+    /// else in PATH]; a folder gets a migcheck.toml inside.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Replace an existing file (by default init never overwrites one).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the file to stdout instead of writing it.
+    #[arg(long, conflicts_with_all = ["output", "force"])]
+    pub stdout: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,10 +12,13 @@ pub mod chain;
 pub mod cleanup;
 pub mod cli;
 pub mod compare;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod evidence;
+pub mod generate;
 pub mod history;
+pub mod init;
 pub mod lint;
 pub mod observe;
 pub mod provision;
@@ -41,6 +44,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Evidence(args) => evidence::run(args),
         Command::Heads(args) => alembic::cli::run_heads(args),
         Command::Graph(args) => alembic::cli::run_graph(args),
+        Command::Init(args) => init::run(args),
+        Command::Completions(args) => generate::completions(args),
+        Command::Man(args) => generate::man(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -19,8 +19,40 @@ use toml::Spanned;
 
 use crate::cli::VerifyArgs;
 use crate::compare::{CosmeticPolicy, CosmeticRule, Policies};
+use crate::config::{line_of, Item, Key};
 use crate::error::{Error, Result};
 use crate::lint::config::LintConfig;
+
+/// The keys of `[verify]` (`crate::config::LAYOUT`); a test keeps them equal to `RawVerify`'s.
+pub const KEYS: &[Key] = &[
+    Key::value(
+        "session-sql",
+        "array of strings",
+        "[]",
+        "SQL run, in order, on every connection that applies migrations (as --session-sql, which replaces the list)",
+    ),
+    Key::value(
+        "cosmetic",
+        "string",
+        "\"note\"",
+        "how differences that do not change behaviour count: \"ignore\", \"note\" or \"fail\" (as --cosmetic)",
+    ),
+    Key {
+        name: "cosmetic-rules",
+        item: Item::Ids {
+            what: "cosmetic rule",
+            ids: || CosmeticRule::ALL.iter().map(|r| r.id()).collect(),
+            listed: || {
+                let ids: Vec<&str> = CosmeticRule::ALL.iter().map(|r| r.id()).collect();
+                format!("the cosmetic rules are {}", ids.join(", "))
+            },
+        },
+        ty: "table of strings",
+        default: "",
+        example: "routine-formatting = \"fail\"",
+        doc: "one cosmetic rule's policy, overriding `cosmetic` (as --cosmetic-rule): column-order, routine-formatting or view-column-order, each \"ignore\", \"note\" or \"fail\"",
+    },
+];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyConfig {
@@ -65,6 +97,7 @@ impl VerifyConfig {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<VerifyConfig> {
+        crate::config::check(text, path)?;
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
             Error::input(path, line, format!("invalid config: {}", e.message()))
@@ -115,14 +148,6 @@ fn parse_rule_policy(spec: &str) -> std::result::Result<(CosmeticRule, CosmeticP
     let policy = CosmeticPolicy::parse(policy.trim())
         .ok_or_else(|| format!("`{}` is not ignore, note or fail", policy.trim()))?;
     Ok((rule, policy))
-}
-
-fn line_of(text: &str, byte: usize) -> usize {
-    text.as_bytes()[..byte.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 #[derive(Deserialize)]
@@ -183,5 +208,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("cfg/migcheck.toml:2: "), "{e}");
+        assert!(e.contains("did you mean `session-sql`?"), "{e}");
+    }
+
+    #[test]
+    fn unknown_tables_fail_the_verify_section_too() {
+        // The lint section is misspelled: verify reads the same file and says so.
+        let e = parse("[verify]\ncosmetic = \"fail\"\n[lnt]\nfail-on = \"info\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cfg/migcheck.toml:3: unknown table [lnt] (did you mean [lint]?)"
+        );
+        assert_eq!(e.exit_code(), crate::error::exit::BAD_INPUT);
+    }
+
+    #[test]
+    fn the_layout_lists_what_the_parser_reads() {
+        let keys: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        assert_eq!(keys, crate::config::serde_fields::<RawVerify>());
+        for table in crate::config::serde_fields::<RawFile>() {
+            let layout: Vec<&str> = crate::config::section(table)
+                .iter()
+                .map(|k| k.name)
+                .collect();
+            assert_eq!(layout, keys, "[{table}] in crate::config::LAYOUT");
+        }
     }
 }

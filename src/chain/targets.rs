@@ -19,8 +19,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::Format;
+use crate::config::{line_of, Item, Key, FILE_NAME};
 use crate::error::{Error, Result};
-use crate::lint::config::{line_of, FILE_NAME};
 
 /// One chain to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +100,42 @@ fn refuse_duplicates(targets: &[Target]) -> Result<()> {
     Ok(())
 }
 
+/// The keys of a `[[chain]]` entry, for the config check, `migcheck init` and the README.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "path",
+        item: Item::Value,
+        ty: "string",
+        default: "",
+        example: "\"services/*/migrations\"",
+        doc: "the chain's folder, relative to this file; a pattern names every folder it matches",
+    },
+    Key {
+        name: "name",
+        item: Item::Value,
+        ty: "string",
+        default: "",
+        example: "\"billing\"",
+        doc: "how reports name the chain (default: its path)",
+    },
+    Key {
+        name: "format",
+        item: Item::Value,
+        ty: "string",
+        default: "",
+        example: "\"flyway\"",
+        doc: "as `--format`, for this chain only (default: detected)",
+    },
+    Key {
+        name: "expect-snapshot",
+        item: Item::Value,
+        ty: "string",
+        default: "",
+        example: "\"billing/schema.json\"",
+        doc: "as `--expect-snapshot`, for this chain only: the schema it must produce",
+    },
+];
+
 #[derive(Deserialize)]
 struct RawFile {
     #[serde(default)]
@@ -123,6 +159,8 @@ pub fn load(file: &Path) -> Result<Vec<Target>> {
 }
 
 pub fn parse(text: &str, file: &Path) -> Result<Vec<Target>> {
+    // Unknown tables and keys anywhere in the file are bad input, as for its other readers.
+    crate::config::check(text, file)?;
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start));
         Error::input(file, line, format!("invalid config: {}", e.message()))
@@ -255,7 +293,7 @@ mod tests {
             (
                 "[[chain]]\npath = \"a\"\nformt = \"goose\"\n",
                 3,
-                "unknown field `formt`",
+                "unknown key `formt` in [[chain]] (did you mean `format`?)",
             ),
             (
                 "[[chain]]\npath = \"a\"\nformat = \"liquibase\"\n",

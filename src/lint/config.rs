@@ -24,10 +24,77 @@ use toml::Spanned;
 
 use super::rules::{self, Rule};
 use super::Severity;
+use crate::config::{line_of, Item, Key};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
-pub const FILE_NAME: &str = "migcheck.toml";
+pub use crate::config::FILE_NAME;
+
+/// The keys of `[lint]` (`crate::config::LAYOUT`); a test keeps them equal to `RawLint`'s.
+pub const KEYS: &[Key] = &[
+    Key::value(
+        "fail-on",
+        "string",
+        "\"error\"",
+        "lowest finding severity that fails the run: \"error\", \"warning\" or \"info\" (as --fail-on)",
+    ),
+    Key::value(
+        "engine",
+        "string",
+        "\"postgres\"",
+        "engine whose rules `migcheck lint` applies: postgres, mysql or mariadb (as lint --engine; verify runs on its own --engine)",
+    ),
+    Key::value(
+        "pg-version",
+        "integer",
+        "17",
+        "PostgreSQL major version `migcheck lint` targets (as --pg-version); verify uses the server's",
+    ),
+    Key {
+        name: "mysql-version",
+        item: Item::Value,
+        ty: "string",
+        default: "",
+        example: "\"8.0\"",
+        doc: "MySQL/MariaDB version `migcheck lint` targets (as --mysql-version); recorded, not yet used by any rule",
+    },
+    Key::value(
+        "downs",
+        "boolean",
+        "false",
+        "lint down scripts too (as --downs)",
+    ),
+    Key::value(
+        "time-zone",
+        "string",
+        "\"UTC\"",
+        "PostgreSQL session TimeZone the migrations run under, for `migcheck lint` (as --time-zone); verify uses the server's",
+    ),
+    Key::value(
+        "enable",
+        "array of strings",
+        "[]",
+        "rules to turn on, e.g. the opt-in \"missing-lock-timeout\" and \"prefer-jsonb\"; \"all\" for every rule (as --enable)",
+    ),
+    Key::value(
+        "disable",
+        "array of strings",
+        "[]",
+        "rules to turn off; \"all\" for every rule (as --disable)",
+    ),
+    Key {
+        name: "severity",
+        item: Item::Ids {
+            what: "rule id",
+            ids: || rules::all().iter().map(|r| r.id).collect(),
+            listed: || "`migcheck rules` lists them".to_string(),
+        },
+        ty: "table of strings",
+        default: "",
+        example: "drop-column = \"warning\"",
+        doc: "severity per rule id, overriding the rule's own: \"error\", \"warning\" or \"info\"",
+    },
+];
 
 /// `TimeZone` assumed for `migcheck lint` (what managed PostgreSQL services and migcheck's own
 /// servers run with).
@@ -128,6 +195,7 @@ impl LintConfig {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<LintConfig> {
+        crate::config::check(text, path)?;
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
             Error::input(path, line, format!("invalid config: {}", e.message()))
@@ -221,14 +289,6 @@ fn check_rule_id(id: &str) -> std::result::Result<(), String> {
     Err(format!("unknown rule `{id}`{hint}"))
 }
 
-pub(crate) fn line_of(text: &str, byte: usize) -> usize {
-    text.as_bytes()[..byte.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
 #[derive(Deserialize)]
 struct RawFile {
     lint: Option<RawLint>,
@@ -259,7 +319,7 @@ mod tests {
     #[test]
     fn full_config() {
         let c = parse(
-            "[verify]\nx = 1\n[lint]\nfail-on = \"warning\"\nengine = \"mysql\"\npg-version = 13\ndowns = true\nenable = [\"prefer-jsonb\"]\ndisable = [\"rename-column\"]\n[lint.severity]\ndrop-column = \"warning\"\n",
+            "[verify]\ncosmetic = \"fail\"\n[lint]\nfail-on = \"warning\"\nengine = \"mysql\"\npg-version = 13\ndowns = true\nenable = [\"prefer-jsonb\"]\ndisable = [\"rename-column\"]\n[lint.severity]\ndrop-column = \"warning\"\n",
         )
         .unwrap();
         assert_eq!(c.fail_on(), Severity::Warning);
@@ -288,6 +348,41 @@ mod tests {
         assert_eq!(e.exit_code(), crate::error::exit::BAD_INPUT);
         let e = parse("[lint\n").unwrap_err();
         assert!(e.to_string().starts_with("cfg/migcheck.toml:1: "), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_anywhere_in_the_file_fail_the_lint_too() {
+        // Before, each parser read only its own section: `[lnt]` and `[verify] x` were ignored.
+        let e = parse("[lnt]\nfail-on = \"warning\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cfg/migcheck.toml:1: unknown table [lnt] (did you mean [lint]?)"
+        );
+        assert_eq!(e.exit_code(), crate::error::exit::BAD_INPUT);
+        let e = parse("[lint]\n[verify]\nx = 1\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("cfg/migcheck.toml:3: unknown key `x` in [verify]"),
+            "{e}"
+        );
+        let e = parse("[lint]\nfail_on = \"info\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cfg/migcheck.toml:2: unknown key `fail_on` in [lint] (did you mean `fail-on`?)"
+        );
+    }
+
+    #[test]
+    fn the_layout_lists_what_the_parser_reads() {
+        let keys: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        assert_eq!(keys, crate::config::serde_fields::<RawLint>());
+        for table in crate::config::serde_fields::<RawFile>() {
+            let layout: Vec<&str> = crate::config::section(table)
+                .iter()
+                .map(|k| k.name)
+                .collect();
+            assert_eq!(layout, keys, "[{table}] in crate::config::LAYOUT");
+        }
     }
 
     #[test]
