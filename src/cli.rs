@@ -48,6 +48,11 @@ pub enum Command {
     Heads(crate::alembic::cli::HeadsArgs),
     /// Print and check an Alembic project's revision graph (bases, branches, merges, heads).
     Graph(crate::alembic::cli::GraphArgs),
+    /// Compare a live database's migration bookkeeping with the chain, read-only: applied,
+    /// pending, unknown, dirty/failed, edited since applied (exit 4: pending).
+    Status(Box<crate::status::StatusArgs>),
+    /// Wait until a live database has every migration of the chain (init containers).
+    Wait(Box<crate::status::wait::WaitArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,7 @@ pub mod redact;
 pub mod report;
 pub mod snapshot;
 pub mod sql;
+pub mod status;
 pub mod verify;
 pub mod verify_config;
 
@@ -41,6 +42,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Evidence(args) => evidence::run(args),
         Command::Heads(args) => alembic::cli::run_heads(args),
         Command::Graph(args) => alembic::cli::run_graph(args),
+        Command::Status(args) => status::run_status(*args).await,
+        Command::Wait(args) => status::wait::run_wait(*args).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

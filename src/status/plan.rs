@@ -1,0 +1,1 @@
+//! `migcheck plan` (below).
