@@ -100,7 +100,10 @@ mod tests {
         // "a": CRC-32 0xE8B7BE43, a negative int once read as signed.
         assert_eq!(flyway(b"a\n"), 0xE8B7_BE43_u32 as i32);
         // Any change to the text changes it.
-        assert_ne!(flyway(b"CREATE TABLE t (a int);\n"), flyway(b"CREATE TABLE t (a bigint);\n"));
+        assert_ne!(
+            flyway(b"CREATE TABLE t (a int);\n"),
+            flyway(b"CREATE TABLE t (a bigint);\n")
+        );
     }
 
     #[test]

@@ -122,12 +122,11 @@ pub fn compare(chain: &Chain, rows: &[Row], table: &str) -> Outcome {
     let mut seen = BTreeSet::new();
     for m in &chain.migrations {
         if m.repeatable {
-            let script = m
-                .up
-                .file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let script =
+                m.up.file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
             let current = std::fs::read(&m.up.file)
                 .ok()
                 .map(|b| checksum::flyway(&b).to_string());
@@ -141,9 +140,7 @@ pub fn compare(chain: &Chain, rows: &[Row], table: &str) -> Outcome {
         let key = key_of(format, m);
         seen.insert(key.clone());
         let Some(row) = decided.get(&key) else {
-            let below = baseline
-                .as_ref()
-                .is_some_and(|b| flyway_parts(&key) <= *b);
+            let below = baseline.as_ref().is_some_and(|b| flyway_parts(&key) <= *b);
             out.migrations.push(state(
                 m,
                 if below {
@@ -180,7 +177,10 @@ pub fn compare(chain: &Chain, rows: &[Row], table: &str) -> Outcome {
             out.problems.push(Problem {
                 kind: "failed",
                 version: Some(m.version.text.clone()),
-                message: format!("{} failed when it was applied ({table} says success = false)", m.id),
+                message: format!(
+                    "{} failed when it was applied ({table} says success = false)",
+                    m.id
+                ),
                 recovery: Some(recovery),
             });
             out.migrations.push(state(m, st));

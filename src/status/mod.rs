@@ -188,7 +188,10 @@ pub async fn inspect(
     started: Instant,
 ) -> Result<StatusReport> {
     let env_err = |e: String| {
-        Error::environment(format!("reading {} on {}: {e}", inputs.table, inputs.url), None)
+        Error::environment(
+            format!("reading {} on {}: {e}", inputs.table, inputs.url),
+            None,
+        )
     };
     let chain = &inputs.chain;
     let table_exists = bookkeeping::exists(session, &inputs.table)
@@ -299,7 +302,10 @@ pub fn render(report: &StatusReport) -> String {
         .max()
         .unwrap_or(7)
         .max(7);
-    out.push_str(&format!("  {:width$}  {:9}  MIGRATION\n", "VERSION", "STATE"));
+    out.push_str(&format!(
+        "  {:width$}  {:9}  MIGRATION\n",
+        "VERSION", "STATE"
+    ));
     for m in &report.migrations {
         out.push_str(&format!(
             "  {:width$}  {:9}  {}{}\n",

@@ -35,7 +35,11 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("`{text}`: expected seconds, or a number with s, m or h")),
+        _ => {
+            return Err(format!(
+                "`{text}`: expected seconds, or a number with s, m or h"
+            ))
+        }
     };
     Ok(Duration::from_secs_f64(secs))
 }
