@@ -53,6 +53,9 @@ pub enum Command {
     Status(Box<crate::status::StatusArgs>),
     /// Wait until a live database has every migration of the chain (init containers).
     Wait(Box<crate::status::wait::WaitArgs>),
+    /// What the next deploy will run on a live database: pending SQL, lint findings judged by
+    /// the live server and table sizes, and drift from what the applied migrations give.
+    Plan(Box<crate::status::plan::PlanArgs>),
 }
 
 #[derive(Debug, Args)]

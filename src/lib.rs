@@ -44,6 +44,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Graph(args) => alembic::cli::run_graph(args),
         Command::Status(args) => status::run_status(*args).await,
         Command::Wait(args) => status::wait::run_wait(*args).await,
+        Command::Plan(args) => status::plan::run_plan(*args).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -638,6 +638,114 @@ fn scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) {
     );
 }
 
+/// `migcheck plan`: the pending SQL, lint findings judged by live table sizes, and drift
+/// (a column added by hand); the target is left byte-for-byte as it was.
+fn plan_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) {
+    let engine = server.info().engine;
+    let tmp = tempfile::tempdir().unwrap();
+    let gm = tmp.path().join("gm");
+    write_chain(&gm, Format::GolangMigrate);
+    let plan = |url: &str, extra: &[&str]| {
+        let json = tmp.path().join("plan.json");
+        let md = tmp.path().join("plan.md");
+        let _ = std::fs::remove_file(&json);
+        let output = support::migcheck()
+            .arg("plan")
+            .arg(&gm)
+            .args(["--url", url])
+            .arg("--json")
+            .arg(&json)
+            .arg("--markdown")
+            .arg(&md)
+            .args(extra)
+            .output()
+            .unwrap();
+        let out = Out {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            json: serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default())
+                .unwrap_or(serde_json::Value::Null),
+        };
+        let markdown = std::fs::read_to_string(&md).unwrap_or_default();
+        (out, markdown)
+    };
+
+    // Two of three applied, nothing changed by hand, the table empty.
+    let url = rt.block_on(create_database(server, &format!("plan_{tag}_1")));
+    rt.block_on(build_target(engine, &url, &gm, Format::GolangMigrate, 2));
+    let (out, markdown) = plan(&url, &[]);
+    assert_eq!(out.code, 4, "{}", out.describe());
+    assert_eq!(out.json["plan_version"], 1);
+    assert_eq!(out.json["pending"][0]["id"], "000003_index_email");
+    assert!(out.json["pending"][0]["sql"]
+        .as_str()
+        .unwrap()
+        .contains("CREATE INDEX users_email"));
+    assert_eq!(out.json["drift"]["checked"], true, "{}", out.describe());
+    assert_eq!(out.json["drift"]["changes"], serde_json::json!([]));
+    assert!(out.stdout.contains("drift: none"), "{}", out.describe());
+    assert!(
+        markdown.contains("```sql\nCREATE INDEX users_email"),
+        "{markdown}"
+    );
+    if engine == Engine::Postgres {
+        let f = &out.json["findings"][0];
+        assert_eq!(
+            f["rule"],
+            "create-index-non-concurrently",
+            "{}",
+            out.describe()
+        );
+        assert_eq!(f["severity"], "info", "{}", out.describe());
+    }
+
+    // Production grew and someone added a column by hand.
+    let mut fill =
+        vec!["INSERT INTO users (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')".to_string()];
+    fill.push(match engine.dialect() {
+        Dialect::Postgres => "ANALYZE users".to_string(),
+        Dialect::Mysql => "ANALYZE TABLE users".to_string(),
+    });
+    fill.push("ALTER TABLE users ADD COLUMN nickname VARCHAR(20)".to_string());
+    rt.block_on(exec(engine, &url, &fill));
+    let before = rt.block_on(fingerprint(engine, &url, "schema_migrations"));
+    let (out, markdown) = plan(&url, &["--large-table-rows", "3"]);
+    assert_eq!(
+        rt.block_on(fingerprint(engine, &url, "schema_migrations")),
+        before
+    );
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let changes = out.json["drift"]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{}", out.describe());
+    assert!(
+        changes[0]["object"]
+            .as_str()
+            .unwrap()
+            .ends_with("column nickname"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(changes[0]["change"], "added");
+    assert!(
+        out.stdout.contains("only on the target"),
+        "{}",
+        out.describe()
+    );
+    assert!(markdown.contains("nickname"), "{markdown}");
+    if engine == Engine::Postgres {
+        let f = &out.json["findings"][0];
+        assert_eq!(f["severity"], "error", "{}", out.describe());
+        assert!(
+            f["message"].as_str().unwrap().contains("about 3 rows"),
+            "{}",
+            out.describe()
+        );
+    }
+    let (out, _) = plan(&url, &["--no-drift"]);
+    assert_eq!(out.json["drift"]["checked"], false);
+}
+
 fn chain_of(dir: &Path, format: Format, engine: Engine) -> Vec<Migration> {
     migcheck::status::load_chain(dir, Some(format), engine)
         .unwrap()
@@ -711,6 +819,7 @@ fn status_on_postgres() {
     let rt = support::runtime();
     let server = rt.block_on(support::local_server(Engine::Postgres));
     scenarios(&rt, server.as_ref(), "pg");
+    plan_scenarios(&rt, server.as_ref(), "pg");
     alembic_scenarios(&rt, server.as_ref(), "pg");
 }
 
@@ -719,6 +828,7 @@ fn status_on_mariadb() {
     let rt = support::runtime();
     let server = rt.block_on(support::local_server(Engine::Mariadb));
     scenarios(&rt, server.as_ref(), "my");
+    plan_scenarios(&rt, server.as_ref(), "my");
     alembic_scenarios(&rt, server.as_ref(), "my");
 }
 
