@@ -814,10 +814,55 @@ fn alembic_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &st
     assert_eq!(out.problem_kinds(), ["unknown"]);
 }
 
+/// A chain of 200 migrations, all applied: status answers quickly (the time is printed).
+fn large_chain(rt: &tokio::runtime::Runtime, server: &dyn Server) {
+    let engine = server.info().engine;
+    let tmp = tempfile::tempdir().unwrap();
+    for i in 1..=200 {
+        std::fs::write(
+            tmp.path().join(format!("{i:06}_t{i}.up.sql")),
+            format!("CREATE TABLE t{i} (id INT PRIMARY KEY);\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            tmp.path().join(format!("{i:06}_t{i}.down.sql")),
+            format!("DROP TABLE t{i};\n"),
+        )
+        .unwrap();
+    }
+    let url = rt.block_on(create_database(server, "st_large"));
+    rt.block_on(build_target(
+        engine,
+        &url,
+        tmp.path(),
+        Format::GolangMigrate,
+        200,
+    ));
+    let started = Instant::now();
+    let out = status(tmp.path(), &url, &[]);
+    let status_time = started.elapsed();
+    assert_eq!(out.code, 0, "{}", out.describe());
+    assert_eq!(out.json["migrations"].as_array().unwrap().len(), 200);
+    let started = Instant::now();
+    let output = support::migcheck()
+        .arg("plan")
+        .arg(tmp.path())
+        .args(["--url", &url])
+        .output()
+        .unwrap();
+    let plan_time = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("drift: none"), "{stdout}");
+    eprintln!("200 migrations: status {status_time:?}, plan with drift {plan_time:?}");
+    assert!(status_time < Duration::from_secs(10));
+}
+
 #[test]
 fn status_on_postgres() {
     let rt = support::runtime();
     let server = rt.block_on(support::local_server(Engine::Postgres));
+    large_chain(&rt, server.as_ref());
     scenarios(&rt, server.as_ref(), "pg");
     plan_scenarios(&rt, server.as_ref(), "pg");
     alembic_scenarios(&rt, server.as_ref(), "pg");
