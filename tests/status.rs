@@ -412,6 +412,12 @@ fn scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) {
     assert_eq!(out.problem_kinds(), ["dirty"]);
     eprintln!("{}", out.stdout);
     assert!(out.stdout.contains("DIRTY"), "{}", out.describe());
+    let junit = tmp.path().join("status.xml");
+    let _ = status(&gm, &url, &["--junit", junit.to_str().unwrap()]);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("migcheck.status.dirty"), "{xml}");
+    assert!(xml.contains("migrate force 2"), "{xml}");
+    support::validate_junit(&junit).unwrap();
     assert!(out.stdout.contains("migrate force 3"), "{}", out.describe());
     assert!(out.stdout.contains("migrate force 2"), "{}", out.describe());
     assert_eq!(
@@ -744,6 +750,47 @@ fn plan_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) 
     }
     let (out, _) = plan(&url, &["--no-drift"]);
     assert_eq!(out.json["drift"]["checked"], false);
+
+    // JUnit and release evidence, re-checked by `migcheck evidence check`.
+    let junit = tmp.path().join("plan.xml");
+    let evidence = tmp.path().join("evidence");
+    let (out, _) = plan(
+        &url,
+        &[
+            "--junit",
+            junit.to_str().unwrap(),
+            "--evidence",
+            evidence.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.describe());
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("migcheck.plan.drift"), "{xml}");
+    assert!(xml.contains("<skipped"), "{xml}");
+    support::validate_junit(&junit).unwrap();
+    for name in [
+        "report.json",
+        "junit.xml",
+        "summary.md",
+        "schema.json",
+        "manifest.json",
+    ] {
+        assert!(evidence.join(name).is_file(), "{name}");
+    }
+    assert!(out.stdout.contains("manifest sha256"), "{}", out.describe());
+    let check = support::migcheck()
+        .args(["evidence", "check"])
+        .arg(&evidence)
+        .arg("--chain")
+        .arg(&gm)
+        .output()
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
 }
 
 fn chain_of(dir: &Path, format: Format, engine: Engine) -> Vec<Migration> {
@@ -982,4 +1029,39 @@ fn wait_for_the_deploy() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("does not accept connections"), "{stderr}");
     assert!(!stderr.contains(":pw@"), "{stderr}");
+}
+
+/// The YAML examples of the README's deploy-time section parse (Helm's `{{ }}` inside a plain
+/// scalar included), and the commands they run are subcommands migcheck has.
+#[test]
+fn readme_deploy_time_examples_parse() {
+    let readme = std::fs::read_to_string(support::repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find("\n## Before and at deploy time")
+        .expect("README has the deploy-time section");
+    let section = &readme[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    let mut blocks = Vec::new();
+    let mut rest = section;
+    while let Some(open) = rest.find("```yaml\n") {
+        let body = &rest[open + 8..];
+        let close = body.find("\n```").expect("a closed yaml block");
+        blocks.push(&body[..close]);
+        rest = &body[close + 4..];
+    }
+    assert_eq!(blocks.len(), 2);
+    for block in &blocks {
+        if let Err(e) = yaml_rust2::YamlLoader::load_from_str(block) {
+            panic!("a README yaml example does not parse: {e}\n{block}");
+        }
+    }
+    assert!(blocks[0].contains(r#"["migcheck", "wait""#));
+    for sub in ["status", "plan", "wait"] {
+        let out = support::migcheck().args([sub, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{sub} --help");
+        let help = String::from_utf8_lossy(&out.stdout);
+        for flag in ["--url-env", "--url-file", "--json", "--table"] {
+            assert!(help.contains(flag), "{sub} lacks {flag}");
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod alembic;
 pub mod bookkeeping;
 pub mod checksum;
 pub mod compare;
+pub mod junit;
 pub mod model;
 pub mod plan;
 pub mod session;
@@ -70,6 +71,11 @@ pub struct TargetArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+
+    /// Write a JUnit XML report here (a failing case per dirty, failed, edited or unknown
+    /// migration; pending ones skipped).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 impl TargetArgs {
@@ -262,6 +268,9 @@ pub async fn run_status(args: StatusArgs) -> Result<u8> {
     print!("{}", render(&report));
     if let Some(path) = &args.target.json {
         write_json(&report, path)?;
+    }
+    if let Some(path) = &args.junit {
+        junit::write_status(&report, path)?;
     }
     Ok(report.exit_code)
 }

@@ -37,6 +37,16 @@ pub struct PlanArgs {
     #[arg(long, default_value_t = 1_000_000, value_name = "ROWS")]
     pub large_table_rows: u64,
 
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Write the plan's evidence into this folder: report.json, junit.xml, summary.md, the live
+    /// schema (schema.json) and manifest.json with the SHA-256 of each file and of every
+    /// migration file (`migcheck evidence check DIR --chain PATH` re-checks it).
+    #[arg(long, value_name = "DIR")]
+    pub evidence: Option<PathBuf>,
+
     /// Skip the drift check (no ephemeral database is started).
     #[arg(long)]
     pub no_drift: bool,
@@ -341,6 +351,7 @@ async fn expected_schema(
 /// `migcheck plan`.
 pub async fn run_plan(args: PlanArgs) -> Result<u8> {
     let started = Instant::now();
+    let started_at = crate::verify::now_rfc3339();
     let inputs = Inputs::load(&args.target)?;
     let mut session = ReadOnlySession::open(inputs.engine, &inputs.url).await?;
     let gathered = async {
@@ -349,7 +360,7 @@ pub async fn run_plan(args: PlanArgs) -> Result<u8> {
             .await
             .map_err(|e| Error::environment(format!("reading table sizes: {e}"), None))?;
         let defaults = database_defaults(&mut session).await;
-        let live = if args.no_drift || inputs.graph.is_some() {
+        let live = if (args.no_drift && args.evidence.is_none()) || inputs.graph.is_some() {
             None
         } else {
             Some(crate::snapshot::take(session.conn()).await?)
@@ -398,6 +409,8 @@ pub async fn run_plan(args: PlanArgs) -> Result<u8> {
         apply_sizes(&mut findings, &tables, args.large_table_rows);
     }
 
+    let live_for_evidence = live.clone();
+    let live = live.filter(|_| !args.no_drift);
     let drift = match live {
         None => Drift {
             checked: false,
@@ -465,7 +478,95 @@ pub async fn run_plan(args: PlanArgs) -> Result<u8> {
             source,
         })?;
     }
+    if let Some(path) = &args.junit {
+        super::junit::write_plan(&report, path)?;
+    }
+    if let Some(dir) = &args.evidence {
+        let digest = write_evidence(dir, &report, chain, live_for_evidence.as_ref(), started_at)?;
+        println!("evidence: {} · manifest sha256 {digest}", dir.display());
+    }
     Ok(exit_code)
+}
+
+/// The evidence folder: every report, the live schema, and a manifest `migcheck evidence
+/// check` reads (the same shape as verify's).
+fn write_evidence(
+    dir: &std::path::Path,
+    report: &PlanReport,
+    chain: &Chain,
+    live: Option<&Snapshot>,
+    started_at: String,
+) -> Result<String> {
+    use crate::evidence::{self as ev, ChainInfo, HashedFile, Manifest};
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    super::write_json(report, &dir.join(ev::JSON))?;
+    super::junit::write_plan(report, &dir.join(ev::JUNIT))?;
+    std::fs::write(dir.join(ev::MARKDOWN), render_markdown(report))
+        .map_err(io(&dir.join(ev::MARKDOWN)))?;
+    let mut names = vec![ev::JSON, ev::JUNIT, ev::MARKDOWN];
+    if let Some(live) = live {
+        let mut text = serde_json::to_string_pretty(live).expect("serializable snapshot");
+        text.push('\n');
+        std::fs::write(dir.join(ev::SCHEMA), text).map_err(io(&dir.join(ev::SCHEMA)))?;
+        names.push(ev::SCHEMA);
+    }
+    let hash = |path: &std::path::Path, shown: String| -> Result<HashedFile> {
+        let bytes = std::fs::read(path).map_err(io(path))?;
+        Ok(HashedFile {
+            path: shown,
+            sha256: ev::sha256_hex(&bytes),
+            bytes: bytes.len() as u64,
+        })
+    };
+    let mut files = Vec::new();
+    for name in names {
+        files.push(hash(&dir.join(name), name.to_string())?);
+    }
+    let mut migrations = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for file in chain.migrations.iter().flat_map(|m| m.files.iter()) {
+        let shown = file
+            .strip_prefix(&chain.root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        if seen.insert(shown.clone()) {
+            migrations.push(hash(file, shown)?);
+        }
+    }
+    let manifest = Manifest {
+        manifest_version: ev::MANIFEST_VERSION,
+        migcheck_version: env!("CARGO_PKG_VERSION").to_string(),
+        run_started_at: started_at,
+        written_at: crate::verify::now_rfc3339(),
+        verdict: if report.exit_code == exit::GATE_FAILED {
+            "fail".to_string()
+        } else {
+            "pass".to_string()
+        },
+        exit_code: report.exit_code,
+        chain: ChainInfo {
+            path: chain.root.display().to_string(),
+            format: chain.format.name().to_string(),
+        },
+        engine: Some(serde_json::json!({
+            "name": report.status.engine,
+            "version": report.status.server_version,
+            "target": report.status.target,
+        })),
+        provider: None,
+        git: None,
+        migrations,
+        files,
+    };
+    let mut text = serde_json::to_string_pretty(&manifest).expect("serializable manifest");
+    text.push('\n');
+    std::fs::write(dir.join(ev::MANIFEST), &text).map_err(io(&dir.join(ev::MANIFEST)))?;
+    Ok(ev::sha256_hex(text.as_bytes()))
 }
 
 fn script_text(script: &crate::chain::Script) -> String {
