@@ -63,6 +63,11 @@ pub struct PlanArgs {
     #[arg(long, env = "MIGCHECK_BIN_DIR")]
     pub bin_dir: Option<PathBuf>,
 
+    /// Alembic projects: the Python interpreter with Alembic and the project's driver, which
+    /// builds the expected schema for drift (default: python3 on PATH).
+    #[arg(long, env = "MIGCHECK_PYTHON", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
     /// Seconds the ephemeral server may take to become ready.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub startup_timeout: u64,
@@ -264,6 +269,7 @@ async fn expected_schema(
     args: &PlanArgs,
     engine: Engine,
     chain: &Chain,
+    graph: Option<&crate::alembic::Graph>,
     status: &StatusReport,
     defaults: Option<(String, String)>,
 ) -> Result<Snapshot> {
@@ -302,6 +308,16 @@ async fn expected_schema(
                     .map_err(|e| Error::environment(format!("setting the charset: {e}"), None)),
                 None => Ok(()),
             };
+            if let (Ok(()), Some(graph)) = (&outcome, graph) {
+                // Alembic itself brings the database to the target's current revisions.
+                outcome = alembic_to_current(args, engine, &db.url, graph, status).await;
+                let snapshot = match outcome {
+                    Ok(()) => crate::snapshot::take(&mut conn).await,
+                    Err(e) => Err(e),
+                };
+                conn.close().await;
+                return snapshot;
+            }
             if outcome.is_ok() {
                 outcome = crate::bookkeeping::create(&mut conn, chain.format)
                     .await
@@ -348,6 +364,45 @@ async fn expected_schema(
     result
 }
 
+/// Run the project's Alembic on the ephemeral database up to each revision the target's
+/// `alembic_version` holds.
+async fn alembic_to_current(
+    args: &PlanArgs,
+    engine: Engine,
+    url: &crate::redact::SecretUrl,
+    graph: &crate::alembic::Graph,
+    status: &StatusReport,
+) -> Result<()> {
+    graph.project.require_env_py()?;
+    let options = crate::alembic::DriverOptions {
+        python: args.python.clone(),
+        startup_timeout: Duration::from_secs(args.startup_timeout.max(60)),
+        ..Default::default()
+    };
+    let mut driver = crate::alembic::Driver::start(&graph.project, engine, url, &options).await?;
+    let current: Vec<String> = status
+        .alembic
+        .as_ref()
+        .map(|a| a.current.clone())
+        .unwrap_or_default();
+    let mut result = Ok(());
+    for rev in current.iter().filter(|r| graph.revision(r).is_some()) {
+        if let Err(e) = driver.upgrade(rev).await.and_then(|r| {
+            r.into_result().map_err(|e| {
+                Error::environment(
+                    format!("Alembic could not upgrade the ephemeral database to {rev}: {e}"),
+                    None,
+                )
+            })
+        }) {
+            result = Err(e);
+            break;
+        }
+    }
+    let _ = driver.stop().await;
+    result
+}
+
 /// `migcheck plan`.
 pub async fn run_plan(args: PlanArgs) -> Result<u8> {
     let started = Instant::now();
@@ -360,7 +415,7 @@ pub async fn run_plan(args: PlanArgs) -> Result<u8> {
             .await
             .map_err(|e| Error::environment(format!("reading table sizes: {e}"), None))?;
         let defaults = database_defaults(&mut session).await;
-        let live = if (args.no_drift && args.evidence.is_none()) || inputs.graph.is_some() {
+        let live = if args.no_drift && args.evidence.is_none() {
             None
         } else {
             Some(crate::snapshot::take(session.conn()).await?)
@@ -414,15 +469,20 @@ pub async fn run_plan(args: PlanArgs) -> Result<u8> {
     let drift = match live {
         None => Drift {
             checked: false,
-            reason: Some(if args.no_drift {
-                "--no-drift".to_string()
-            } else {
-                "Alembic projects: drift is not checked by plan yet".to_string()
-            }),
+            reason: Some("--no-drift".to_string()),
             changes: Vec::new(),
             diff: String::new(),
         },
-        Some(live) => match expected_schema(&args, engine, chain, &status, defaults).await {
+        Some(live) => match expected_schema(
+            &args,
+            engine,
+            chain,
+            inputs.graph.as_ref(),
+            &status,
+            defaults,
+        )
+        .await
+        {
             Ok(expected) => {
                 let cmp = crate::compare::compare(
                     &expected,
