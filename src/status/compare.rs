@@ -213,11 +213,15 @@ pub fn compare(chain: &Chain, rows: &[Row], table: &str) -> Outcome {
         }
         out.migrations.push(state(m, State::Applied));
     }
+    out_of_order(format, &chain.migrations, &mut out);
     for key in order {
         if seen.contains(&key) {
             continue;
         }
-        let row = &decided[&key];
+        // A version undone (Flyway undo / DELETE rows) is no longer applied.
+        let Some(row) = decided.get(&key) else {
+            continue;
+        };
         if format == Format::Goose && !row.ok {
             continue;
         }
@@ -228,6 +232,45 @@ pub fn compare(chain: &Chain, rows: &[Row], table: &str) -> Outcome {
     }
     add_unknown_problems(&mut out, table);
     out
+}
+
+/// Flyway (without `outOfOrder`) and goose (without `-allow-missing`) refuse to migrate when a
+/// pending versioned migration sorts before the newest applied one (merged from a branch after
+/// a later one was deployed): a problem, not just a pending migration.
+fn out_of_order(format: Format, migrations: &[Migration], out: &mut Outcome) {
+    if !matches!(format, Format::Flyway | Format::Goose) {
+        return;
+    }
+    let newest_applied = out
+        .migrations
+        .iter()
+        .zip(migrations)
+        .filter(|(s, m)| !m.repeatable && s.state != State::Pending)
+        .map(|(_, m)| &m.version)
+        .max()
+        .cloned();
+    let Some(newest) = newest_applied else {
+        return;
+    };
+    for (s, m) in out.migrations.iter().zip(migrations) {
+        if s.state == State::Pending && !m.repeatable && m.version < newest {
+            let (tool, flag) = match format {
+                Format::Flyway => ("Flyway", "`-outOfOrder=true`"),
+                _ => ("goose", "`-allow-missing`"),
+            };
+            out.problems.push(Problem {
+                kind: "out-of-order",
+                version: Some(m.version.text.clone()),
+                message: format!(
+                    "{} is pending but sorts before {newest}, which is applied: {tool} refuses to migrate",
+                    m.id
+                ),
+                recovery: Some(format!(
+                    "renumber the migration after {newest}, or run {tool} with {flag} if applying it late is intended"
+                )),
+            });
+        }
+    }
 }
 
 fn flyway_parts(key: &str) -> Vec<u128> {
@@ -347,5 +390,171 @@ fn add_unknown_problems(out: &mut Outcome, table: &str) {
                     .to_string(),
             ),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{Script, Version};
+
+    fn chain(format: Format, versions: &[Version]) -> Chain {
+        let migrations = versions
+            .iter()
+            .map(|v| Migration {
+                version: v.clone(),
+                name: format!("m{}", v.text),
+                id: format!("{}_m", v.text),
+                up: Script {
+                    file: format!("/nonexistent/{}.sql", v.text).into(),
+                    segments: Vec::new(),
+                    no_transaction: false,
+                },
+                down: None,
+                files: Vec::new(),
+                repeatable: false,
+            })
+            .collect();
+        Chain {
+            root: "/nonexistent".into(),
+            format,
+            migrations,
+            problems: Vec::new(),
+            format_reason: String::new(),
+        }
+    }
+
+    fn num(n: u128) -> Version {
+        Version::number(n, &n.to_string())
+    }
+
+    fn flyway(parts: &[u128], text: &str) -> Version {
+        Version {
+            key: VersionKey::Numbers(parts.to_vec()),
+            text: text.to_string(),
+        }
+    }
+
+    fn row(version: &str, ok: bool, kind: Option<&str>) -> Row {
+        Row {
+            version: Some(version.to_string()),
+            ok,
+            kind: kind.map(str::to_string),
+            ..Row::default()
+        }
+    }
+
+    fn states(o: &Outcome) -> Vec<State> {
+        o.migrations.iter().map(|m| m.state).collect()
+    }
+
+    fn kinds(o: &Outcome) -> Vec<&str> {
+        o.problems.iter().map(|p| p.kind).collect()
+    }
+
+    #[test]
+    fn goose_latest_row_decides_and_the_seed_row_is_not_a_version() {
+        let c = chain(Format::Goose, &[num(1), num(2), num(3)]);
+        let rows = [
+            row("0", true, None),
+            row("1", true, None),
+            row("2", true, None),
+            row("2", false, None),
+        ];
+        let o = compare(&c, &rows, "goose_db_version");
+        assert_eq!(states(&o), [State::Applied, State::Pending, State::Pending]);
+        assert!(o.unknown.is_empty());
+        assert!(o.problems.is_empty());
+    }
+
+    #[test]
+    fn flyway_baseline_undo_and_normalised_versions() {
+        let c = chain(
+            Format::Flyway,
+            &[
+                flyway(&[1], "1"),
+                flyway(&[2], "2"),
+                flyway(&[3, 1], "3.1"),
+                flyway(&[4], "4"),
+            ],
+        );
+        let rows = [
+            row("2", true, Some("BASELINE")),
+            row("3_1", true, Some("SQL")),
+            row("4.0", true, Some("SQL")),
+            row("4", true, Some("UNDO_SQL")),
+            row("9", true, Some("SQL")),
+            row("9", true, Some("DELETE")),
+        ];
+        let o = compare(&c, &rows, "flyway_schema_history");
+        assert_eq!(
+            states(&o),
+            [
+                State::BelowBaseline,
+                State::BelowBaseline,
+                State::Applied,
+                State::Pending
+            ]
+        );
+        assert!(o.problems.is_empty(), "{:?}", o.problems);
+    }
+
+    #[test]
+    fn flyway_and_goose_refuse_a_pending_version_below_an_applied_one() {
+        let c = chain(
+            Format::Flyway,
+            &[flyway(&[1], "1"), flyway(&[2], "2"), flyway(&[3], "3")],
+        );
+        let rows = [row("1", true, Some("SQL")), row("3", true, Some("SQL"))];
+        let o = compare(&c, &rows, "flyway_schema_history");
+        assert_eq!(states(&o), [State::Applied, State::Pending, State::Applied]);
+        assert_eq!(kinds(&o), ["out-of-order"]);
+        assert!(o.problems[0]
+            .recovery
+            .as_deref()
+            .unwrap()
+            .contains("-outOfOrder=true"));
+        // dbmate applies such a migration: only pending.
+        let c = chain(Format::Dbmate, &[num(1), num(2), num(3)]);
+        let o = compare(
+            &c,
+            &[row("1", true, None), row("3", true, None)],
+            "schema_migrations",
+        );
+        assert!(o.problems.is_empty());
+    }
+
+    #[test]
+    fn golang_migrate_single_row() {
+        let c = chain(Format::GolangMigrate, &[num(1), num(2), num(3)]);
+        let o = compare(&c, &[], "schema_migrations");
+        assert_eq!(states(&o), [State::Pending; 3]);
+        let o = compare(&c, &[row("2", true, None)], "schema_migrations");
+        assert_eq!(states(&o), [State::Applied, State::Applied, State::Pending]);
+        let o = compare(&c, &[row("1", false, None)], "schema_migrations");
+        assert_eq!(states(&o), [State::Dirty, State::Pending, State::Pending]);
+        assert!(o.problems[0]
+            .recovery
+            .as_deref()
+            .unwrap()
+            .contains("migrate force -1"));
+        let o = compare(&c, &[row("5", false, None)], "schema_migrations");
+        assert_eq!(kinds(&o), ["dirty", "unknown"]);
+    }
+
+    #[test]
+    fn sqlx_failed_row_names_the_delete() {
+        let c = chain(Format::Sqlx, &[num(1), num(2)]);
+        let o = compare(
+            &c,
+            &[row("1", true, None), row("2", false, None)],
+            "_sqlx_migrations",
+        );
+        assert_eq!(states(&o), [State::Applied, State::Failed]);
+        assert!(o.problems[0]
+            .recovery
+            .as_deref()
+            .unwrap()
+            .contains("DELETE FROM _sqlx_migrations WHERE version = 2"));
     }
 }
