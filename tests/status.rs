@@ -912,6 +912,7 @@ fn status_on_postgres() {
     large_chain(&rt, server.as_ref());
     scenarios(&rt, server.as_ref(), "pg");
     plan_scenarios(&rt, server.as_ref(), "pg");
+    wait_scenarios(&rt, server.as_ref(), "pg");
     alembic_scenarios(&rt, server.as_ref(), "pg");
 }
 
@@ -921,20 +922,18 @@ fn status_on_mariadb() {
     let server = rt.block_on(support::local_server(Engine::Mariadb));
     scenarios(&rt, server.as_ref(), "my");
     plan_scenarios(&rt, server.as_ref(), "my");
+    wait_scenarios(&rt, server.as_ref(), "my");
     alembic_scenarios(&rt, server.as_ref(), "my");
 }
 
 /// `wait` returns 0 once the last migration lands while it waits, 1 at once on a dirty version,
 /// and 3 on timeout naming what is still missing.
-#[test]
-fn wait_for_the_deploy() {
-    let rt = support::runtime();
-    let server = rt.block_on(support::local_server(Engine::Postgres));
-    let engine = Engine::Postgres;
+fn wait_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) {
+    let engine = server.info().engine;
     let tmp = tempfile::tempdir().unwrap();
     let gm: PathBuf = tmp.path().join("gm");
     write_chain(&gm, Format::GolangMigrate);
-    let url = rt.block_on(create_database(server.as_ref(), "wait_1"));
+    let url = rt.block_on(create_database(server, &format!("wait_{tag}")));
     rt.block_on(build_target(engine, &url, &gm, Format::GolangMigrate, 2));
 
     // Times out, naming the missing migration.
@@ -973,7 +972,7 @@ fn wait_for_the_deploy() {
         let mut conn = connect(engine, &url).await;
         let script = PreparedScript {
             file: chain[2].up.file.clone(),
-            statements: migcheck::sql::split(&chain[2].up, Dialect::Postgres).unwrap(),
+            statements: migcheck::sql::split(&chain[2].up, engine.dialect()).unwrap(),
             no_transaction: false,
             alembic: None,
         };
@@ -996,7 +995,62 @@ fn wait_for_the_deploy() {
         landed.elapsed()
     );
 
-    // A dirty version needs a person: exit 1 at once.
+    // golang-migrate is migrating: its version is dirty while it holds its lock. wait keeps
+    // waiting, and returns 0 once the migration is done and the lock released.
+    let lock_sql = match engine.dialect() {
+        Dialect::Postgres => "SELECT CAST(pg_advisory_lock(42) AS TEXT)".to_string(),
+        Dialect::Mysql => {
+            let name = migcheck::status::checksum::golang_migrate_mysql_lock(
+                &format!("wait_{tag}"),
+                "schema_migrations",
+            );
+            format!("SELECT CAST(GET_LOCK('{name}', 10) AS CHAR)")
+        }
+    };
+    let mut holder = rt.block_on(connect(engine, &url));
+    rt.block_on(async {
+        match &mut holder {
+            Conn::Postgres(c) => {
+                sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(lock_sql.clone()))
+                    .fetch_one(&mut *c)
+                    .await
+                    .unwrap();
+            }
+            Conn::Mysql(c) => {
+                let got = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(lock_sql.clone()))
+                    .fetch_one(&mut *c)
+                    .await
+                    .unwrap();
+                assert_eq!(got, "1");
+            }
+        }
+        holder
+            .execute("UPDATE schema_migrations SET dirty = TRUE")
+            .await
+            .unwrap();
+    });
+    let child = support::migcheck()
+        .arg("wait")
+        .arg(&gm)
+        .args(["--url", &url, "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    rt.block_on(async {
+        holder
+            .execute("UPDATE schema_migrations SET dirty = FALSE")
+            .await
+            .unwrap();
+        holder.close().await;
+    });
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("a migration is running"), "{stderr}");
+
+    // A dirty version nobody works on needs a person: exit 1 at once.
     rt.block_on(exec(
         engine,
         &url,

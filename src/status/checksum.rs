@@ -25,6 +25,22 @@ pub fn flyway(bytes: &[u8]) -> i32 {
     crc.finish() as i32
 }
 
+/// CRC-32/ISO-HDLC of `bytes` (Go's `crc32.ChecksumIEEE`, zlib's, Java's).
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = Crc32::new();
+    crc.update(bytes);
+    crc.finish()
+}
+
+/// The name golang-migrate's MySQL driver takes with `GET_LOCK` while it migrates:
+/// `GenerateAdvisoryLockId("<database>:<table>")`, the CRC-32 of that text times the salt
+/// 1486364155, wrapping at 32 bits, in decimal.
+pub fn golang_migrate_mysql_lock(database: &str, table: &str) -> String {
+    crc32(format!("{database}:{table}").as_bytes())
+        .wrapping_mul(1_486_364_155)
+        .to_string()
+}
+
 /// CRC-32/ISO-HDLC, the checksum of zlib and `java.util.zip.CRC32`.
 struct Crc32 {
     state: u32,
@@ -103,6 +119,17 @@ mod tests {
         assert_ne!(
             flyway(b"CREATE TABLE t (a int);\n"),
             flyway(b"CREATE TABLE t (a bigint);\n")
+        );
+    }
+
+    #[test]
+    fn golang_migrate_lock_name() {
+        // Values from Python's zlib.crc32, an independent implementation:
+        // crc32(b"db:schema_migrations") = 776557296, and * 1486364155 % 2**32 = 1858699600.
+        assert_eq!(crc32(b"db:schema_migrations"), 776_557_296);
+        assert_eq!(
+            golang_migrate_mysql_lock("db", "schema_migrations"),
+            "1858699600"
         );
     }
 

@@ -50,20 +50,30 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(ms.min(5000))
 }
 
-/// True when another session holds an advisory lock (PostgreSQL): golang-migrate, Flyway,
-/// sqlx and goose hold one while they migrate, and golang-migrate's version is `dirty` all
-/// that time. Not known on MySQL/MariaDB (false).
-async fn migration_running(session: &mut ReadOnlySession) -> bool {
-    if session.dialect() != Dialect::Postgres {
-        return false;
-    }
-    let rows = session
-        .query(
+/// True when golang-migrate seems to be migrating right now (its version is `dirty` all that
+/// time): on PostgreSQL another session holds an advisory lock (golang-migrate's id depends on
+/// its version, so any counts); on MySQL/MariaDB another session holds the named lock
+/// golang-migrate's MySQL driver takes (`GET_LOCK`, see `checksum::golang_migrate_mysql_lock`).
+async fn migration_running(session: &mut ReadOnlySession, table: &str) -> bool {
+    let sql = match session.dialect() {
+        Dialect::Postgres => {
             "SELECT CAST(count(*) AS TEXT) FROM pg_locks WHERE locktype = 'advisory' \
-             AND granted AND pid <> pg_backend_pid()",
-        )
-        .await
-        .unwrap_or_default();
+             AND granted AND pid <> pg_backend_pid()"
+                .to_string()
+        }
+        Dialect::Mysql => {
+            let database = session
+                .query("SELECT DATABASE()")
+                .await
+                .ok()
+                .and_then(|r| r.first().and_then(|r| r[0].clone()))
+                .unwrap_or_default();
+            let table = table.rsplit('.').next().unwrap_or(table);
+            let name = super::checksum::golang_migrate_mysql_lock(&database, table);
+            format!("SELECT CAST(COUNT(IS_USED_LOCK('{name}')) AS CHAR)")
+        }
+    };
+    let rows = session.query(&sql).await.unwrap_or_default();
     rows.first()
         .and_then(|r| r[0].as_deref())
         .is_some_and(|n| n != "0")
@@ -94,7 +104,7 @@ pub async fn run_wait(args: WaitArgs) -> Result<u8> {
                     Ok(r) if r.verdict == Verdict::Problems => {
                         inputs.chain.format == Format::GolangMigrate
                             && r.problems.iter().all(|p| p.kind == "dirty")
-                            && migration_running(&mut session).await
+                            && migration_running(&mut session, &inputs.table).await
                     }
                     _ => false,
                 };
