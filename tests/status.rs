@@ -475,6 +475,23 @@ fn scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 
+    // A wrong password: exit 3, and the password is in no output; a bad scheme: exit 2; a
+    // host that does not answer: exit 3 within --connect-timeout.
+    let wrong = secret_url.replace(PASSWORD_MARK, &format!("{PASSWORD_MARK}-wrong"));
+    let out = status(&gm, &wrong, &[]);
+    assert_eq!(out.code, 3, "{}", out.describe());
+    assert!(out.stderr.contains("***"), "{}", out.describe());
+    let out = status(&gm, "redis://u:pw@127.0.0.1/x", &[]);
+    assert_eq!(out.code, 2, "{}", out.describe());
+    let started = Instant::now();
+    let out = status(
+        &gm,
+        &format!("postgres://u:{PASSWORD_MARK}@10.255.255.1:5432/x"),
+        &["--connect-timeout", "1"],
+    );
+    assert_eq!(out.code, 3, "{}", out.describe());
+    assert!(started.elapsed() < Duration::from_secs(10));
+
     // sqlx, applied by sqlx's own migrator: migcheck's checksums are sqlx's.
     let sq = tmp.path().join("sqlx");
     write_chain(&sq, Format::Sqlx);

@@ -65,6 +65,10 @@ pub struct TargetArgs {
     /// Write the JSON report here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+
+    /// Seconds to connect and start the read-only transaction before giving up (exit 3).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub connect_timeout: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -162,6 +166,7 @@ pub struct Inputs {
     pub chain: Chain,
     pub graph: Option<crate::alembic::Graph>,
     pub table: String,
+    pub connect_timeout: std::time::Duration,
 }
 
 impl Inputs {
@@ -183,7 +188,27 @@ impl Inputs {
             chain,
             graph,
             table,
+            connect_timeout: std::time::Duration::from_secs(args.connect_timeout.max(1)),
         })
+    }
+
+    /// Open the read-only session within `--connect-timeout` (exit 3 past it).
+    pub async fn open(&self) -> Result<ReadOnlySession> {
+        tokio::time::timeout(
+            self.connect_timeout,
+            ReadOnlySession::open(self.engine, &self.url),
+        )
+        .await
+        .map_err(|_| {
+            Error::environment(
+                format!(
+                    "{} did not answer within {}s",
+                    self.url,
+                    self.connect_timeout.as_secs()
+                ),
+                Some("check the host and port, or raise --connect-timeout".to_string()),
+            )
+        })?
     }
 }
 
@@ -261,7 +286,7 @@ pub async fn inspect(
 pub async fn run_status(args: StatusArgs) -> Result<u8> {
     let started = Instant::now();
     let inputs = Inputs::load(&args.target)?;
-    let mut session = ReadOnlySession::open(inputs.engine, &inputs.url).await?;
+    let mut session = inputs.open().await?;
     let report = inspect(&inputs, &mut session, started).await;
     session.close().await;
     let report = report?;

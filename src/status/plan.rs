@@ -408,7 +408,7 @@ pub async fn run_plan(args: PlanArgs) -> Result<u8> {
     let started = Instant::now();
     let started_at = crate::verify::now_rfc3339();
     let inputs = Inputs::load(&args.target)?;
-    let mut session = ReadOnlySession::open(inputs.engine, &inputs.url).await?;
+    let mut session = inputs.open().await?;
     let gathered = async {
         let status = inspect(&inputs, &mut session, started).await?;
         let tables = table_sizes(&mut session)

@@ -89,7 +89,9 @@ pub async fn run_wait(args: WaitArgs) -> Result<u8> {
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let opened = tokio::time::timeout(
-            remaining.max(Duration::from_millis(100)),
+            remaining
+                .min(inputs.connect_timeout)
+                .max(Duration::from_millis(100)),
             ReadOnlySession::try_open(inputs.engine, &inputs.url),
         )
         .await
