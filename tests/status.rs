@@ -564,6 +564,37 @@ fn scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) {
     rt.block_on(build_target(engine, &url, &fw, Format::Flyway, 3));
     let out = status(&fw, &url, &[]);
     assert_eq!(out.code, 0, "{}", out.describe());
+    // A repeatable script: pending until run, applied while its checksum matches the last
+    // successful run, pending again once changed.
+    let view = "CREATE OR REPLACE VIEW user_names AS SELECT name FROM users;\n";
+    std::fs::write(fw.join("R__user_names.sql"), view).unwrap();
+    let out = status(&fw, &url, &[]);
+    assert_eq!(out.code, 4, "{}", out.describe());
+    assert_eq!(
+        out.json["pending"],
+        serde_json::json!(["R__user_names"]),
+        "{}",
+        out.describe()
+    );
+    let checksum = migcheck::status::checksum::flyway(view.as_bytes());
+    rt.block_on(exec(engine, &url, &[
+        view.to_string(),
+        format!(
+            "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, \
+             checksum, installed_by, execution_time, success) VALUES (4, NULL, 'user names', 'SQL', \
+             'R__user_names.sql', {checksum}, 'deploy', 3, TRUE)"
+        ),
+    ]));
+    let out = status(&fw, &url, &[]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    std::fs::write(
+        fw.join("R__user_names.sql"),
+        "CREATE OR REPLACE VIEW user_names AS SELECT id, name FROM users;\n",
+    )
+    .unwrap();
+    let out = status(&fw, &url, &[]);
+    assert_eq!(out.code, 4, "{}", out.describe());
+    std::fs::remove_file(fw.join("R__user_names.sql")).unwrap();
     rt.block_on(exec(
         engine,
         &url,
