@@ -197,7 +197,7 @@ async fn build_target(engine: Engine, url: &str, dir: &Path, format: Format, upt
 /// Apply the first `upto` migrations (by version) with sqlx's own migrator, which records
 /// them in `_sqlx_migrations` with its own checksums.
 async fn build_with_sqlx(engine: Engine, url: &str, dir: &Path, upto: i64) {
-    let migrator = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    let migrator = sqlx_core::migrate::Migrator::new(dir).await.unwrap();
     match connect(engine, url).await {
         Conn::Postgres(mut c) => migrator.run_to(upto, &mut c).await.unwrap(),
         Conn::Mysql(mut c) => migrator.run_to(upto, &mut c).await.unwrap(),
@@ -522,7 +522,7 @@ fn scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) {
     );
     // sqlx agrees: its own migrator refuses the edited chain.
     let migrator = rt
-        .block_on(sqlx::migrate::Migrator::new(sq.as_path()))
+        .block_on(sqlx_core::migrate::Migrator::new(sq.as_path()))
         .unwrap();
     let refused = rt.block_on(async {
         match connect(engine, &url).await {
@@ -533,7 +533,9 @@ fn scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) {
     assert!(
         matches!(
             refused,
-            Some(sqlx::migrate::MigrateError::VersionMismatch(20240101000002))
+            Some(sqlx_core::migrate::MigrateError::VersionMismatch(
+                20240101000002
+            ))
         ),
         "{refused:?}"
     );
