@@ -369,6 +369,13 @@ fn scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) {
         out.describe()
     );
     assert!(out.stdout.contains("***"), "{}", out.describe());
+    if engine == Engine::Mariadb {
+        // A mariadb:// URL works as the drivers' mysql:// one; the server says what it is.
+        let out = status(&gm, &secret_url.replacen("mysql://", "mariadb://", 1), &[]);
+        assert_eq!(out.code, 0, "{}", out.describe());
+        assert_eq!(out.json["engine"], "mariadb");
+        assert!(out.json["target"].as_str().unwrap().starts_with("mysql://"));
+    }
     // Nothing changed: the schema and the version rows are byte-for-byte the same.
     assert_eq!(
         rt.block_on(fingerprint(engine, &url, "schema_migrations")),
