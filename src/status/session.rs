@@ -1,5 +1,7 @@
-//! The one connection `status`, `wait` and `plan` open on the target database: inside a
-//! read-only transaction from its first statement to its last, rolled back at the end.
+//! The one connection `status`, `wait` and `plan` open on the target database: after the
+//! driver's own session settings (`SET NAMES`, `SET time_zone`, ... on MySQL/MariaDB; startup
+//! parameters on PostgreSQL), every statement runs inside one read-only transaction, rolled
+//! back at the end.
 
 use sqlx::Row;
 
@@ -23,10 +25,10 @@ impl ReadOnlySession {
     pub async fn try_open(engine: Engine, url: &SecretUrl) -> Result<ReadOnlySession, String> {
         let scrub = |e: sqlx::Error| scrub_error(&e, url);
         let mut conn = Conn::try_connect(engine, url).await.map_err(scrub)?;
-        let info = conn.server_info().await.map_err(scrub)?;
         conn.execute("START TRANSACTION READ ONLY")
             .await
             .map_err(scrub)?;
+        let info = conn.server_info().await.map_err(scrub)?;
         if conn.dialect() == crate::engine::Dialect::Postgres {
             // A migration holding the version table's lock must not hang `status` forever.
             conn.execute("SET LOCAL lock_timeout = '10s'")
