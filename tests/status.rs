@@ -566,6 +566,53 @@ fn scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) {
         out.describe()
     );
 
+    // sqlx.toml ignoring carriage returns: files written with CRLF, applied by sqlx with that
+    // setting, then converted to LF: sqlx and migcheck both see the same checksums.
+    let project = tmp.path().join("sqlx_crlf");
+    let crlf = project.join("migrations");
+    write_chain(&crlf, Format::Sqlx);
+    for entry in std::fs::read_dir(&crlf).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        std::fs::write(entry.path(), text.replace('\n', "\r\n")).unwrap();
+    }
+    std::fs::write(
+        project.join("sqlx.toml"),
+        "[migrate]\nignored-chars = [\"\\r\"]\n",
+    )
+    .unwrap();
+    let url = db(rt);
+    rt.block_on(async {
+        let mut config = sqlx_core::migrate::ResolveConfig::new();
+        config.ignore_char('\r');
+        let migrator = sqlx_core::migrate::Migrator::new(sqlx_core::migrate::ResolveWith(
+            crlf.clone(),
+            config,
+        ))
+        .await
+        .unwrap();
+        match connect(engine, &url).await {
+            Conn::Postgres(mut c) => migrator.run(&mut c).await.unwrap(),
+            Conn::Mysql(mut c) => migrator.run(&mut c).await.unwrap(),
+        }
+    });
+    let out = status(&crlf, &url, &["--format", "sqlx"]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    for entry in std::fs::read_dir(&crlf).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        std::fs::write(entry.path(), text.replace('\r', "")).unwrap();
+    }
+    let out = status(&crlf, &url, &["--format", "sqlx"]);
+    assert_eq!(out.code, 0, "{}", out.describe());
+    // Without the setting, the CRLF files are edited ones.
+    std::fs::remove_file(project.join("sqlx.toml")).unwrap();
+    for entry in std::fs::read_dir(&crlf).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        std::fs::write(entry.path(), text.replace('\n', "\r\n")).unwrap();
+    }
+    let out = status(&crlf, &url, &["--format", "sqlx"]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert_eq!(out.problem_kinds(), ["edited", "edited", "edited"]);
+
     // Flyway: up to date, then a failed row, then an edited script.
     let fw = tmp.path().join("flyway");
     write_chain(&fw, Format::Flyway);

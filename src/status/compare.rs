@@ -68,6 +68,17 @@ fn state(m: &Migration, state: State) -> MigrationState {
 
 /// Compare `rows` (a table that exists) with `chain`, for every format but Alembic.
 pub fn compare(chain: &Chain, rows: &[Row], table: &str) -> Outcome {
+    compare_with(chain, rows, table, &BTreeSet::new())
+}
+
+/// `compare`, with the characters sqlx.toml's `[migrate] ignored-chars` leaves out of sqlx
+/// checksums.
+pub fn compare_with(
+    chain: &Chain,
+    rows: &[Row],
+    table: &str,
+    sqlx_ignored: &BTreeSet<char>,
+) -> Outcome {
     let format = chain.format;
     if format == Format::GolangMigrate {
         return golang_migrate(chain, rows, table);
@@ -187,7 +198,7 @@ pub fn compare(chain: &Chain, rows: &[Row], table: &str) -> Outcome {
             continue;
         }
         if let Some(stored) = &row.checksum {
-            if let Some(edit) = edited(format, m, stored) {
+            if let Some(edit) = edited(format, m, stored, sqlx_ignored) {
                 let recovery = match format {
                     Format::Flyway => "restore the file as it was applied (from version control); if the \
                         change is intended and harmless, `flyway repair` records the new checksum"
@@ -278,9 +289,20 @@ fn flyway_parts(key: &str) -> Vec<u128> {
 }
 
 /// The checksum of `m`'s file differs from the stored one: how, in words.
-fn edited(format: Format, m: &Migration, stored: &str) -> Option<String> {
+fn edited(
+    format: Format,
+    m: &Migration,
+    stored: &str,
+    sqlx_ignored: &BTreeSet<char>,
+) -> Option<String> {
     let bytes = std::fs::read(&m.up.file).ok()?;
     let current = match format {
+        Format::Sqlx | Format::SqlxSimple if !sqlx_ignored.is_empty() => {
+            // sqlx hashes the text with those characters removed.
+            let text = String::from_utf8_lossy(&bytes);
+            let kept: String = text.chars().filter(|c| !sqlx_ignored.contains(c)).collect();
+            checksum::sqlx(kept.as_bytes())
+        }
         Format::Sqlx | Format::SqlxSimple => checksum::sqlx(&bytes),
         Format::Flyway => checksum::flyway(&bytes).to_string(),
         _ => return None,

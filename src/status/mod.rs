@@ -167,17 +167,68 @@ pub struct Inputs {
     pub graph: Option<crate::alembic::Graph>,
     pub table: String,
     pub connect_timeout: std::time::Duration,
+    /// sqlx: `[migrate] ignored-chars` of the nearest sqlx.toml (left out of checksums).
+    pub sqlx_ignored: std::collections::BTreeSet<char>,
+}
+
+/// sqlx: the nearest `sqlx.toml` at or above the migrations folder, its `[migrate]
+/// ignored-chars` and `table-name`.
+fn sqlx_toml(root: &Path) -> Result<(std::collections::BTreeSet<char>, Option<String>)> {
+    let start = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let Some(file) = start
+        .ancestors()
+        .map(|d| d.join("sqlx.toml"))
+        .find(|p| p.is_file())
+    else {
+        return Ok(Default::default());
+    };
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| Error::input(&file, None, format!("cannot read: {e}")))?;
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| Error::input(&file, None, format!("not valid TOML: {e}")))?;
+    let migrate = table.get("migrate").and_then(toml::Value::as_table);
+    let mut ignored = std::collections::BTreeSet::new();
+    for v in migrate
+        .and_then(|m| m.get("ignored-chars"))
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let mut chars = v.as_str().unwrap_or("").chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => {
+                ignored.insert(c);
+            }
+            _ => {
+                return Err(Error::input(
+                    &file,
+                    None,
+                    format!("[migrate] ignored-chars: expected one character per entry, got {v}"),
+                ))
+            }
+        }
+    }
+    let name = migrate
+        .and_then(|m| m.get("table-name"))
+        .and_then(toml::Value::as_str)
+        .map(str::to_string);
+    Ok((ignored, name))
 }
 
 impl Inputs {
     pub fn load(args: &TargetArgs) -> Result<Inputs> {
         let (engine, url) = args.target()?;
         let (chain, graph) = load_chain(&args.path, args.format, engine)?;
-        let table = match &args.table {
+        let (sqlx_ignored, sqlx_table) = match chain.format {
+            Format::Sqlx | Format::SqlxSimple => sqlx_toml(&chain.root)?,
+            _ => Default::default(),
+        };
+        let table = match args.table.as_ref().or(sqlx_table.as_ref()) {
             Some(t) if bookkeeping::valid_table_name(t) => t.clone(),
             Some(t) => {
                 return Err(Error::Usage(format!(
-                    "--table {t}: expected a table name (letters, digits, `_`), optionally schema-qualified"
+                    "table {t} (--table or sqlx.toml's table-name): expected a table name \
+                     (letters, digits, `_`), optionally schema-qualified"
                 )))
             }
             None => bookkeeping::default_table(chain.format).to_string(),
@@ -189,6 +240,7 @@ impl Inputs {
             graph,
             table,
             connect_timeout: std::time::Duration::from_secs(args.connect_timeout.max(1)),
+            sqlx_ignored,
         })
     }
 
@@ -241,7 +293,10 @@ pub async fn inspect(
             let (o, a) = alembic::compare(graph, chain, &current);
             (o, Some(a))
         }
-        None => (compare::compare(chain, &rows, &inputs.table), None),
+        None => (
+            compare::compare_with(chain, &rows, &inputs.table, &inputs.sqlx_ignored),
+            None,
+        ),
     };
     let pending: Vec<String> = outcome
         .migrations
