@@ -837,6 +837,18 @@ fn plan_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) 
         out.describe()
     );
     assert_eq!(changes[0]["change"], "added");
+    // The live size estimates the findings are judged by.
+    let users = out.json["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| {
+            let name = t["table"].as_str().unwrap();
+            name == "users" || name == "public.users"
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(users["rows"], 3, "{}", out.describe());
     assert!(
         out.stdout.contains("only on the target"),
         "{}",
