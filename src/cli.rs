@@ -56,6 +56,14 @@ pub enum Command {
     /// Write the man pages (migcheck.1 and one per subcommand) to a folder, or print
     /// migcheck.1 to stdout.
     Man(ManArgs),
+    /// Compare a live database's migration bookkeeping with the chain, read-only: applied,
+    /// pending, unknown, dirty/failed, edited since applied (exit 4: pending).
+    Status(Box<crate::status::StatusArgs>),
+    /// Wait until a live database has every migration of the chain (init containers).
+    Wait(Box<crate::status::wait::WaitArgs>),
+    /// What the next deploy will run on a live database: pending SQL, lint findings judged by
+    /// the live server and table sizes, and drift from what the applied migrations give.
+    Plan(Box<crate::status::plan::PlanArgs>),
 }
 
 #[derive(Debug, Args)]

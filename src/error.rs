@@ -12,6 +12,8 @@ pub mod exit {
     pub const BAD_INPUT: u8 = 2;
     /// No database could be started or reached.
     pub const ENVIRONMENT: u8 = 3;
+    /// `migcheck status`: the database is fine but migrations are pending (something to deploy).
+    pub const PENDING: u8 = 4;
     /// Interrupted by SIGINT (128 + 2), after cleaning up.
     pub const INTERRUPTED: u8 = 130;
     /// Terminated by SIGTERM (128 + 15), after cleaning up.

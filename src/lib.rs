@@ -26,6 +26,7 @@ pub mod redact;
 pub mod report;
 pub mod snapshot;
 pub mod sql;
+pub mod status;
 pub mod verify;
 pub mod verify_config;
 
@@ -47,6 +48,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Init(args) => init::run(args),
         Command::Completions(args) => generate::completions(args),
         Command::Man(args) => generate::man(args),
+        Command::Status(args) => status::run_status(*args).await,
+        Command::Wait(args) => status::wait::run_wait(*args).await,
+        Command::Plan(args) => status::plan::run_plan(*args).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),
