@@ -604,20 +604,10 @@ fn action_step_on_a_down_that_forgets_an_index_fails_the_gate() {
     assert_eq!(run.out("exit-code"), "1");
     let report = json_report(run.out("json"));
     assert_eq!(report["verdict"], "fail");
-    let failing: Vec<String> = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] == "fail")
-        .map(|c| {
-            format!(
-                "{}:{}",
-                c["name"].as_str().unwrap(),
-                c["migration"].as_str().unwrap_or("")
-            )
-        })
-        .collect();
-    assert_eq!(failing, ["roundtrip:0004_add_order_reference"]);
+    assert_eq!(
+        support::failing_checks(&report),
+        ["roundtrip:0004_add_order_reference"]
+    );
     let junit = read(Path::new(run.out("junit")));
     assert!(
         junit.contains("<failure"),
@@ -874,20 +864,9 @@ fn lint_through_the_action_takes_several_paths_and_refuses_verify_inputs() {
 
 #[test]
 fn readme_ci_examples_parse_and_the_action_workflow_is_short() {
-    let readme = read(&support::repo_root().join("README.md"));
-    let start = readme
-        .find("\n## CI examples\n")
-        .expect("README has a CI examples section");
-    let section = &readme[start + 1..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
-    let mut blocks = Vec::new();
-    let mut rest = section;
-    while let Some(open) = rest.find("```yaml\n") {
-        let body = &rest[open + 8..];
-        let close = body.find("\n```").expect("a closed yaml block");
-        blocks.push(&body[..close]);
-        rest = &body[close + 4..];
-    }
+    let section = support::readme_section("## CI examples\n");
+    let section = section.as_str();
+    let blocks = support::yaml_blocks(section);
     assert!(blocks.len() >= 4, "the CI examples hold yaml blocks");
     for block in &blocks {
         if let Err(e) = YamlLoader::load_from_str(block) {
@@ -895,7 +874,7 @@ fn readme_ci_examples_parse_and_the_action_workflow_is_short() {
         }
     }
     // The first one is a whole workflow using the action, in fewer than ten lines.
-    let workflow = blocks[0];
+    let workflow = blocks[0].as_str();
     assert!(workflow.contains("uses: OWNER/migcheck@"), "{workflow}");
     assert!(
         workflow.lines().count() < 10,

@@ -62,24 +62,6 @@ fn chain<'a>(json: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no chain {name} in {json:#}"))
 }
 
-fn failing(chain: &Value) -> Vec<String> {
-    let mut out: Vec<String> = chain["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] == "fail")
-        .map(|c| {
-            format!(
-                "{}:{}",
-                c["name"].as_str().unwrap(),
-                c["migration"].as_str().unwrap_or("-")
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 #[test]
 fn three_chains_share_one_server_and_one_report_names_each() {
     let root = tree(&[
@@ -156,9 +138,12 @@ fn three_chains_share_one_server_and_one_report_names_each() {
         (billing["verdict"].as_str(), billing["exit_code"].as_u64()),
         (Some("pass"), Some(0))
     );
-    assert_eq!(failing(orders), vec!["roundtrip:0004_add_order_reference"]);
+    assert_eq!(
+        support::failing_checks(orders),
+        vec!["roundtrip:0004_add_order_reference"]
+    );
     // Identical chains passed side by side: each had a database of its own.
-    assert_eq!(failing(users), Vec::<String>::new());
+    assert_eq!(support::failing_checks(users), Vec::<String>::new());
     assert_eq!(users["exit_code"], 1, "its own fail-on = warning fails it");
     assert_eq!(users["options"]["fail_on"], "warning");
     assert_eq!(billing["options"]["fail_on"], "error");
@@ -263,7 +248,7 @@ fn chain_entries_in_migcheck_toml_on_mariadb_with_evidence_per_chain() {
     assert_eq!(chain(&json, "legacy")["format"], "dbmate");
     assert_eq!(chain(&json, "legacy")["verdict"], "pass");
     assert_eq!(
-        failing(chain(&json, "db/ledger")),
+        support::failing_checks(chain(&json, "db/ledger")),
         vec!["roundtrip:0004_add_order_reference"]
     );
     assert_eq!(chain(&json, "db/ledger")["engine"]["name"], "mariadb");

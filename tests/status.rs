@@ -1205,20 +1205,9 @@ fn wait_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) 
 /// scalar included), and the commands they run are subcommands migcheck has.
 #[test]
 fn readme_deploy_time_examples_parse() {
-    let readme = std::fs::read_to_string(support::repo_root().join("README.md")).unwrap();
-    let start = readme
-        .find("\n## Before and at deploy time")
-        .expect("README has the deploy-time section");
-    let section = &readme[start + 1..];
-    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
-    let mut blocks = Vec::new();
-    let mut rest = section;
-    while let Some(open) = rest.find("```yaml\n") {
-        let body = &rest[open + 8..];
-        let close = body.find("\n```").expect("a closed yaml block");
-        blocks.push(&body[..close]);
-        rest = &body[close + 4..];
-    }
+    let section = support::readme_section("## Before and at deploy time");
+    let section = section.as_str();
+    let blocks = support::yaml_blocks(section);
     assert_eq!(blocks.len(), 2);
     for block in &blocks {
         if let Err(e) = yaml_rust2::YamlLoader::load_from_str(block) {

@@ -66,17 +66,7 @@ impl Run {
 
     /// `check:migration` for every failed check (`chain` for whole-chain checks), sorted.
     pub fn failing(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .checks()
-            .iter()
-            .filter(|c| c["status"] == "fail")
-            .map(|c| match c["migration"].as_str() {
-                Some(m) => format!("{}:{m}", c["name"].as_str().unwrap_or("?")),
-                None => c["name"].as_str().unwrap_or("?").to_string(),
-            })
-            .collect();
-        out.sort();
-        out
+        failing_checks(self.json.as_ref().unwrap_or(&serde_json::Value::Null))
     }
 
     pub fn checks(&self) -> Vec<serde_json::Value> {
@@ -437,4 +427,44 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+/// `check:migration` for every failed check of a JSON report (one chain's), `check` alone for
+/// whole-chain checks, sorted.
+pub fn failing_checks(report: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| match c["migration"].as_str() {
+            Some(m) => format!("{}:{m}", c["name"].as_str().unwrap_or("?")),
+            None => c["name"].as_str().unwrap_or("?").to_string(),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The README's section under `heading` (`## CI examples`), up to the next `## ` heading.
+pub fn readme_section(heading: &str) -> String {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let start = readme
+        .find(&format!("\n{heading}"))
+        .unwrap_or_else(|| panic!("README has no section {heading}"));
+    let section = &readme[start + 1..];
+    section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)].to_string()
+}
+
+/// The bodies of the ```yaml blocks in `text`, in order.
+pub fn yaml_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("```yaml\n") {
+        let body = &rest[open + 8..];
+        let close = body.find("\n```").expect("a closed yaml block");
+        blocks.push(body[..close].to_string());
+        rest = &body[close + 4..];
+    }
+    blocks
 }
