@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use migcheck::engine::Engine;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::{fixture, migcheck, run_all, verify};
+use support::{docker_ready, fixture, image, migcheck, run_all, verify};
 
 /// These tests count the engine's labelled containers before and after a run: they must not
 /// overlap, so each holds this lock.
@@ -25,46 +25,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn image(engine: Engine) -> String {
-    match engine {
-        Engine::Postgres => std::env::var("MIGCHECK_TEST_POSTGRES_IMAGE")
-            .unwrap_or_else(|_| "migcheck-test/postgres:15".into()),
-        _ => std::env::var("MIGCHECK_TEST_MARIADB_IMAGE")
-            .unwrap_or_else(|_| "migcheck-test/mariadb:10.11".into()),
-    }
-}
-
-/// True when the engine answers and the test images exist; otherwise skip loudly, or fail
-/// when the run requires Docker.
-fn docker_ready(test: &str) -> bool {
-    let required = std::env::var("MIGCHECK_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
-    let problem = match support::runtime().block_on(migcheck::provision::docker::probe()) {
-        Err(why) => Some(why),
-        Ok(_) => [Engine::Postgres, Engine::Mariadb]
-            .iter()
-            .map(|e| image(*e))
-            .find_map(|img| {
-                let present = Command::new("docker")
-                    .args(["image", "inspect", &img])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success());
-                (!present).then(|| {
-                    format!("test image {img} is missing: run scripts/build-test-images.sh")
-                })
-            }),
-    };
-    match problem {
-        None => true,
-        Some(why) if required => panic!("MIGCHECK_REQUIRE_DOCKER=1 but {why}"),
-        Some(why) => {
-            eprintln!("\n!!!!!!!! SKIPPED {test}: {why}\n!!!!!!!! (set MIGCHECK_REQUIRE_DOCKER=1 to make this a failure)\n");
-            false
-        }
-    }
 }
 
 /// Ids of the containers carrying migcheck's label.

@@ -47,7 +47,8 @@ pub struct PlanArgs {
     #[arg(long, value_name = "DIR")]
     pub evidence: Option<PathBuf>,
 
-    /// Skip the drift check (no ephemeral database is started).
+    /// Skip the drift check (no ephemeral database is started, so an Alembic project's pending
+    /// revisions are listed without their SQL).
     #[arg(long)]
     pub no_drift: bool,
 
@@ -79,9 +80,13 @@ pub struct PlannedMigration {
     pub id: String,
     pub version: String,
     pub file: PathBuf,
-    /// The up script as it will be sent (absent for Alembic revisions: Python).
+    /// The up script as it will be sent; for an Alembic revision, the SQL Alembic ran for it
+    /// on the ephemeral database (absent when it could not be rendered: `note` says why).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
+    /// Where an Alembic revision's SQL comes from, or why it is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A live table's size estimate.
@@ -201,18 +206,141 @@ async fn database_defaults(session: &mut ReadOnlySession) -> Option<(String, Str
     }
 }
 
-/// The live table a statement is about: the first of `tables` named in it as a word.
-fn table_in<'a>(statement: &str, tables: &'a [TableSize]) -> Option<&'a TableSize> {
-    let words: Vec<String> = statement
-        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '$'))
+/// Live indexes and their tables (lowercase; PostgreSQL `schema.index` → `schema.table`, and
+/// MySQL/MariaDB `index` → `table`, where index names are only unique per table), for the
+/// statements that name an index and not its table (`DROP INDEX`, `REINDEX INDEX`).
+async fn index_tables(session: &mut ReadOnlySession) -> Result<Vec<(String, String)>, String> {
+    let sql = match session.dialect() {
+        Dialect::Postgres => {
+            "SELECT n.nspname || '.' || i.relname, n.nspname || '.' || t.relname \
+             FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+             JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1"
+        }
+        Dialect::Mysql => {
+            "SELECT DISTINCT index_name, table_name FROM information_schema.statistics \
+             WHERE table_schema = DATABASE() ORDER BY 1"
+        }
+    };
+    Ok(session
+        .query(sql)
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            let index = r.first().cloned().flatten()?;
+            let table = r.get(1).cloned().flatten()?;
+            Some((index.to_ascii_lowercase(), table.to_ascii_lowercase()))
+        })
+        .collect())
+}
+
+/// The statement's words, lowercase, identifier quotes removed (`"Orders"` and `` `orders` ``
+/// are `orders`); a qualified name stays one word.
+fn words(statement: &str) -> Vec<String> {
+    statement
+        .split(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '$' | '"' | '`')))
+        .map(|w| {
+            w.replace(['"', '`'], "")
+                .trim_matches('.')
+                .to_ascii_lowercase()
+        })
         .filter(|w| !w.is_empty())
-        .map(|w| w.trim_matches('.').to_ascii_lowercase())
-        .collect();
+        .collect()
+}
+
+/// The name a statement's syntax puts its lock on: the table of `ALTER TABLE`, `CREATE INDEX
+/// ... ON`, `CLUSTER`, `VACUUM FULL`, `REINDEX TABLE`, `LOCK TABLE`, `OPTIMIZE TABLE`, or the
+/// index of `DROP INDEX` / `REINDEX INDEX` (`index` is set), or MySQL's `DROP INDEX i ON t`.
+fn subject(words: &[String]) -> Option<(String, bool)> {
+    let at = |i: usize| words.get(i).map(String::as_str);
+    // Skip the option words that may come between a keyword and the name.
+    let skip = |mut i: usize, optional: &[&str]| {
+        while at(i).is_some_and(|w| optional.contains(&w)) {
+            i += 1;
+        }
+        i
+    };
+    let name = |i: usize| at(i).map(str::to_string);
+    match (at(0)?, at(1)) {
+        ("alter" | "optimize" | "lock", Some("table")) => {
+            let i = skip(2, &["only", "if", "exists"]);
+            name(i).map(|n| (n, false))
+        }
+        ("create", _) => {
+            let on = words.iter().position(|w| w == "on")?;
+            let i = skip(0, &["create", "unique"]);
+            (at(i) == Some("index") || at(i) == Some("fulltext") || at(i) == Some("spatial"))
+                .then_some(())?;
+            let i = skip(on + 1, &["only"]);
+            name(i).map(|n| (n, false))
+        }
+        ("drop", Some("index")) => {
+            if let Some(on) = words.iter().position(|w| w == "on") {
+                return name(on + 1).map(|n| (n, false));
+            }
+            let i = skip(2, &["concurrently", "if", "exists"]);
+            name(i).map(|n| (n, true))
+        }
+        ("reindex", _) => {
+            let kind = words.iter().position(|w| w == "table" || w == "index")?;
+            let i = skip(kind + 1, &["concurrently"]);
+            name(i).map(|n| (n, words[kind] == "index"))
+        }
+        ("cluster", _) => {
+            let i = skip(1, &["verbose"]);
+            name(i).map(|n| (n, false))
+        }
+        ("vacuum", _) => {
+            // The first word that is not an option: `VACUUM (FULL, ANALYZE) t`, `VACUUM FULL t`.
+            let i = skip(
+                1,
+                &[
+                    "full", "freeze", "verbose", "analyze", "analyse", "true", "false", "on", "off",
+                ],
+            );
+            name(i).map(|n| (n, false))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `word` names `full` (`schema.table`, or a bare name in MySQL), qualified or not.
+fn names(word: &str, full: &str) -> bool {
+    let short = full.rsplit('.').next().unwrap_or(full);
+    word == full || word == short
+}
+
+/// The live table a statement takes its lock on: the one its syntax names (an index's table
+/// for `DROP INDEX`), else the first of `tables` named in it as a word.
+fn table_in<'a>(
+    statement: &str,
+    tables: &'a [TableSize],
+    indexes: &[(String, String)],
+) -> Option<&'a TableSize> {
+    let words = words(statement);
+    let find = |name: &str| {
+        tables
+            .iter()
+            .find(|t| names(name, &t.table.to_ascii_lowercase()))
+    };
+    if let Some((name, is_index)) = subject(&words) {
+        let table = if is_index {
+            indexes
+                .iter()
+                .find(|(i, _)| names(&name, i))
+                .and_then(|(_, t)| find(t))
+        } else {
+            find(&name)
+        };
+        if table.is_some() {
+            return table;
+        }
+    }
     let mut best: Option<(usize, &TableSize)> = None;
     for t in tables {
         let full = t.table.to_ascii_lowercase();
-        let short = full.rsplit('.').next().unwrap_or(&full).to_string();
-        if let Some(pos) = words.iter().position(|w| *w == full || *w == short) {
+        if let Some(pos) = words.iter().position(|w| names(w, &full)) {
             if best.is_none_or(|(p, _)| pos < p) {
                 best = Some((pos, t));
             }
@@ -222,7 +350,12 @@ fn table_in<'a>(statement: &str, tables: &'a [TableSize]) -> Option<&'a TableSiz
 }
 
 /// Judge size-dependent findings by the live table's size.
-fn apply_sizes(findings: &mut [Finding], tables: &[TableSize], large: u64) {
+fn apply_sizes(
+    findings: &mut [Finding],
+    tables: &[TableSize],
+    indexes: &[(String, String)],
+    large: u64,
+) {
     for f in findings {
         if !SIZE_RULES.contains(&f.rule.as_str()) {
             continue;
@@ -230,7 +363,7 @@ fn apply_sizes(findings: &mut [Finding], tables: &[TableSize], large: u64) {
         let Some(statement) = &f.statement else {
             continue;
         };
-        let Some(table) = table_in(statement, tables) else {
+        let Some(table) = table_in(statement, tables, indexes) else {
             continue;
         };
         match table.rows {
@@ -264,7 +397,27 @@ fn lint_config(chain: &Chain) -> Result<LintConfig> {
     }
 }
 
-/// Apply the applied migrations' ups on an ephemeral database and snapshot it.
+/// What the ephemeral database gave: the schema the applied migrations produce and, for an
+/// Alembic project, what Alembic ran to get there and then for each pending revision.
+#[derive(Default)]
+struct Expected {
+    schema: Snapshot,
+    alembic: AlembicRun,
+}
+
+/// Alembic's steps on the ephemeral database, in the order they ran.
+#[derive(Default)]
+struct AlembicRun {
+    /// Up to the target's current revisions (they teach the lint the column types).
+    applied: Vec<crate::alembic::driver::AppliedStep>,
+    /// From there to the heads: the pending revisions' SQL.
+    pending: Vec<crate::alembic::driver::AppliedStep>,
+    /// Why the pending revisions could not all be run (the revision that raised).
+    error: Option<String>,
+}
+
+/// Apply the applied migrations' ups on an ephemeral database and snapshot it; for an Alembic
+/// project, then run the pending revisions there too, to show their SQL.
 async fn expected_schema(
     args: &PlanArgs,
     engine: Engine,
@@ -272,7 +425,7 @@ async fn expected_schema(
     graph: Option<&crate::alembic::Graph>,
     status: &StatusReport,
     defaults: Option<(String, String)>,
-) -> Result<Snapshot> {
+) -> Result<Expected> {
     let options = ProvisionOptions {
         engine,
         provider: args.provider,
@@ -310,13 +463,9 @@ async fn expected_schema(
             };
             if let (Ok(()), Some(graph)) = (&outcome, graph) {
                 // Alembic itself brings the database to the target's current revisions.
-                outcome = alembic_to_current(args, engine, &db.url, graph, status).await;
-                let snapshot = match outcome {
-                    Ok(()) => crate::snapshot::take(&mut conn).await,
-                    Err(e) => Err(e),
-                };
+                let expected = alembic_run(args, engine, &db.url, &mut conn, graph, status).await;
                 conn.close().await;
-                return snapshot;
+                return expected;
             }
             if outcome.is_ok() {
                 outcome = crate::bookkeeping::create(&mut conn, chain.format)
@@ -353,7 +502,10 @@ async fn expected_schema(
                 Err(e) => Err(e),
             };
             conn.close().await;
-            snapshot
+            snapshot.map(|schema| Expected {
+                schema,
+                ..Expected::default()
+            })
         }
         .await;
         let _ = db.drop_database(server.as_ref()).await;
@@ -365,14 +517,16 @@ async fn expected_schema(
 }
 
 /// Run the project's Alembic on the ephemeral database up to each revision the target's
-/// `alembic_version` holds.
-async fn alembic_to_current(
+/// `alembic_version` holds, snapshot it, then on to the heads: what Alembic runs for each
+/// pending revision on a database with the target's schema.
+async fn alembic_run(
     args: &PlanArgs,
     engine: Engine,
     url: &crate::redact::SecretUrl,
+    conn: &mut Conn,
     graph: &crate::alembic::Graph,
     status: &StatusReport,
-) -> Result<()> {
+) -> Result<Expected> {
     graph.project.require_env_py()?;
     let options = crate::alembic::DriverOptions {
         python: args.python.clone(),
@@ -385,22 +539,60 @@ async fn alembic_to_current(
         .as_ref()
         .map(|a| a.current.clone())
         .unwrap_or_default();
-    let mut result = Ok(());
-    for rev in current.iter().filter(|r| graph.revision(r).is_some()) {
-        if let Err(e) = driver.upgrade(rev).await.and_then(|r| {
-            r.into_result().map_err(|e| {
+    let outcome = async {
+        let mut run = AlembicRun::default();
+        for rev in current.iter().filter(|r| graph.revision(r).is_some()) {
+            let result = driver.upgrade(rev).await?.into_result().map_err(|e| {
                 Error::environment(
                     format!("Alembic could not upgrade the ephemeral database to {rev}: {e}"),
                     None,
                 )
-            })
-        }) {
-            result = Err(e);
-            break;
+            })?;
+            run.applied.extend(result.steps);
+        }
+        let schema = crate::snapshot::take(conn).await?;
+        if !status.pending.is_empty() {
+            let result = driver.upgrade("heads").await?;
+            run.pending = result.steps;
+            if let Some(e) = result.error {
+                run.error = Some(format!(
+                    "{}{}: {}: {}",
+                    e.revision.as_deref().unwrap_or("a revision"),
+                    e.file
+                        .as_ref()
+                        .map(|f| format!(" ({})", f.display()))
+                        .unwrap_or_default(),
+                    e.kind,
+                    e.message.trim()
+                ));
+            }
+        }
+        Ok::<_, Error>(Expected {
+            schema,
+            alembic: run,
+        })
+    }
+    .await;
+    let _ = driver.stop().await;
+    outcome
+}
+
+/// A pending Alembic revision's SQL as it ran on the ephemeral database.
+fn alembic_sql(steps: &[crate::alembic::driver::AppliedStep], revision: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut ran = false;
+    for step in steps.iter().filter(|s| s.revision == revision) {
+        ran = true;
+        for st in step.migration_statements() {
+            out.push_str(st.sql.trim().trim_end_matches(';'));
+            out.push_str(";\n");
+            if let Some(params) = &st.params {
+                let how = if st.many { "for each of" } else { "with" };
+                out.push_str(&format!("-- {how} parameters {params}\n"));
+            }
         }
     }
-    let _ = driver.stop().await;
-    result
+    ran.then(|| crate::redact::redact_sql_passwords(&out))
 }
 
 /// `migcheck plan`.
@@ -414,65 +606,40 @@ pub async fn run_plan(args: PlanArgs) -> Result<u8> {
         let tables = table_sizes(&mut session)
             .await
             .map_err(|e| Error::environment(format!("reading table sizes: {e}"), None))?;
+        let indexes = index_tables(&mut session)
+            .await
+            .map_err(|e| Error::environment(format!("reading indexes: {e}"), None))?;
         let defaults = database_defaults(&mut session).await;
         let live = if args.no_drift && args.evidence.is_none() {
             None
         } else {
             Some(crate::snapshot::take(session.conn()).await?)
         };
-        Ok::<_, Error>((status, tables, live, defaults))
+        Ok::<_, Error>((status, tables, indexes, live, defaults))
     }
     .await;
     let engine = session.info.engine;
     let info = session.info.clone();
     session.close().await;
-    let (status, tables, live, defaults) = gathered?;
+    let (status, tables, indexes, live, defaults) = gathered?;
     let chain = &inputs.chain;
     let pending_ids: std::collections::HashSet<&str> =
         status.pending.iter().map(String::as_str).collect();
 
-    let pending: Vec<PlannedMigration> = chain
-        .migrations
-        .iter()
-        .filter(|m| pending_ids.contains(m.id.as_str()))
-        .map(|m| PlannedMigration {
-            id: m.id.clone(),
-            version: m.version.text.clone(),
-            file: m.up.file.clone(),
-            sql: (chain.format != Format::Alembic)
-                .then(|| crate::redact::redact_sql_passwords(&script_text(&m.up))),
-        })
-        .collect();
-
-    // Lint every up in order (earlier ones teach later ones the column types), keep the
-    // findings on pending migrations, and judge them by the live server and tables.
-    let mut findings = Vec::new();
-    if chain.format != Format::Alembic {
-        let mut config = lint_config(chain)?;
-        if engine == Engine::Postgres {
-            config.time_zone = info.time_zone.clone().or(config.time_zone);
-        }
-        let version = (engine == Engine::Postgres).then_some(info.version_num);
-        findings = lint::lint_chain(chain, engine, version, &config)
-            .into_iter()
-            .filter(|f| {
-                f.migration
-                    .as_deref()
-                    .is_some_and(|m| pending_ids.contains(m))
-            })
-            .collect();
-        apply_sizes(&mut findings, &tables, args.large_table_rows);
-    }
-
+    // The drift check's ephemeral database; for an Alembic project it also shows what the
+    // pending revisions run.
     let live_for_evidence = live.clone();
     let live = live.filter(|_| !args.no_drift);
-    let drift = match live {
-        None => Drift {
-            checked: false,
-            reason: Some("--no-drift".to_string()),
-            changes: Vec::new(),
-            diff: String::new(),
-        },
+    let (drift, alembic) = match live {
+        None => (
+            Drift {
+                checked: false,
+                reason: Some("--no-drift".to_string()),
+                changes: Vec::new(),
+                diff: String::new(),
+            },
+            None,
+        ),
         Some(live) => match expected_schema(
             &args,
             engine,
@@ -485,30 +652,111 @@ pub async fn run_plan(args: PlanArgs) -> Result<u8> {
         {
             Ok(expected) => {
                 let cmp = crate::compare::compare(
-                    &expected,
+                    &expected.schema,
                     &live,
                     crate::compare::CosmeticPolicy::default(),
                     "applied migrations",
                     "target",
                 );
-                Drift {
+                let drift = Drift {
                     checked: true,
                     reason: None,
                     changes: cmp.changes,
                     diff: cmp.diff,
-                }
+                };
+                (drift, Some(expected.alembic))
             }
             Err(e) => {
                 eprintln!("warning: drift not checked: {e}");
-                Drift {
+                let drift = Drift {
                     checked: false,
                     reason: Some(e.to_string()),
                     changes: Vec::new(),
                     diff: String::new(),
-                }
+                };
+                (drift, None)
             }
         },
     };
+    let is_alembic = chain.format == Format::Alembic;
+    // Why an Alembic revision has no SQL in the plan.
+    let alembic_gap = match &alembic {
+        _ if !is_alembic => None,
+        None => Some(
+            "not rendered: Alembic runs it, and the ephemeral database that would show its SQL \
+             was not built (see drift)"
+                .to_string(),
+        ),
+        Some(run) => run
+            .error
+            .as_ref()
+            .map(|e| format!("not rendered: on the ephemeral database {e}")),
+    };
+    if let Some(AlembicRun { error: Some(e), .. }) = &alembic {
+        eprintln!(
+            "warning: the pending Alembic revisions did not all run on the ephemeral database: {e}"
+        );
+    }
+
+    let pending: Vec<PlannedMigration> = chain
+        .migrations
+        .iter()
+        .filter(|m| pending_ids.contains(m.id.as_str()))
+        .map(|m| {
+            let sql = match &alembic {
+                _ if !is_alembic => Some(crate::redact::redact_sql_passwords(&script_text(&m.up))),
+                Some(run) => alembic_sql(&run.pending, &m.id),
+                None => None,
+            };
+            PlannedMigration {
+                id: m.id.clone(),
+                version: m.version.text.clone(),
+                file: m.up.file.clone(),
+                note: match (&sql, is_alembic) {
+                    (Some(_), true) => Some(
+                        "SQL as Alembic ran it on an ephemeral database at the target's \
+                         current revisions (Python may run other SQL on other data)"
+                            .to_string(),
+                    ),
+                    (None, true) => alembic_gap.clone(),
+                    _ => None,
+                },
+                sql,
+            }
+        })
+        .collect();
+
+    // Lint every up in order (earlier ones teach later ones the column types), keep the
+    // findings on pending migrations, and judge them by the live server and tables.
+    let mut config = lint_config(chain)?;
+    if engine == Engine::Postgres {
+        config.time_zone = info.time_zone.clone().or(config.time_zone);
+    }
+    let version = (engine == Engine::Postgres).then_some(info.version_num);
+    let mut findings = match &alembic {
+        _ if !is_alembic => lint::lint_chain(chain, engine, version, &config),
+        // What Alembic really sent, attributed to each revision's file.
+        Some(run) => {
+            let scripts: Vec<(String, crate::chain::Script)> = run
+                .applied
+                .iter()
+                .chain(&run.pending)
+                .map(|s| (s.revision.clone(), s.to_script()))
+                .collect();
+            let refs: Vec<(Option<&str>, &crate::chain::Script)> = scripts
+                .iter()
+                .map(|(id, s)| (Some(id.as_str()), s))
+                .collect();
+            lint::lint_scripts(&refs, engine, version, &config)
+        }
+        None => Vec::new(),
+    };
+    findings.retain(|f| {
+        f.migration
+            .as_deref()
+            .is_some_and(|m| pending_ids.contains(m))
+    });
+    apply_sizes(&mut findings, &tables, &indexes, args.large_table_rows);
 
     let lint_fails = findings.iter().any(|f| f.severity == "error");
     let exit_code =
@@ -656,6 +904,9 @@ fn render_text(report: &PlanReport) -> String {
             }
             None => out.push_str("   (an Alembic revision: Python, run by Alembic)\n"),
         }
+        if let Some(note) = &m.note {
+            out.push_str(&format!("   ({note})\n"));
+        }
         for f in report
             .findings
             .iter()
@@ -742,6 +993,9 @@ fn render_markdown(report: &PlanReport) -> String {
     }
     for m in &report.pending {
         out.push_str(&format!("#### `{}`\n\n", m.id));
+        if let Some(note) = &m.note {
+            out.push_str(&format!("_{note}._\n\n"));
+        }
         if let Some(sql) = &m.sql {
             out.push_str(&format!("```sql\n{}```\n\n", sql));
         }
@@ -810,11 +1064,73 @@ mod tests {
             ),
             finding("drop-table", "DROP TABLE orders"),
         ];
-        apply_sizes(&mut f, &tables, 1_000_000);
+        apply_sizes(&mut f, &tables, &[], 1_000_000);
         assert_eq!(f[0].severity, "error");
         assert!(f[0].message.contains("about 40000000 rows"));
         assert_eq!(f[1].severity, "info");
         assert_eq!(f[2].severity, "warning");
         assert_eq!(f[3].severity, "warning");
+    }
+
+    #[test]
+    fn the_table_is_the_one_the_syntax_locks() {
+        let tables = vec![
+            TableSize {
+                table: "public.orders".to_string(),
+                rows: Some(40_000_000),
+            },
+            TableSize {
+                table: "public.audit".to_string(),
+                rows: Some(0),
+            },
+        ];
+        let indexes = vec![
+            (
+                "public.audit_by_order".to_string(),
+                "public.audit".to_string(),
+            ),
+            (
+                "public.orders_total".to_string(),
+                "public.orders".to_string(),
+            ),
+        ];
+        let table = |statement: &str| {
+            table_in(statement, &tables, &indexes)
+                .map(|t| t.table.as_str())
+                .unwrap_or("-")
+        };
+        // An index named after another table, or a column that is: the syntax decides.
+        assert_eq!(table("CREATE INDEX audit ON orders (x)"), "public.orders");
+        assert_eq!(
+            table("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS o ON ONLY \"audit\" (orders)"),
+            "public.audit"
+        );
+        assert_eq!(
+            table("ALTER TABLE IF EXISTS ONLY public.audit ADD COLUMN orders int"),
+            "public.audit"
+        );
+        // Only the index is named: its table, from the live catalog.
+        assert_eq!(table("DROP INDEX public.orders_total"), "public.orders");
+        assert_eq!(table("DROP INDEX IF EXISTS audit_by_order"), "public.audit");
+        assert_eq!(table("REINDEX INDEX orders_total"), "public.orders");
+        assert_eq!(table("REINDEX TABLE CONCURRENTLY audit"), "public.audit");
+        // MySQL names the table.
+        assert_eq!(
+            table("DROP INDEX audit_by_order ON orders"),
+            "public.orders"
+        );
+        assert_eq!(table("OPTIMIZE TABLE `audit`"), "public.audit");
+        assert_eq!(table("VACUUM (FULL, ANALYZE) audit"), "public.audit");
+        assert_eq!(table("VACUUM FULL orders"), "public.orders");
+        assert_eq!(
+            table("CLUSTER VERBOSE audit USING audit_by_order"),
+            "public.audit"
+        );
+        // Anything else: the first table named.
+        assert_eq!(
+            table("UPDATE audit SET n = (SELECT count(*) FROM orders)"),
+            "public.audit"
+        );
+        assert_eq!(table("DROP INDEX unknown_index"), "-");
     }
 }

@@ -468,3 +468,44 @@ pub fn yaml_blocks(text: &str) -> Vec<String> {
     }
     blocks
 }
+
+/// The test image for an engine (`MIGCHECK_TEST_POSTGRES_IMAGE` / `MIGCHECK_TEST_MARIADB_IMAGE`).
+pub fn image(engine: Engine) -> String {
+    match engine {
+        Engine::Postgres => std::env::var("MIGCHECK_TEST_POSTGRES_IMAGE")
+            .unwrap_or_else(|_| "migcheck-test/postgres:15".into()),
+        _ => std::env::var("MIGCHECK_TEST_MARIADB_IMAGE")
+            .unwrap_or_else(|_| "migcheck-test/mariadb:10.11".into()),
+    }
+}
+
+/// True when the engine answers and the test images exist; otherwise skip loudly, or fail
+/// when the run requires Docker.
+pub fn docker_ready(test: &str) -> bool {
+    let required = std::env::var("MIGCHECK_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
+    let problem = match runtime().block_on(migcheck::provision::docker::probe()) {
+        Err(why) => Some(why),
+        Ok(_) => [Engine::Postgres, Engine::Mariadb]
+            .iter()
+            .map(|e| image(*e))
+            .find_map(|img| {
+                let present = std::process::Command::new("docker")
+                    .args(["image", "inspect", &img])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                (!present).then(|| {
+                    format!("test image {img} is missing: run scripts/build-test-images.sh")
+                })
+            }),
+    };
+    match problem {
+        None => true,
+        Some(why) if required => panic!("MIGCHECK_REQUIRE_DOCKER=1 but {why}"),
+        Some(why) => {
+            eprintln!("\n!!!!!!!! SKIPPED {test}: {why}\n!!!!!!!! (set MIGCHECK_REQUIRE_DOCKER=1 to make this a failure)\n");
+            false
+        }
+    }
+}
