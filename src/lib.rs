@@ -27,6 +27,7 @@ pub mod report;
 pub mod snapshot;
 pub mod sql;
 pub mod status;
+pub mod timing;
 pub mod verify;
 pub mod verify_config;
 

@@ -198,6 +198,7 @@ impl Recorder {
         script: &PreparedScript,
         migration: Option<&str>,
     ) -> Result<ScriptWatch, sqlx::Error> {
+        let _observing = crate::timing::enter(crate::timing::Bucket::Observation);
         let started = Instant::now();
         let kind = match conn {
             Conn::Postgres(c) => WatchKind::Postgres(Box::new(PgWatch::start(c).await?)),
@@ -244,6 +245,7 @@ impl Recorder {
         index: usize,
         statement: &Statement,
     ) -> Result<(), sqlx::Error> {
+        let _observing = crate::timing::enter(crate::timing::Bucket::Observation);
         let started = Instant::now();
         if let (WatchKind::Postgres(pg), Conn::Postgres(c)) = (&mut watch.kind, conn) {
             let state = pg_state(c).await?;
@@ -271,6 +273,7 @@ impl Recorder {
         conn: &mut Conn,
         watch: &mut ScriptWatch,
     ) -> Result<(), sqlx::Error> {
+        let _observing = crate::timing::enter(crate::timing::Bucket::Observation);
         let started = Instant::now();
         if let (WatchKind::Postgres(pg), Conn::Postgres(c)) = (&mut watch.kind, conn) {
             pg.scans = pg_state(c).await?.scans;
@@ -293,6 +296,7 @@ impl Recorder {
         mut watch: ScriptWatch,
         statements: &[Statement],
     ) -> Result<(), sqlx::Error> {
+        let _observing = crate::timing::enter(crate::timing::Bucket::Observation);
         let started = Instant::now();
         self.transaction_ended(&mut watch);
         if let (WatchKind::Mysql { source, before }, Conn::Mysql(c)) = (&watch.kind, conn) {

@@ -171,6 +171,7 @@ pub fn compare(
     expected_label: &str,
     actual_label: &str,
 ) -> Comparison {
+    let _comparing = crate::timing::enter(crate::timing::Bucket::Compare);
     compare_masked(
         expected,
         actual,
@@ -196,6 +197,7 @@ pub fn compare_masked(
     expected_label: &str,
     actual_label: &str,
 ) -> Comparison {
+    let _comparing = crate::timing::enter(crate::timing::Bucket::Compare);
     let mut changes = Vec::new();
     let mut notes = Vec::new();
     // What the diff shows for `actual`: excused and masked properties take the expected value,

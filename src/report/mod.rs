@@ -268,10 +268,62 @@ pub struct Timings {
     #[serde(default)]
     pub history_ms: u64,
     pub server_start_ms: u64,
+    /// Creating and dropping throwaway databases, their connections and Alembic's driver.
+    pub databases_ms: u64,
+    /// Applying migrations, observation excluded.
     pub migrations_ms: u64,
+    /// Watching what the server did (locks, rewrites) around the statements.
+    pub observation_ms: u64,
     pub snapshots_ms: u64,
+    /// Comparing snapshots and writing their diffs.
+    pub compare_ms: u64,
+    /// Starting over on a fresh database after a failure and applying the ups again.
+    pub replay_ms: u64,
+    pub lint_ms: u64,
     pub teardown_ms: u64,
+    /// In none of the above (reports, printing, bookkeeping): the buckets add up to `total_ms`.
+    pub other_ms: u64,
     pub total_ms: u64,
+}
+
+impl Timings {
+    /// The named buckets from a chain's time split.
+    pub fn set_split(&mut self, split: &crate::timing::Split) {
+        use crate::timing::Bucket;
+        let ms = |b: Bucket| split.get(b).as_millis() as u64;
+        self.chain_ms = ms(Bucket::Chain);
+        self.history_ms = ms(Bucket::History);
+        self.server_start_ms = ms(Bucket::ServerStart);
+        self.databases_ms = ms(Bucket::Databases);
+        self.migrations_ms = ms(Bucket::Migrations);
+        self.observation_ms = ms(Bucket::Observation);
+        self.snapshots_ms = ms(Bucket::Snapshots);
+        self.compare_ms = ms(Bucket::Compare);
+        self.replay_ms = ms(Bucket::Replay);
+        self.lint_ms = ms(Bucket::Lint);
+        self.teardown_ms = ms(Bucket::Teardown);
+    }
+
+    /// The run's wall time; `other_ms` is what the named buckets leave of it.
+    pub fn set_total(&mut self, total_ms: u64) {
+        self.total_ms = total_ms;
+        self.other_ms = total_ms.saturating_sub(self.named_ms());
+    }
+
+    /// Every bucket but `other`.
+    pub fn named_ms(&self) -> u64 {
+        self.chain_ms
+            + self.history_ms
+            + self.server_start_ms
+            + self.databases_ms
+            + self.migrations_ms
+            + self.observation_ms
+            + self.snapshots_ms
+            + self.compare_ms
+            + self.replay_ms
+            + self.lint_ms
+            + self.teardown_ms
+    }
 }
 
 /// How many checks of a report passed, failed and were skipped.
@@ -632,6 +684,7 @@ pub(crate) mod samples {
                 teardown_ms: 40,
                 history_ms: 0,
                 total_ms: 2310,
+                ..Timings::default()
             },
         }
     }

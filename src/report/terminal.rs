@@ -445,9 +445,15 @@ impl Printer {
             ("chain", t.chain_ms),
             ("history", t.history_ms),
             ("server start", t.server_start_ms),
+            ("databases", t.databases_ms),
             ("migrations", t.migrations_ms),
+            ("observation", t.observation_ms),
             ("snapshots", t.snapshots_ms),
+            ("compare", t.compare_ms),
+            ("replay", t.replay_ms),
+            ("lint", t.lint_ms),
             ("teardown", t.teardown_ms),
+            ("other", t.other_ms),
         ] {
             if ms > 0 {
                 parts.push(format!("{label} {}", duration(ms)));

@@ -134,8 +134,10 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
         )
         .map(|(((chain, report), outcome), out)| async move {
             let started = Instant::now();
-            let result = verify(chain, &out.printer, report, shared).await;
+            let (result, split) =
+                crate::timing::measure(verify(chain, &out.printer, report, shared)).await;
             report.duration_ms = ms(started.elapsed());
+            report.timings.set_split(&split);
             *outcome = Some(result);
             out.flush();
         })
@@ -167,7 +169,7 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
         if !several {
             report.duration_ms = ms(started.elapsed());
         }
-        report.timings.total_ms = report.duration_ms;
+        report.timings.set_total(report.duration_ms);
         conclude(report, &result);
         results.push(result);
     }

@@ -31,6 +31,7 @@ use crate::report::{
 };
 use crate::snapshot::{self, Snapshot};
 use crate::sql;
+use crate::timing::{self, Bucket};
 use crate::verify_config::VerifyConfig;
 
 /// Chain problems that make the order of migrations meaningless: nothing is applied.
@@ -138,6 +139,7 @@ async fn verify(
     shared: &chains::SharedServer,
 ) -> Result<()> {
     let phase = Instant::now();
+    let reading_chain = timing::enter(Bucket::Chain);
     let wants_alembic = match args.format {
         Some(f) => f == Format::Alembic,
         None => alembic::chain::is_project(&args.path),
@@ -177,7 +179,7 @@ async fn verify(
         Some(args.rules.resolve(Some(&args.path))?)
     };
     report.options.fail_on = lint_config.as_ref().map(|c| c.fail_on().name().to_string());
-    let history_started = Instant::now();
+    let judging_history = timing::enter(Bucket::History);
     let judgement = judge_history(
         args,
         &chain,
@@ -186,7 +188,7 @@ async fn verify(
         lint_config.as_ref(),
         printer,
     )?;
-    report.timings.history_ms = ms(history_started.elapsed());
+    drop(judging_history);
     report.history = judgement.as_ref().map(|j| j.report.clone());
     let verify_config = VerifyConfig::resolve(args)?;
     report.options.cosmetic = verify_config.cosmetic.describe();
@@ -199,13 +201,13 @@ async fn verify(
                 .to_string(),
         ));
     }
-    report.timings.chain_ms = ms(phase.elapsed()).saturating_sub(report.timings.history_ms);
     // Findings are read with the server's version once one runs (a rule may depend on it).
     let run_lint = |report: &mut Report,
                     server: Option<&crate::engine::ServerInfo>,
                     observed: Observation,
                     captured: &[(String, chain::Script)]| {
         if let Some(config) = &lint_config {
+            let _linting = timing::enter(Bucket::Lint);
             let engine = args.engine.engine;
             let pg_server = server.filter(|_| engine == crate::engine::Engine::Postgres);
             let version = pg_server.map(|s| s.version_num);
@@ -315,10 +317,11 @@ async fn verify(
             },
         }),
     };
+    drop(reading_chain);
     {
-        let phase = Instant::now();
+        let starting = timing::enter(Bucket::ServerStart);
         let server = shared.server().await?;
-        report.timings.server_start_ms = ms(phase.elapsed());
+        drop(starting);
         let info = server.info().clone();
         report.engine = Some(EngineReport {
             requested: Some(args.engine.to_string()),
@@ -597,8 +600,6 @@ struct Session<'a> {
     apply_conn: Option<Conn>,
     snapshot_conn: Option<Conn>,
     secrets: Vec<String>,
-    migrations_time: Duration,
-    snapshots_time: Duration,
     recorder: Option<Recorder>,
     alembic: Option<AlembicRun<'a>>,
     /// SQL Alembic executed during each revision's first upgrade, for the lint.
@@ -624,6 +625,7 @@ struct Attached {
 
 impl Attached {
     async fn close(self, server: &dyn Server) -> Result<()> {
+        let _dropping = timing::enter(Bucket::Databases);
         if let Some(driver) = self.driver {
             if let Err(e) = driver.stop().await {
                 tracing::warn!("the Alembic driver did not stop cleanly: {e}");
@@ -662,8 +664,6 @@ impl<'a> Session<'a> {
             apply_conn: None,
             snapshot_conn: None,
             secrets: server.admin_url().secrets(),
-            migrations_time: Duration::ZERO,
-            snapshots_time: Duration::ZERO,
             recorder: observe.then(Recorder::new),
             alembic: alembic.map(|settings| AlembicRun {
                 settings,
@@ -723,6 +723,7 @@ impl<'a> Session<'a> {
 
     /// Create a database with its connections (and Alembic driver); the session holds none.
     async fn open_database(&mut self) -> Result<()> {
+        let _creating = timing::enter(Bucket::Databases);
         let db = Database::create(self.server, self.sandboxed).await?;
         for secret in db.url.secrets() {
             if !self.secrets.contains(&secret) {
@@ -796,6 +797,7 @@ impl<'a> Session<'a> {
         script: &PreparedScript,
         observed_as: Option<&str>,
     ) -> Result<Duration, ApplyFailure> {
+        let _applying = timing::enter(Bucket::Migrations);
         if self.apply_conn.is_none() {
             // The last migration ran out of time and its connection was ended.
             if let Err(e) = self.reconnect_apply().await {
@@ -941,16 +943,11 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Count the step's time and scrub secrets from its failure.
+    /// Scrub secrets from the step's failure and add the hints it calls for.
     fn account(
         &mut self,
         result: Result<Duration, ApplyFailure>,
     ) -> Result<Duration, ApplyFailure> {
-        let took = match &result {
-            Ok(d) => *d,
-            Err(f) => f.duration,
-        };
-        self.migrations_time += took;
         result.map_err(|mut f| {
             let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
             if let Some(t) = self
@@ -1080,14 +1077,12 @@ impl<'a> Session<'a> {
     }
 
     async fn snapshot(&mut self) -> Result<Snapshot> {
-        let started = Instant::now();
+        let _reading = timing::enter(Bucket::Snapshots);
         let conn = self
             .snapshot_conn
             .as_mut()
             .expect("session holds a connection while open");
-        let snap = snapshot::take(conn).await;
-        self.snapshots_time += started.elapsed();
-        snap
+        snapshot::take(conn).await
     }
 
     /// Start over on a new database and replay the ups of `plans` (after a failure left the
@@ -1098,6 +1093,7 @@ impl<'a> Session<'a> {
     /// again, and otherwise keeps the database it had (an up that cannot run twice on one
     /// server, such as `CREATE ROLE`, does not lose the run its database).
     async fn replay(&mut self, plans: &[Plan<'_>], which: Replayed) -> Result<Vec<Snapshot>> {
+        let _replaying = timing::enter(Bucket::Replay);
         tracing::info!(
             migrations = plans.len(),
             "replaying ups on a fresh database"
@@ -1201,8 +1197,6 @@ async fn run_on_server(
         }
     };
     *nondeterministic = found.findings;
-    report.timings.migrations_ms = ms(session.migrations_time);
-    report.timings.snapshots_ms = ms(session.snapshots_time);
     if let Some(recorder) = session.recorder.take() {
         *observed = recorder.finish();
         tracing::info!(
@@ -1249,10 +1243,8 @@ async fn run_on_server(
         }
         return Ok(());
     }
-    let phase = Instant::now();
-    let closed = session.close().await;
-    report.timings.teardown_ms += ms(phase.elapsed());
-    closed
+    let _tearing_down = timing::enter(Bucket::Teardown);
+    session.close().await
 }
 
 /// After the chain: `alembic_version` must hold exactly the heads of the applied revisions
