@@ -115,6 +115,7 @@ async fn run(
     }
     // Non-transactional scripts: inside the script's own BEGIN ... COMMIT.
     let mut in_script_transaction = false;
+    let mut script_ended_transaction = false;
     for (index, statement) in script.statements.iter().enumerate() {
         running.store(index, Ordering::Relaxed);
         // A non-transactional Postgres statement runs in a transaction of its own while
@@ -171,8 +172,29 @@ async fn run(
                 ));
             }
         }
+        if observe::forgets_prepared(&statement.sql) {
+            if let Conn::Postgres(c) = conn {
+                // The server dropped the statements the observation prepared on this session.
+                let _ = sqlx::Connection::clear_cached_statements(c).await;
+            }
+        }
         if let (Some((recorder, _)), Some(w)) = (&mut observer, &mut watch) {
-            if let Err(e) = recorder.after_statement(conn, w, index, statement).await {
+            // Still inside the transaction the statement ran in, its locks held: the cheap
+            // observation query. After a statement that ended it, or once a transactional
+            // script ended migcheck's own transaction itself, the full one.
+            let effect = observe::transaction_effect(&statement.sql);
+            if transactional && effect == Some(false) {
+                script_ended_transaction = true;
+            }
+            let in_transaction = effect != Some(false)
+                && ((transactional && !script_ended_transaction)
+                    || wrapped
+                    || in_script_transaction
+                    || effect == Some(true));
+            if let Err(e) = recorder
+                .after_statement(conn, w, index, statement, in_transaction)
+                .await
+            {
                 if transactional || wrapped {
                     let _ = execute(conn, "ROLLBACK").await;
                 }

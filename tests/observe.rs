@@ -476,3 +476,57 @@ fn observation_overhead_is_measured() {
     assert!(with.iter().all(|(_, j)| observed_in(j).len() > 1));
     assert!(without.iter().all(|(_, j)| observed_in(j).is_empty()));
 }
+
+/// The observation's queries are prepared on the migrations' connection: a migration's
+/// `DISCARD ALL` drops them, and the next statement is still observed (no "prepared statement
+/// does not exist"), in a non-transactional migration and in a transactional one after it.
+#[test]
+fn discard_all_in_a_migration_does_not_break_the_observation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(tmp.path().join(name), text).unwrap();
+    write(
+        "00001_create.sql",
+        "-- +goose Up\nCREATE TABLE t (id bigint PRIMARY KEY, total numeric(10, 2));\n\
+         INSERT INTO t SELECT g, g FROM generate_series(1, 100) g;\n\
+         -- +goose Down\nDROP TABLE t;\n",
+    );
+    write(
+        "00002_discard.sql",
+        "-- +goose NO TRANSACTION\n-- +goose Up\nDISCARD ALL;\n\
+         ALTER TABLE t ALTER COLUMN total TYPE double precision;\n\
+         -- +goose Down\nALTER TABLE t ALTER COLUMN total TYPE numeric(10, 2);\n",
+    );
+    write(
+        "00003_after.sql",
+        "-- +goose Up\nALTER TABLE t ALTER COLUMN total TYPE numeric(12, 2);\n\
+         -- +goose Down\nALTER TABLE t ALTER COLUMN total TYPE double precision;\n",
+    );
+    let run = verify(
+        tmp.path(),
+        &[
+            "--engine",
+            "postgres",
+            "--provider",
+            "local",
+            "--format",
+            "goose",
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    let fs = findings(&run);
+    for (file, line) in [("00002_discard.sql", 4), ("00003_after.sql", 2)] {
+        expect(
+            &fs,
+            "observed-table-rewrite",
+            file,
+            line,
+            &["`t` was rewritten"],
+        );
+    }
+    assert!(
+        !run.stdout().contains("prepared statement")
+            && !run.stderr().contains("prepared statement"),
+        "{}",
+        run.describe()
+    );
+}
