@@ -110,15 +110,17 @@ pub(super) struct Spec {
 }
 
 impl Spec {
-    /// `postgres-0123456789abcdef`: engine, binary paths, init options and format hashed.
+    /// `postgres-0123456789abcdef`: engine, resolved binary paths, init options and format hashed.
     pub fn name(&self) -> String {
         use sha2::Digest;
         let mut hash = sha2::Sha256::new();
         hash.update(FORMAT.to_le_bytes());
         hash.update(self.engine.as_bytes());
         for b in &self.binaries {
+            // Resolved: `mysqld` linked to `mariadbd` shares its template.
+            let real = std::fs::canonicalize(b).unwrap_or_else(|_| b.clone());
             hash.update([0u8]);
-            hash.update(b.as_os_str().as_encoded_bytes());
+            hash.update(real.as_os_str().as_encoded_bytes());
         }
         for o in &self.init_options {
             hash.update([1u8]);
