@@ -9,6 +9,7 @@
 
 use crate::cli::CleanupArgs;
 use crate::error::{exit, Error, Result};
+use crate::provision::local::template;
 use crate::provision::{docker, leftovers};
 use crate::redact::SecretUrl;
 
@@ -90,9 +91,43 @@ pub async fn run(args: CleanupArgs) -> Result<u8> {
     if !anything {
         println!("nothing to clean up");
     }
+    failed += templates(&args).await;
     Ok(if failed > 0 {
         exit::ENVIRONMENT
     } else {
         exit::PASS
     })
+}
+
+/// The local provider's template data directories are a cache, not a leftover: listed, and
+/// removed only with `--templates`. Returns the number of failures.
+async fn templates(args: &CleanupArgs) -> u32 {
+    let Some(dir) = template::templates_dir() else {
+        return 0;
+    };
+    let found = template::list(&dir);
+    if found.is_empty() {
+        return 0;
+    }
+    let mut failed = 0;
+    for (path, size) in found {
+        let size = format!("{:.1} MB", size as f64 / 1e6);
+        if !args.templates {
+            println!(
+                "template  {} ({size}): a cache, kept (--templates removes it)",
+                path.display()
+            );
+        } else if args.dry_run {
+            println!("would remove template {} ({size})", path.display());
+        } else {
+            match template::remove(&path).await {
+                Ok(()) => println!("removed   template {} ({size})", path.display()),
+                Err(e) => {
+                    eprintln!("error: template {}: {e}", path.display());
+                    failed += 1;
+                }
+            }
+        }
+    }
+    failed
 }

@@ -120,6 +120,10 @@ pub struct CleanupArgs {
     /// Repeatable.
     #[arg(long, value_name = "URL")]
     pub url: Vec<String>,
+    /// Also remove the local provider's template data directories (a cache in
+    /// `$MIGCHECK_TEMPLATE_DIR` or `~/.cache/migcheck/templates`; the next run rebuilds them).
+    #[arg(long)]
+    pub templates: bool,
 }
 
 #[derive(Debug, Args)]

@@ -49,8 +49,11 @@ impl Work {
 
     fn migcheck(&self) -> std::process::Command {
         let mut cmd = support::migcheck();
+        // Its own template cache: the install-db test needs the installer to run (it builds
+        // the template), and no test depends on the user's cache.
         cmd.env("TMPDIR", self.tmp())
-            .env("MIGCHECK_STATE_DIR", self.state());
+            .env("MIGCHECK_STATE_DIR", self.state())
+            .env("MIGCHECK_TEMPLATE_DIR", self.dir.path().join("templates"));
         cmd
     }
 

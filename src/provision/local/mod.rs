@@ -23,6 +23,9 @@ use crate::redact::SecretUrl;
 
 pub mod mysql;
 pub mod postgres;
+pub mod template;
+
+pub use template::TemplateCache;
 
 /// Where to look for server binaries. `from_env` is what the CLI uses; tests build their own.
 #[derive(Debug, Clone)]
@@ -121,11 +124,65 @@ pub async fn start(options: &ProvisionOptions, search: &SearchPaths) -> Result<L
     start_with(options, &binaries).await
 }
 
-/// Start a private server from binaries already found.
+/// Start a private server from binaries already found, from the template data directory in the
+/// user's cache unless `MIGCHECK_NO_TEMPLATE` is set (see `template`).
 pub async fn start_with(options: &ProvisionOptions, binaries: &Binaries) -> Result<LocalServer> {
+    start_with_templates(options, binaries, TemplateCache::from_env().as_ref()).await
+}
+
+/// `start_with`, copying the data directory from a template in `templates` (`None`: initialise
+/// it afresh).
+pub async fn start_with_templates(
+    options: &ProvisionOptions,
+    binaries: &Binaries,
+    templates: Option<&TemplateCache>,
+) -> Result<LocalServer> {
     match binaries {
-        Binaries::Postgres(b) => postgres::start(options, b).await,
-        Binaries::Mysql(b) => mysql::start(options, b).await,
+        Binaries::Postgres(b) => postgres::start(options, b, templates).await,
+        Binaries::Mysql(b) => mysql::start(options, b, templates).await,
+    }
+}
+
+/// Why one start attempt failed.
+pub(crate) enum Attempt {
+    /// A failure to report.
+    Fatal(Error),
+    /// The template could not be used: start again with a fresh init. `discard`: a server did
+    /// not start from a copy of it, so it goes too (the next run rebuilds it).
+    Template { error: String, discard: bool },
+}
+
+impl From<Error> for Attempt {
+    fn from(e: Error) -> Attempt {
+        Attempt::Fatal(e)
+    }
+}
+
+impl Attempt {
+    /// `e` after the data directory was in place: the template's fault only if it was copied.
+    fn from_copy(copied: bool, e: Error) -> Attempt {
+        if copied {
+            // The first line says what failed; the first error line of the log below it, why.
+            let text = e.to_string();
+            let mut lines = text.lines().map(str::trim);
+            let mut error = lines.next().unwrap_or_default().to_string();
+            if let Some(why) = lines.find(|l| looks_like_error(l)) {
+                error = format!("{error} {why}");
+            }
+            Attempt::Template {
+                error,
+                discard: true,
+            }
+        } else {
+            Attempt::Fatal(e)
+        }
+    }
+
+    fn into_error(self) -> Error {
+        match self {
+            Attempt::Fatal(e) => e,
+            Attempt::Template { error, .. } => Error::environment(error, None),
+        }
     }
 }
 

@@ -1,14 +1,15 @@
-//! Local MariaDB / MySQL: initialise a data directory, then run the server on a free loopback
-//! port with an init file that creates the `migcheck` account.
+//! Local MariaDB / MySQL: a copy of the template data directory (or a freshly initialised one),
+//! then the server on a free loopback port with an init file that creates the `migcheck` account.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use nix::sys::signal::Signal;
 
+use super::template::{self, Spec, TemplateCache};
 use super::{
     command, executable_in, finish, launch, prepare, random_alnum, run_tool, setup_timeout,
-    socket_path_fits, write_private, Launch, LocalServer, NotFound, SearchPaths,
+    socket_path_fits, write_private, Attempt, Launch, LocalServer, NotFound, SearchPaths,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -170,8 +171,135 @@ fn speed_options(flavor: Flavor) -> Vec<String> {
     o
 }
 
-pub(super) async fn start(options: &ProvisionOptions, bins: &MyBinaries) -> Result<LocalServer> {
+/// `mariadb-install-db`'s options besides the paths of the run: what shapes the data directory
+/// (the template's identity includes them).
+fn install_options(bins: &MyBinaries) -> Vec<String> {
+    let mut o = vec![
+        // root@localhost authenticates by Unix socket only (the socket lives in our 0700
+        // directory): no passwordless account is reachable over TCP.
+        "--auth-root-authentication-method=socket".to_string(),
+        "--skip-test-db".to_string(),
+    ];
+    let real = std::fs::canonicalize(&bins.server).unwrap_or_else(|_| bins.server.clone());
+    let standard = real.starts_with("/usr/sbin") || real.starts_with("/usr/bin");
+    if !standard {
+        if let Some(base) = real.parent().and_then(Path::parent) {
+            o.push(format!("--basedir={}", base.display()));
+        }
+    }
+    if nix::unistd::geteuid().is_root() {
+        o.push("--user=root".to_string());
+    }
+    o.extend(speed_options(bins.flavor));
+    o
+}
+
+/// Templates cover `mariadb-install-db` (MariaDB, and MySQL before 5.7); Oracle MySQL's
+/// `--initialize-insecure` (not verified here) still runs per run.
+fn template_spec(bins: &MyBinaries) -> Option<Spec> {
+    let Installer::Script(script) = &bins.installer else {
+        return None;
+    };
+    Some(Spec {
+        engine: match bins.flavor {
+            Flavor::Mariadb => "mariadb",
+            Flavor::Oracle { .. } => "mysql",
+        },
+        binaries: vec![bins.server.clone(), script.clone()],
+        init_options: install_options(bins),
+        version_command: (
+            bins.server.clone(),
+            vec!["--no-defaults".to_string(), "--version".to_string()],
+        ),
+    })
+}
+
+/// Start from the template when `templates` is given and the installer is
+/// `mariadb-install-db` (building it first when missing or stale), else from a fresh install.
+/// A template that cannot be used, or a server that does not start from a copy of it, falls back
+/// to a fresh install with a warning: the cache never fails a run.
+pub(super) async fn start(
+    options: &ProvisionOptions,
+    bins: &MyBinaries,
+    templates: Option<&TemplateCache>,
+) -> Result<LocalServer> {
     let started = Instant::now();
+    if let (Some(cache), Some(spec)) = (templates, template_spec(bins)) {
+        match attempt(options, bins, Some((cache, &spec)), started).await {
+            Ok(server) => return Ok(server),
+            Err(Attempt::Fatal(e)) => return Err(e),
+            Err(Attempt::Template { error, discard }) => {
+                tracing::warn!(
+                    "template data directory not used ({error}); initialising a fresh one"
+                );
+                if discard {
+                    template::discard(cache, &spec, setup_timeout(options)).await;
+                }
+            }
+        }
+    }
+    attempt(options, bins, None, started)
+        .await
+        .map_err(Attempt::into_error)
+}
+
+/// Initialise the data directory at `data` (the run's directory `dir` is its tmpdir).
+async fn install(
+    options: &ProvisionOptions,
+    bins: &MyBinaries,
+    dir: &Path,
+    data: &Path,
+    log: &Path,
+) -> Result<()> {
+    let started = Instant::now();
+    let as_root = nix::unistd::geteuid().is_root();
+    match &bins.installer {
+        Installer::Script(script) => {
+            let mut cmd = command(script, dir, None);
+            cmd.arg("--no-defaults")
+                .arg(format!("--datadir={}", data.display()))
+                // Its own tmpdir: a starting server deletes every `#sql*` file in its tmpdir,
+                // so in a shared /tmp parallel bootstraps removed each other's temporary
+                // tables ("Unknown table 'mysql.tmp_user_sys'", 3 in 8 concurrent runs), and
+                // would touch other servers' files on this machine.
+                .arg(format!("--tmpdir={}", dir.display()))
+                .args(install_options(bins));
+            run_tool(cmd, "mariadb-install-db", log, setup_timeout(options), &[]).await?;
+        }
+        Installer::Initialize => {
+            let mut cmd = command(&bins.server, dir, None);
+            cmd.arg("--no-defaults")
+                .arg("--initialize-insecure")
+                .arg(format!("--datadir={}", data.display()))
+                .arg(format!("--tmpdir={}", dir.display()));
+            if as_root {
+                cmd.arg("--user=root");
+            }
+            run_tool(
+                cmd,
+                "mysqld --initialize-insecure",
+                log,
+                setup_timeout(options),
+                &[],
+            )
+            .await?;
+        }
+    }
+    tracing::debug!(
+        "initialising the data directory took {} ms",
+        started.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+/// One start: in its own temporary directory (also the server's tmpdir), with or without the
+/// template.
+async fn attempt(
+    options: &ProvisionOptions,
+    bins: &MyBinaries,
+    template: Option<(&TemplateCache, &Spec)>,
+    started: Instant,
+) -> std::result::Result<LocalServer, Attempt> {
     let as_root = nix::unistd::geteuid().is_root();
     let server_dir = bins
         .server
@@ -189,66 +317,6 @@ pub(super) async fn start(options: &ProvisionOptions, bins: &MyBinaries) -> Resu
     let data = dir.join("data");
     let log = dir.join("server.log");
     let password = random_alnum(32);
-
-    match &bins.installer {
-        Installer::Script(script) => {
-            let mut cmd = command(script, &dir, None);
-            cmd.arg("--no-defaults")
-                .arg(format!("--datadir={}", data.display()))
-                // Its own tmpdir: a starting server deletes every `#sql*` file in its tmpdir,
-                // so in a shared /tmp parallel bootstraps removed each other's temporary
-                // tables ("Unknown table 'mysql.tmp_user_sys'", 3 in 8 concurrent runs), and
-                // would touch other servers' files on this machine.
-                .arg(format!("--tmpdir={}", dir.display()))
-                // root@localhost authenticates by Unix socket only (the socket lives in our
-                // 0700 directory): no passwordless account is reachable over TCP.
-                .arg("--auth-root-authentication-method=socket")
-                .arg("--skip-test-db");
-            let real = std::fs::canonicalize(&bins.server).unwrap_or_else(|_| bins.server.clone());
-            let standard = real.starts_with("/usr/sbin") || real.starts_with("/usr/bin");
-            if !standard {
-                if let Some(base) = real.parent().and_then(Path::parent) {
-                    cmd.arg(format!("--basedir={}", base.display()));
-                }
-            }
-            if as_root {
-                cmd.arg("--user=root");
-            }
-            cmd.args(speed_options(bins.flavor));
-            run_tool(cmd, "mariadb-install-db", &log, setup_timeout(options), &[]).await?;
-        }
-        Installer::Initialize => {
-            let mut cmd = command(&bins.server, &dir, None);
-            cmd.arg("--no-defaults")
-                .arg("--initialize-insecure")
-                .arg(format!("--datadir={}", data.display()))
-                .arg(format!("--tmpdir={}", dir.display()));
-            if as_root {
-                cmd.arg("--user=root");
-            }
-            run_tool(
-                cmd,
-                "mysqld --initialize-insecure",
-                &log,
-                setup_timeout(options),
-                &[],
-            )
-            .await?;
-        }
-    }
-
-    tracing::debug!(
-        "initialising the data directory took {} ms",
-        started.elapsed().as_millis()
-    );
-    let init = dir.join("init.sql");
-    write_private(
-        &init,
-        &format!(
-            "CREATE USER IF NOT EXISTS 'migcheck'@'127.0.0.1' IDENTIFIED BY '{password}';\n\
-             GRANT ALL PRIVILEGES ON *.* TO 'migcheck'@'127.0.0.1' WITH GRANT OPTION;\n"
-        ),
-    )?;
     let socket = dir.join("mysql.sock");
     if !socket_path_fits(&socket) {
         return Err(Error::environment(
@@ -257,8 +325,42 @@ pub(super) async fn start(options: &ProvisionOptions, bins: &MyBinaries) -> Resu
                 dir.display()
             ),
             Some("set TMPDIR to a short path such as /tmp".to_string()),
-        ));
+        )
+        .into());
     }
+
+    // The template holds no account that logs in over TCP: `migcheck` and its password come
+    // from this run's init file below, run by the server at start on its own copy.
+    let copied = match template {
+        None => {
+            install(options, bins, &dir, &data, &log).await?;
+            false
+        }
+        Some((cache, spec)) => {
+            let obtained =
+                template::obtain(cache, spec, &data, None, setup_timeout(options), || {
+                    install(options, bins, &dir, &data, &log)
+                })
+                .await
+                .map_err(|f| match f {
+                    template::Failure::Build(e) => Attempt::Fatal(e),
+                    template::Failure::Cache(error) => Attempt::Template {
+                        error,
+                        discard: false,
+                    },
+                })?;
+            obtained == template::Obtained::Copied
+        }
+    };
+
+    let init = dir.join("init.sql");
+    write_private(
+        &init,
+        &format!(
+            "CREATE USER IF NOT EXISTS 'migcheck'@'127.0.0.1' IDENTIFIED BY '{password}';\n\
+             GRANT ALL PRIVILEGES ON *.* TO 'migcheck'@'127.0.0.1' WITH GRANT OPTION;\n"
+        ),
+    )?;
     let what = if bins.flavor == Flavor::Mariadb {
         "mariadbd"
     } else {
@@ -309,7 +411,8 @@ pub(super) async fn start(options: &ProvisionOptions, bins: &MyBinaries) -> Resu
             Ok((cmd, url))
         },
     )
-    .await?;
+    .await
+    .map_err(|e| Attempt::from_copy(copied, e))?;
     if info.engine != options.engine {
         tracing::warn!(
             "asked for {} but {} is {} {}; verifying against it",

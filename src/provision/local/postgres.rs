@@ -1,14 +1,16 @@
-//! Local PostgreSQL: `initdb` into a temporary directory, then `postgres` on a free loopback port.
+//! Local PostgreSQL: a copy of the template data directory (or a fresh `initdb`) in a temporary
+//! directory, then `postgres` on a free loopback port.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use nix::sys::signal::Signal;
 
+use super::template::{self, Spec, TemplateCache};
 use super::{
     chown_to, command, executable_in, finish, launch, prepare, random_alnum, run_as_for_root,
-    run_tool, setup_timeout, socket_path_fits, write_private, Launch, LocalServer, NotFound,
-    SearchPaths,
+    run_tool, setup_timeout, socket_path_fits, write_private, Attempt, Launch, LocalServer,
+    NotFound, RunAs, SearchPaths,
 };
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -96,9 +98,65 @@ pub(super) fn find(search: &SearchPaths) -> Result<PgBinaries, NotFound> {
     })
 }
 
-pub(super) async fn start(options: &ProvisionOptions, bins: &PgBinaries) -> Result<LocalServer> {
+/// What initdb is given besides the data directory and the password file; the template's
+/// identity (see `template`) includes it.
+const INITDB_OPTIONS: &[&str] = &[
+    "-U",
+    "migcheck",
+    "--auth=scram-sha-256",
+    "-E",
+    "UTF8",
+    "--locale=C",
+];
+
+fn template_spec(bins: &PgBinaries) -> Spec {
+    Spec {
+        engine: "postgres",
+        binaries: vec![bins.initdb.clone(), bins.postgres.clone()],
+        init_options: INITDB_OPTIONS.iter().map(|s| s.to_string()).collect(),
+        version_command: (bins.postgres.clone(), vec!["--version".to_string()]),
+    }
+}
+
+/// Start from the template when `templates` is given (building it first when missing or
+/// stale), else from a fresh `initdb`. A template that cannot be used, or a server that does not
+/// start from a copy of it, falls back to a fresh `initdb` with a warning: the cache never fails
+/// a run.
+pub(super) async fn start(
+    options: &ProvisionOptions,
+    bins: &PgBinaries,
+    templates: Option<&TemplateCache>,
+) -> Result<LocalServer> {
     let started = Instant::now();
     let run_as = run_as_for_root("postgres")?;
+    if let Some(cache) = templates {
+        let spec = template_spec(bins);
+        match attempt(options, bins, &run_as, Some((cache, &spec)), started).await {
+            Ok(server) => return Ok(server),
+            Err(Attempt::Fatal(e)) => return Err(e),
+            Err(Attempt::Template { error, discard }) => {
+                tracing::warn!(
+                    "PostgreSQL template data directory not used ({error}); running initdb instead"
+                );
+                if discard {
+                    template::discard(cache, &spec, setup_timeout(options)).await;
+                }
+            }
+        }
+    }
+    attempt(options, bins, &run_as, None, started)
+        .await
+        .map_err(Attempt::into_error)
+}
+
+/// One start: in its own temporary directory, with or without the template.
+async fn attempt(
+    options: &ProvisionOptions,
+    bins: &PgBinaries,
+    run_as: &Option<(String, RunAs)>,
+    template: Option<(&TemplateCache, &Spec)>,
+    started: Instant,
+) -> std::result::Result<LocalServer, Attempt> {
     let (process, registration, dir) = prepare(
         format!("local PostgreSQL server ({})", bins.dir.display()),
         // Fast shutdown: roll back sessions, exit without waiting for clients.
@@ -108,41 +166,41 @@ pub(super) async fn start(options: &ProvisionOptions, bins: &PgBinaries) -> Resu
     chown_to(&dir, run_as_ids)?;
 
     let password = random_alnum(32);
-    let pwfile = dir.join("pwfile");
-    write_private(&pwfile, &password)?;
-    chown_to(&pwfile, run_as_ids)?;
     let data = dir.join("data");
     let log = dir.join("server.log");
 
-    let mut initdb = command(&bins.initdb, &dir, run_as_ids);
-    initdb
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", "migcheck", "--auth=scram-sha-256"])
-        .arg(format!("--pwfile={}", pwfile.display()))
-        .args(["-E", "UTF8", "--locale=C", "--no-sync"]);
-    let result = run_tool(initdb, "initdb", &log, setup_timeout(options), &[&password]).await;
-    tracing::debug!("initdb took {} ms", started.elapsed().as_millis());
-    let _ = std::fs::remove_file(&pwfile);
-    if let Err(e) = result {
-        return Err(match (e, &run_as) {
-            (
-                Error::Environment {
-                    message,
-                    hint: None,
+    let copied = match template {
+        None => {
+            initdb(options, bins, run_as, &dir, &data, &log, &password).await?;
+            false
+        }
+        Some((cache, spec)) => {
+            // The template's `migcheck` role gets a throwaway password that nobody keeps;
+            // `set_password` gives it this run's before the server starts.
+            let throwaway = random_alnum(32);
+            let obtained = template::obtain(
+                cache,
+                spec,
+                &data,
+                run_as_ids,
+                setup_timeout(options),
+                || initdb(options, bins, run_as, &dir, &data, &log, &throwaway),
+            )
+            .await
+            .map_err(|f| match f {
+                template::Failure::Build(e) => Attempt::Fatal(e),
+                template::Failure::Cache(error) => Attempt::Template {
+                    error,
+                    discard: false,
                 },
-                Some((user, _)),
-            ) => Error::environment(
-                message,
-                Some(format!(
-                    "initdb runs as user `{user}` because migcheck runs as root; the temporary \
-                     directory {} must be reachable by that user (set TMPDIR to e.g. /tmp)",
-                    dir.display()
-                )),
-            ),
-            (e, _) => e,
-        });
-    }
+            })?;
+            let copied = obtained == template::Obtained::Copied;
+            set_password(options, bins, run_as_ids, &dir, &data, &log, &password)
+                .await
+                .map_err(|e| Attempt::from_copy(copied, e))?;
+            copied
+        }
+    };
 
     let socket_dir = if socket_path_fits(&dir.join(".s.PGSQL.65535")) {
         dir.as_os_str().to_os_string()
@@ -192,7 +250,8 @@ pub(super) async fn start(options: &ProvisionOptions, bins: &PgBinaries) -> Resu
             Ok((cmd, url))
         },
     )
-    .await?;
+    .await
+    .map_err(|e| Attempt::from_copy(copied, e))?;
     Ok(finish(
         process,
         registration,
@@ -201,4 +260,101 @@ pub(super) async fn start(options: &ProvisionOptions, bins: &PgBinaries) -> Resu
         started,
         &bins.dir,
     ))
+}
+
+/// `initdb` into `data`, the `migcheck` superuser with `password` (through a 0600 file that is
+/// removed right after).
+async fn initdb(
+    options: &ProvisionOptions,
+    bins: &PgBinaries,
+    run_as: &Option<(String, RunAs)>,
+    dir: &Path,
+    data: &Path,
+    log: &Path,
+    password: &str,
+) -> Result<()> {
+    let started = Instant::now();
+    let run_as_ids = run_as.as_ref().map(|(_, r)| *r);
+    let pwfile = dir.join("pwfile");
+    write_private(&pwfile, password)?;
+    chown_to(&pwfile, run_as_ids)?;
+    let mut initdb = command(&bins.initdb, dir, run_as_ids);
+    initdb
+        .arg("-D")
+        .arg(data)
+        .args(INITDB_OPTIONS)
+        .arg(format!("--pwfile={}", pwfile.display()))
+        .arg("--no-sync");
+    let result = run_tool(initdb, "initdb", log, setup_timeout(options), &[password]).await;
+    tracing::debug!("initdb took {} ms", started.elapsed().as_millis());
+    let _ = std::fs::remove_file(&pwfile);
+    result.map_err(|e| match (e, run_as) {
+        (
+            Error::Environment {
+                message,
+                hint: None,
+            },
+            Some((user, _)),
+        ) => Error::environment(
+            message,
+            Some(format!(
+                "initdb runs as user `{user}` because migcheck runs as root; the temporary \
+                 directory {} must be reachable by that user (set TMPDIR to e.g. /tmp)",
+                dir.display()
+            )),
+        ),
+        (e, _) => e,
+    })
+}
+
+/// Give the `migcheck` role of a data directory copied from the template this run's password,
+/// before the server listens: `ALTER ROLE` in single-user mode (no network, no other session),
+/// read from a 0600 file in the run's own directory that is removed right after. Errors end the
+/// backend (`exit_on_error`), so a failure is a non-zero exit; the statement is never logged
+/// (`log_min_error_statement=panic`). The alternative, trusting the socket for a first
+/// connection, would leave a window in which any local process of the server's user could log
+/// in without a password, and fails where the socket path is too long.
+async fn set_password(
+    options: &ProvisionOptions,
+    bins: &PgBinaries,
+    run_as_ids: Option<RunAs>,
+    dir: &Path,
+    data: &Path,
+    log: &Path,
+    password: &str,
+) -> Result<()> {
+    let started = Instant::now();
+    let sql = dir.join("password.sql");
+    write_private(
+        &sql,
+        &format!("ALTER ROLE migcheck PASSWORD '{password}'\n"),
+    )?;
+    let input = std::fs::File::open(&sql);
+    let _ = std::fs::remove_file(&sql);
+    let input = input
+        .map_err(|e| Error::environment(format!("cannot open {}: {e}", sql.display()), None))?;
+    let mut cmd = command(&bins.postgres, dir, run_as_ids);
+    cmd.stdin(input)
+        .arg("--single")
+        .arg("-D")
+        .arg(data)
+        .arg("-F")
+        .args(["-c", "exit_on_error=on"])
+        .args(["-c", "log_min_error_statement=panic"])
+        .args(["-c", "password_encryption=scram-sha-256"])
+        .args(["-c", "shared_buffers=16MB"])
+        .arg("postgres");
+    let result = run_tool(
+        cmd,
+        "postgres --single (setting the password)",
+        log,
+        setup_timeout(options),
+        &[password],
+    )
+    .await;
+    tracing::debug!(
+        "setting the password took {} ms",
+        started.elapsed().as_millis()
+    );
+    result
 }
