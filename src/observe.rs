@@ -1225,25 +1225,10 @@ impl Ignores {
     }
 }
 
-/// `-- migcheck:ignore a, b -- reason` -> (false, [a, b]); `ignore-file` -> (true, ...).
+/// `-- migcheck:ignore a, b -- reason` -> (false, [a, b]); `ignore-file` -> (true, ...): the
+/// lint's own reading of a directive, after the line's `--`.
 fn directive(line: &str) -> Option<(bool, Vec<String>)> {
-    let body = line.trim_start().strip_prefix("--")?.trim_start();
-    let (file_wide, rest) = if let Some(r) = body.strip_prefix("migcheck:ignore-file") {
-        (true, r)
-    } else {
-        (false, body.strip_prefix("migcheck:ignore")?)
-    };
-    if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
-        return None;
-    }
-    let list = rest.split("--").next().unwrap_or("");
-    Some((
-        file_wide,
-        list.split(|c: char| c == ',' || c.is_whitespace())
-            .filter(|r| !r.is_empty())
-            .map(str::to_string)
-            .collect(),
-    ))
+    crate::lint::suppress::directive(line.trim_start().strip_prefix("--")?)
 }
 
 fn default_severity(rule: &str) -> String {
