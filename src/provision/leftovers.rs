@@ -57,7 +57,13 @@ pub struct RunRecord {
 
 /// The state folder (not created).
 pub fn state_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("MIGCHECK_STATE_DIR").filter(|d| !d.is_empty()) {
+    cache_dir("MIGCHECK_STATE_DIR", "runs")
+}
+
+/// A folder of migcheck's in the user's cache (not created): `$override_env`, else
+/// `$XDG_CACHE_HOME/migcheck/<leaf>`, else `~/.cache/migcheck/<leaf>`.
+pub(crate) fn cache_dir(override_env: &str, leaf: &str) -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(override_env).filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }
     let cache = std::env::var_os("XDG_CACHE_HOME")
@@ -68,7 +74,7 @@ pub fn state_dir() -> Option<PathBuf> {
                 .filter(|d| !d.is_empty())
                 .map(|h| PathBuf::from(h).join(".cache"))
         })?;
-    Some(cache.join("migcheck").join("runs"))
+    Some(cache.join("migcheck").join(leaf))
 }
 
 /// The fields of /proc/PID/stat after the command name, from field 3 (the state) on.

@@ -41,18 +41,7 @@ const DATA: &str = "data";
 /// The templates folder (not created): `$MIGCHECK_TEMPLATE_DIR`, else
 /// `$XDG_CACHE_HOME/migcheck/templates`, else `~/.cache/migcheck/templates`.
 pub fn templates_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os(DIR_ENV).filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir));
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|d| !d.is_empty())
-                .map(|h| PathBuf::from(h).join(".cache"))
-        })?;
-    Some(cache.join("migcheck").join("templates"))
+    crate::provision::leftovers::cache_dir(DIR_ENV, "templates")
 }
 
 /// Whether `MIGCHECK_NO_TEMPLATE` turns templates off.
