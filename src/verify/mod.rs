@@ -596,6 +596,8 @@ struct Session<'a> {
     db: Option<Database>,
     apply_conn: Option<Conn>,
     snapshot_conn: Option<Conn>,
+    /// Incremental snapshots of the current database (PostgreSQL, when it can be set up).
+    tracker: Option<snapshot::Tracker>,
     secrets: Vec<String>,
     migrations_time: Duration,
     snapshots_time: Duration,
@@ -619,6 +621,7 @@ struct Attached {
     db: Option<Database>,
     apply_conn: Option<Conn>,
     snapshot_conn: Option<Conn>,
+    tracker: Option<snapshot::Tracker>,
     driver: Option<alembic::driver::Driver>,
 }
 
@@ -661,6 +664,7 @@ impl<'a> Session<'a> {
             db: None,
             apply_conn: None,
             snapshot_conn: None,
+            tracker: None,
             secrets: server.admin_url().secrets(),
             migrations_time: Duration::ZERO,
             snapshots_time: Duration::ZERO,
@@ -738,7 +742,15 @@ impl<'a> Session<'a> {
         self.apply_conn = Some(apply_conn);
         // The snapshot connection keeps the server's defaults: session SQL cannot change what
         // a snapshot reads.
-        self.snapshot_conn = Some(db.connect().await?);
+        let mut snapshot_conn = db.connect().await?;
+        // In the throwaway database, which migcheck owns: the DDL log incremental snapshots
+        // read (not on a sandboxed database: its role cannot create event triggers).
+        self.tracker = if self.sandboxed {
+            None
+        } else {
+            snapshot::Tracker::install(&mut snapshot_conn).await
+        };
+        self.snapshot_conn = Some(snapshot_conn);
         tracing::info!(database = %db.name, "throwaway database ready");
         if let Some(run) = &mut self.alembic {
             // The driver's engine is bound to one database: a fresh database, a fresh driver.
@@ -765,6 +777,7 @@ impl<'a> Session<'a> {
             db: self.db.take(),
             apply_conn: self.apply_conn.take(),
             snapshot_conn: self.snapshot_conn.take(),
+            tracker: self.tracker.take(),
             driver: self.alembic.as_mut().and_then(|run| run.driver.take()),
         }
     }
@@ -773,6 +786,7 @@ impl<'a> Session<'a> {
         self.db = parts.db;
         self.apply_conn = parts.apply_conn;
         self.snapshot_conn = parts.snapshot_conn;
+        self.tracker = parts.tracker;
         if let Some(run) = &mut self.alembic {
             run.driver = parts.driver;
         }
@@ -951,6 +965,12 @@ impl<'a> Session<'a> {
             Err(f) => f.duration,
         };
         self.migrations_time += took;
+        if result.is_err() {
+            // What the failed step did may have rolled back with its DDL log, or not.
+            if let Some(tracker) = self.tracker.as_mut() {
+                tracker.invalidate();
+            }
+        }
         result.map_err(|mut f| {
             let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
             if let Some(t) = self
@@ -1085,7 +1105,10 @@ impl<'a> Session<'a> {
             .snapshot_conn
             .as_mut()
             .expect("session holds a connection while open");
-        let snap = snapshot::take(conn).await;
+        let snap = match self.tracker.as_mut() {
+            Some(tracker) => tracker.take(conn).await,
+            None => snapshot::take(conn).await,
+        };
         self.snapshots_time += started.elapsed();
         snap
     }
@@ -1201,6 +1224,14 @@ async fn run_on_server(
         }
     };
     *nondeterministic = found.findings;
+    if snapshot::check_enabled() {
+        // The developer switch's evidence that the incremental path ran and matched.
+        let (incremental, full, checked) = snapshot::incremental_counts();
+        eprintln!(
+            "migcheck: MIGCHECK_SNAPSHOT_CHECK: {checked} of {incremental} incremental snapshots \
+             compared equal to full ones; {full} snapshots were full"
+        );
+    }
     report.timings.migrations_ms = ms(session.migrations_time);
     report.timings.snapshots_ms = ms(session.snapshots_time);
     if let Some(recorder) = session.recorder.take() {
