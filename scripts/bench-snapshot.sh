@@ -17,7 +17,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 cargo build --release --quiet
-bin=$(pwd)/${CARGO_TARGET_DIR:-target}/release/migcheck
+target=${CARGO_TARGET_DIR:-target}
+case $target in /*) ;; *) target=$(pwd)/$target ;; esac
+bin=$target/release/migcheck
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -85,13 +87,19 @@ for i in $(seq 1 "$runs"); do
     for mode in full incremental; do
       inc=1
       [ "$mode" = full ] && inc=0
+      rm -f "$out/r.json"
       start=$(date +%s%N)
       set +e
       # shellcheck disable=SC2086
       MIGCHECK_SNAPSHOT_INCREMENTAL=$inc "$bin" verify "$path" --engine postgres --provider local $args \
-        --quiet --json "$out/r.json" >/dev/null 2>&1
+        --quiet --json "$out/r.json" >"$out/log" 2>&1
       code=$?
       set -e
+      if [ ! -s "$out/r.json" ]; then
+        echo "$name ($mode): no report, exit $code" >&2
+        tail -20 "$out/log" >&2
+        exit 1
+      fi
       wall=$(( ($(date +%s%N) - start) / 1000000 ))
       snap=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["timings"]["snapshots_ms"])' "$out/r.json")
       printf '%-10s %-11s %4s %9s %9s %6s\n' "$name" "$mode" "$i" "$wall" "$snap" "$code"

@@ -46,7 +46,7 @@ const INSTALL: &[&str] = &[
     "CREATE SCHEMA _migcheck_ddl",
     "COMMENT ON SCHEMA _migcheck_ddl IS 'migcheck: the objects each migration touched, for \
      incremental schema snapshots (throwaway database only)'",
-    "CREATE TABLE _migcheck_ddl.events (kind \"char\" NOT NULL, classid oid, objid oid, \
+    "CREATE UNLOGGED TABLE _migcheck_ddl.events (kind \"char\" NOT NULL, classid oid, objid oid, \
      objsubid int4, tag text NOT NULL, in_extension bool)",
     "CREATE FUNCTION _migcheck_ddl.on_ddl() RETURNS event_trigger LANGUAGE plpgsql \
      SECURITY DEFINER SET search_path = pg_catalog AS $$ \
@@ -92,17 +92,18 @@ SELECT pg_catalog.md5(pg_catalog.concat_ws('|', \
 const DRAIN: &str = "DELETE FROM _migcheck_ddl.events \
 RETURNING kind::text, classid::int8, objid::int8, objsubid, tag, in_extension";
 
-/// The logged objects that exist ($1 classids, $2 objids) and everything that depends on them,
-/// mapped to the owners of snapshot entries (`classid`, `oid`). Going up from a sub-object to
-/// its owner uses the catalogs' own columns (an index's table, a constraint's table or domain,
-/// a composite type's class) and `i`/`a` dependencies on relations and types (an identity or
-/// owned sequence's table, an array's element type).
-const AFFECTED: &str = "\
-WITH RECURSIVE dep(classid, objid) AS ( \
+/// The objects that depend on the objects ($1 classids, $2 objids): one level of `pg_depend`.
+const DEPENDENTS: &str = "\
+SELECT d.classid::int8, d.objid::int8 FROM unnest($1::oid[], $2::oid[]) AS s(c, o) \
+JOIN pg_catalog.pg_depend d ON d.refclassid = s.c AND d.refobjid = s.o";
+
+/// The objects ($1 classids, $2 objids) mapped to the owners of snapshot entries (`classid`,
+/// `oid`). Going up from a sub-object to its owner uses the catalogs' own columns (an index's
+/// table, a constraint's table or domain, a composite type's class) and `i`/`a` dependencies on
+/// relations and types (an identity or owned sequence's table, an array's element type).
+const OWNERS: &str = "\
+WITH dep(classid, objid) AS ( \
     SELECT s.c, s.o FROM unnest($1::oid[], $2::oid[]) AS s(c, o) \
-  UNION \
-    SELECT d.classid, d.objid FROM dep JOIN pg_catalog.pg_depend d \
-      ON d.refclassid = dep.classid AND d.refobjid = dep.objid \
 ), owners(cls, oid) AS ( \
   SELECT 1259::oid, CASE WHEN c.relkind IN ('i', 'I') THEN x.indrelid WHEN c.relkind = 'c' THEN 0::oid ELSE c.oid END \
     FROM dep JOIN pg_catalog.pg_class c ON dep.classid = 1259 AND c.oid = dep.objid \
@@ -336,12 +337,15 @@ impl Tracker {
         let previous = self.state.take();
         let dirty = std::mem::replace(&mut self.dirty, false);
         let mut tx = postgres::begin(conn).await?;
-        // The filtered queries must be planned for the owners they are given (a generic plan
-        // for `$1 IS NULL OR oid = ANY($1)` reads everything).
-        sqlx::query("SELECT pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true)")
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| failed("plan_cache_mode", e))?;
+        // Plans: see `set_plans`. The log is consumed in a throwaway database: its commit need
+        // not wait for the disk.
+        sqlx::query(
+            "SELECT pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true), \
+             pg_catalog.set_config('synchronous_commit', 'off', true)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| failed("plan_cache_mode", e))?;
         let row = sqlx::query(FINGERPRINT)
             .fetch_one(&mut *tx)
             .await
@@ -420,11 +424,25 @@ async fn drain(tx: &mut sqlx::PgConnection) -> Result<Vec<Event>> {
     Ok(events)
 }
 
+/// How the next queries are planned, for the rest of the transaction. The log, dependency and
+/// restricted reads are planned once per connection and the plans reused (`force_generic_plan`,
+/// set when the transaction starts: planning them costs more than running them); a full read
+/// plans each query for reading everything (`force_custom_plan`).
+async fn set_plans(tx: &mut sqlx::PgConnection, mode: &'static str) -> Result<()> {
+    sqlx::query("SELECT pg_catalog.set_config('plan_cache_mode', $1, true)")
+        .bind(mode)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| failed("plan_cache_mode", e))?;
+    Ok(())
+}
+
 /// Every entry, and the state to continue from (none when two entries share a path).
 async fn read_full(
     tx: &mut sqlx::PgConnection,
     fingerprint: String,
 ) -> Result<(Snapshot, Option<State>)> {
+    set_plans(tx, "force_custom_plan").await?;
     let entries = postgres::read_entries(tx, None).await?;
     let mut seen = HashSet::new();
     if entries.iter().all(|e| seen.insert(e.path.as_str())) {
@@ -475,9 +493,42 @@ async fn affected(
         }
     }
     if !seed_classes.is_empty() {
-        let rows = sqlx::query(AFFECTED)
-            .bind(&seed_classes)
-            .bind(&seed_objects)
+        // Everything that depends on the logged objects, one level of pg_depend per round trip
+        // (a recursive query costs more to plan than these cost to run).
+        let mut seen: HashSet<(u32, u32)> = seed_classes
+            .iter()
+            .zip(&seed_objects)
+            .map(|(c, o)| (c.0, o.0))
+            .collect();
+        let (mut classes, mut objects) = (seed_classes.clone(), seed_objects.clone());
+        while !classes.is_empty() {
+            if seen.len() > 50_000 {
+                return Ok(None);
+            }
+            let rows = sqlx::query(DEPENDENTS)
+                .bind(&classes)
+                .bind(&objects)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| failed("dependencies", e))?;
+            classes.clear();
+            objects.clear();
+            for row in rows {
+                let class: i64 = row.try_get(0).map_err(|e| failed("dependencies", e))?;
+                let oid: i64 = row.try_get(1).map_err(|e| failed("dependencies", e))?;
+                if seen.insert((class as u32, oid as u32)) {
+                    classes.push(sqlx::postgres::types::Oid(class as u32));
+                    objects.push(sqlx::postgres::types::Oid(oid as u32));
+                }
+            }
+        }
+        let (classes, objects): (Vec<_>, Vec<_>) = seen
+            .into_iter()
+            .map(|(c, o)| (sqlx::postgres::types::Oid(c), sqlx::postgres::types::Oid(o)))
+            .unzip();
+        let rows = sqlx::query(OWNERS)
+            .bind(&classes)
+            .bind(&objects)
             .fetch_all(&mut *tx)
             .await
             .map_err(|e| failed("dependencies", e))?;
