@@ -11,7 +11,10 @@ use crate::error::Result;
 use crate::provision::Conn;
 
 mod mysql;
+mod pg_incremental;
 mod postgres;
+
+pub use pg_incremental::{check_enabled, counts as incremental_counts, SCHEMA as PRIVATE_SCHEMA};
 
 /// Tables that migration tools keep for their own bookkeeping; never part of the schema model.
 pub const BOOKKEEPING_TABLES: &[&str] = &[
@@ -46,6 +49,35 @@ pub async fn take(conn: &mut Conn) -> Result<Snapshot> {
     match conn {
         Conn::Postgres(c) => postgres::take(c).await,
         Conn::Mysql(c) => mysql::take(c).await,
+    }
+}
+
+/// Snapshots of one throwaway database that cost what each step changed (PostgreSQL; see
+/// `pg_incremental`). Take every snapshot of that database through it, and call `invalidate`
+/// after a step that failed.
+pub struct Tracker(pg_incremental::Tracker);
+
+impl Tracker {
+    /// Set up DDL tracking in the database `conn` is connected to (it must be a throwaway
+    /// database: this creates a schema and event triggers in it). `None`: full snapshots only.
+    pub async fn install(conn: &mut Conn) -> Option<Tracker> {
+        match conn {
+            Conn::Postgres(c) => pg_incremental::Tracker::install(c).await.map(Tracker),
+            Conn::Mysql(_) => None,
+        }
+    }
+
+    /// A snapshot byte-identical to `take`'s.
+    pub async fn take(&mut self, conn: &mut Conn) -> Result<Snapshot> {
+        match conn {
+            Conn::Postgres(c) => self.0.take(c).await,
+            Conn::Mysql(_) => take(conn).await,
+        }
+    }
+
+    /// The last step failed: the next snapshot is a full one.
+    pub fn invalidate(&mut self) {
+        self.0.invalidate();
     }
 }
 

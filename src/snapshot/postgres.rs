@@ -20,7 +20,11 @@ macro_rules! user_ns {
             $n,
             ".nspname NOT LIKE 'pg\\_%' AND ",
             $n,
-            ".nspname <> 'information_schema')"
+            ".nspname <> 'information_schema' AND ",
+            $n,
+            ".nspname <> '",
+            "_migcheck_ddl",
+            "')"
         )
     };
 }
@@ -111,11 +115,12 @@ const SCHEMAS: &str = concat!(
     "'comment', obj_description(n.oid, 'pg_namespace'),",
     "'grants', ",
     grants!("n.nspacl", "n", "n.nspowner"),
-    "))::text, NULL::text",
+    "))::text, NULL::text, (n.oid)::int8, NULL::int8[]",
     " FROM pg_namespace n WHERE ",
     user_ns!("n"),
     " AND ",
     not_ext!("pg_namespace", "n.oid"),
+    " AND ($1::oid[] IS NULL OR n.oid = ANY($1::oid[]))",
 );
 
 const TABLES: &str = concat!(
@@ -138,12 +143,13 @@ const TABLES: &str = concat!(
     "'comment', obj_description(c.oid, 'pg_class'),",
     "'grants', ",
     grants!("c.relacl", "r", "c.relowner"),
-    "))::text, NULL::text",
+    "))::text, NULL::text, (c.oid)::int8, ARRAY(SELECT ((1259::int8 << 32) | (ih.inhparent)::int8) FROM pg_inherits ih WHERE ih.inhrelid = c.oid)",
     " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace",
     " WHERE c.relkind IN ('r', 'p', 'f') AND ",
     user_ns!("n"),
-    " AND NOT (c.relname = ANY($1)) AND ",
+    " AND NOT (c.relname = ANY($2)) AND ",
     not_ext!("pg_class", "c.oid"),
+    " AND ($1::oid[] IS NULL OR c.oid = ANY($1::oid[]))",
 );
 
 const COLUMNS: &str = concat!(
@@ -167,14 +173,15 @@ const COLUMNS: &str = concat!(
     "'grants', ",
     acl_lines!("a.attacl", "'; '"),
     "))::text,",
-    " jsonb_build_object('position', (row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum))::text)::text",
+    " jsonb_build_object('position', (row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum))::text)::text, (c.oid)::int8, ARRAY[((2604::int8 << 32) | (coalesce(ad.oid, 0))::int8)]",
     " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace",
     " JOIN pg_type t ON t.oid = a.atttypid",
     " LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum",
     " WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'f') AND ",
     user_ns!("n"),
-    " AND NOT (c.relname = ANY($1)) AND ",
+    " AND NOT (c.relname = ANY($2)) AND ",
     not_ext!("pg_class", "c.oid"),
+    " AND ($1::oid[] IS NULL OR c.oid = ANY($1::oid[]))",
 );
 
 const CONSTRAINTS: &str = concat!(
@@ -184,12 +191,13 @@ const CONSTRAINTS: &str = concat!(
     "  WHEN 'f' THEN 'foreign key' WHEN 'x' THEN 'exclusion' WHEN 't' THEN 'constraint trigger' ELSE k.contype::text END,",
     "'definition', pg_get_constraintdef(k.oid),",
     "'comment', obj_description(k.oid, 'pg_constraint')",
-    "))::text, NULL::text",
+    "))::text, NULL::text, (c.oid)::int8, ARRAY[((2606::int8 << 32) | (k.oid)::int8)]",
     " FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace",
     " WHERE k.conrelid <> 0 AND ",
     user_ns!("n"),
-    " AND NOT (c.relname = ANY($1)) AND ",
+    " AND NOT (c.relname = ANY($2)) AND ",
     not_ext!("pg_class", "c.oid"),
+    " AND ($1::oid[] IS NULL OR c.oid = ANY($1::oid[]))",
 );
 
 /// Indexes that back a primary key, unique or exclusion constraint are described by the
@@ -204,15 +212,16 @@ const INDEXES: &str = concat!(
     "'clustered', CASE WHEN i.indisclustered THEN 'yes' END,",
     "'replica identity', CASE WHEN i.indisreplident THEN 'yes' END,",
     "'comment', obj_description(ic.oid, 'pg_class')",
-    "))::text, NULL::text",
+    "))::text, NULL::text, (c.oid)::int8, ARRAY[((1259::int8 << 32) | (i.indexrelid)::int8)]",
     " FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid",
     " JOIN pg_namespace n ON n.oid = c.relnamespace",
     " WHERE c.relkind IN ('r', 'p', 'm', 'f') AND ",
     user_ns!("n"),
-    " AND NOT (c.relname = ANY($1)) AND ",
+    " AND NOT (c.relname = ANY($2)) AND ",
     not_ext!("pg_class", "c.oid"),
     " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid",
     "  AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x'))",
+    " AND ($1::oid[] IS NULL OR c.oid = ANY($1::oid[]))",
 );
 
 /// Sequences; identity sequences are described on their column, sequences owned by a
@@ -232,7 +241,7 @@ const SEQUENCES: &str = concat!(
     "'comment', obj_description(c.oid, 'pg_class'),",
     "'grants', ",
     grants!("c.relacl", "s", "c.relowner"),
-    "))::text, NULL::text",
+    "))::text, NULL::text, (c.oid)::int8, NULL::int8[]",
     " FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace",
     " WHERE ",
     user_ns!("n"),
@@ -240,7 +249,8 @@ const SEQUENCES: &str = concat!(
     not_ext!("pg_class", "c.oid"),
     " AND NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class oc ON oc.oid = d.refobjid",
     "  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass",
-    "  AND (d.deptype = 'i' OR (d.deptype = 'a' AND oc.relname = ANY($1))))",
+    "  AND (d.deptype = 'i' OR (d.deptype = 'a' AND oc.relname = ANY($2))))",
+    " AND ($1::oid[] IS NULL OR c.oid = ANY($1::oid[]))",
 );
 
 const VIEWS: &str = concat!(
@@ -256,12 +266,13 @@ const VIEWS: &str = concat!(
     "'comment', obj_description(c.oid, 'pg_class'),",
     "'grants', ",
     grants!("c.relacl", "r", "c.relowner"),
-    "))::text, NULL::text",
+    "))::text, NULL::text, (c.oid)::int8, NULL::int8[]",
     " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace",
     " WHERE c.relkind IN ('v', 'm') AND ",
     user_ns!("n"),
     " AND ",
     not_ext!("pg_class", "c.oid"),
+    " AND ($1::oid[] IS NULL OR c.oid = ANY($1::oid[]))",
 );
 
 /// Functions, procedures and aggregates; the path carries the input argument types, so
@@ -281,7 +292,7 @@ const FUNCTIONS: &str = concat!(
     "'comment', obj_description(p.oid, 'pg_proc'),",
     "'grants', ",
     grants!("p.proacl", "f", "p.proowner"),
-    "))::text, NULL::text",
+    "))::text, NULL::text, (p.oid)::int8, NULL::int8[]",
     " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace",
     " WHERE ",
     user_ns!("n"),
@@ -290,6 +301,7 @@ const FUNCTIONS: &str = concat!(
     // Functions the system made for another object (range and multirange constructors).
     " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass",
     "  AND d.objid = p.oid AND d.deptype = 'i')",
+    " AND ($1::oid[] IS NULL OR p.oid = ANY($1::oid[]))",
 );
 
 const TRIGGERS: &str = concat!(
@@ -301,12 +313,13 @@ const TRIGGERS: &str = concat!(
     "'enabled', CASE t.tgenabled WHEN 'O' THEN 'origin' WHEN 'D' THEN 'disabled' WHEN 'R' THEN 'replica'",
     "  WHEN 'A' THEN 'always' ELSE t.tgenabled::text END,",
     "'comment', obj_description(t.oid, 'pg_trigger')",
-    "))::text, NULL::text",
+    "))::text, NULL::text, (c.oid)::int8, ARRAY[((2620::int8 << 32) | (t.oid)::int8)]",
     " FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace",
     " WHERE NOT t.tgisinternal AND ",
     user_ns!("n"),
-    " AND NOT (c.relname = ANY($1)) AND ",
+    " AND NOT (c.relname = ANY($2)) AND ",
     not_ext!("pg_class", "c.oid"),
+    " AND ($1::oid[] IS NULL OR c.oid = ANY($1::oid[]))",
 );
 
 const POLICIES: &str = concat!(
@@ -321,12 +334,13 @@ const POLICIES: &str = concat!(
     "'using', pg_get_expr(p.polqual, p.polrelid),",
     "'with check', pg_get_expr(p.polwithcheck, p.polrelid),",
     "'comment', obj_description(p.oid, 'pg_policy')",
-    "))::text, NULL::text",
+    "))::text, NULL::text, (c.oid)::int8, ARRAY[((3256::int8 << 32) | (p.oid)::int8)]",
     " FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace",
     " WHERE ",
     user_ns!("n"),
-    " AND NOT (c.relname = ANY($1)) AND ",
+    " AND NOT (c.relname = ANY($2)) AND ",
     not_ext!("pg_class", "c.oid"),
+    " AND ($1::oid[] IS NULL OR c.oid = ANY($1::oid[]))",
 );
 
 /// Enum, composite, range types and domains (a domain's constraints are keys of its own).
@@ -351,7 +365,7 @@ const TYPES: &str = concat!(
     "'comment', obj_description(t.oid, 'pg_type')",
     ")) || coalesce((SELECT jsonb_object_agg('constraint ' || k.conname, pg_get_constraintdef(k.oid)",
     "  || coalesce(E'\\ncomment: ' || obj_description(k.oid, 'pg_constraint'), ''))",
-    "  FROM pg_constraint k WHERE k.contypid = t.oid), '{}'::jsonb))::text, NULL::text",
+    "  FROM pg_constraint k WHERE k.contypid = t.oid), '{}'::jsonb))::text, NULL::text, (t.oid)::int8, ARRAY[((1259::int8 << 32) | (t.typrelid)::int8)] || ARRAY(SELECT ((2606::int8 << 32) | (tk.oid)::int8) FROM pg_constraint tk WHERE tk.contypid = t.oid)",
     " FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace",
     " LEFT JOIN pg_type bt ON bt.oid = t.typbasetype",
     " WHERE (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND",
@@ -359,65 +373,229 @@ const TYPES: &str = concat!(
     user_ns!("n"),
     " AND ",
     not_ext!("pg_type", "t.oid"),
+    " AND ($1::oid[] IS NULL OR t.oid = ANY($1::oid[]))",
 );
 
 const EXTENSIONS: &str = concat!(
-    "SELECT 'extension ' || e.extname, jsonb_build_object('version', e.extversion, 'schema', n.nspname)::text, NULL::text",
+    "SELECT 'extension ' || e.extname, jsonb_build_object('version', e.extversion, 'schema', n.nspname)::text, NULL::text, (e.oid)::int8, NULL::int8[]",
     " FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace",
+    " WHERE ($1::oid[] IS NULL OR e.oid = ANY($1::oid[]))",
 );
 
-/// `(kind, query)`: the kind names the query in error messages.
-const QUERIES: &[(&str, &str)] = &[
-    ("schemas", SCHEMAS),
-    ("tables", TABLES),
-    ("columns", COLUMNS),
-    ("constraints", CONSTRAINTS),
-    ("indexes", INDEXES),
-    ("sequences", SEQUENCES),
-    ("views", VIEWS),
-    ("functions", FUNCTIONS),
-    ("triggers", TRIGGERS),
-    ("policies", POLICIES),
-    ("types", TYPES),
-    ("extensions", EXTENSIONS),
+/// Catalog oids (fixed in every PostgreSQL version) of the classes that own snapshot entries
+/// or appear as their keys.
+pub(super) const PG_CLASS: u32 = 1259;
+pub(super) const PG_PROC: u32 = 1255;
+pub(super) const PG_TYPE: u32 = 1247;
+pub(super) const PG_NAMESPACE: u32 = 2615;
+pub(super) const PG_EXTENSION: u32 = 3079;
+
+/// One catalog query. Every query returns five columns: the object `path`, its properties and
+/// cosmetic properties as JSON objects, the oid of the object that owns the entry (a table for
+/// its columns, indexes, constraints, triggers and policies; in catalog `owner_class`) and the
+/// keys (`classid << 32 | objid`) of further objects whose change or removal changes the entry
+/// (an index, a constraint, a default, a parent table). `$1` restricts the owners read (NULL:
+/// all of them), so an incremental snapshot reads with the very queries of a full one.
+pub(super) struct Query {
+    /// Names the query in error messages.
+    pub what: &'static str,
+    pub sql: &'static str,
+    pub owner_class: u32,
+}
+
+pub(super) const QUERIES: &[Query] = &[
+    Query {
+        what: "schemas",
+        sql: SCHEMAS,
+        owner_class: PG_NAMESPACE,
+    },
+    Query {
+        what: "tables",
+        sql: TABLES,
+        owner_class: PG_CLASS,
+    },
+    Query {
+        what: "columns",
+        sql: COLUMNS,
+        owner_class: PG_CLASS,
+    },
+    Query {
+        what: "constraints",
+        sql: CONSTRAINTS,
+        owner_class: PG_CLASS,
+    },
+    Query {
+        what: "indexes",
+        sql: INDEXES,
+        owner_class: PG_CLASS,
+    },
+    Query {
+        what: "sequences",
+        sql: SEQUENCES,
+        owner_class: PG_CLASS,
+    },
+    Query {
+        what: "views",
+        sql: VIEWS,
+        owner_class: PG_CLASS,
+    },
+    Query {
+        what: "functions",
+        sql: FUNCTIONS,
+        owner_class: PG_PROC,
+    },
+    Query {
+        what: "triggers",
+        sql: TRIGGERS,
+        owner_class: PG_CLASS,
+    },
+    Query {
+        what: "policies",
+        sql: POLICIES,
+        owner_class: PG_CLASS,
+    },
+    Query {
+        what: "types",
+        sql: TYPES,
+        owner_class: PG_TYPE,
+    },
+    Query {
+        what: "extensions",
+        sql: EXTENSIONS,
+        owner_class: PG_EXTENSION,
+    },
 ];
 
-fn failed(what: &str, e: sqlx::Error) -> Error {
+pub(super) fn failed(what: &str, e: sqlx::Error) -> Error {
     Error::environment(format!("reading the schema ({what}) failed: {e}"), None)
 }
 
-pub(super) async fn take(conn: &mut sqlx::PgConnection) -> Result<Snapshot> {
-    let mut tx = conn.begin().await.map_err(|e| failed("begin", e))?;
-    // Local to the transaction (or savepoint): rolled back below.
-    sqlx::query("SELECT pg_catalog.set_config('search_path', 'pg_catalog', true)")
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| failed("search_path", e))?;
+/// `classid << 32 | objid`: an object's identity across catalogs.
+pub(super) fn key(class: u32, oid: u32) -> u64 {
+    (u64::from(class) << 32) | u64::from(oid)
+}
 
+/// The filter every query ends with; a read restricted to some owners uses the query without
+/// the `IS NULL` arm (derived from the same text, so the two cannot drift apart): a plan made
+/// for it once (`force_generic_plan`) looks the owners up by index, where a generic plan for
+/// `$1 IS NULL OR ...` would read everything.
+const ALL_OWNERS_ARM: &str = "$1::oid[] IS NULL OR ";
+
+static RESTRICTED: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    QUERIES
+        .iter()
+        .map(|q| q.sql.replacen(ALL_OWNERS_ARM, "", 1))
+        .collect()
+});
+
+/// One row of a snapshot query.
+pub(super) struct Entry {
+    pub path: String,
+    pub properties: std::collections::BTreeMap<String, String>,
+    pub cosmetic: std::collections::BTreeMap<String, String>,
+    /// `key(owner_class, owner oid)`.
+    pub owner: u64,
+    pub keys: Vec<u64>,
+}
+
+/// Run the snapshot queries in query order on `conn` (inside the caller's transaction, with
+/// `search_path` set to `pg_catalog`). `owners`: per owner class, the owners to read; `None`
+/// reads everything, a class missing from the map reads nothing.
+pub(super) async fn read_entries(
+    conn: &mut sqlx::PgConnection,
+    owners: Option<&std::collections::BTreeMap<u32, Vec<u32>>>,
+) -> Result<Vec<Entry>> {
     let bookkeeping: Vec<String> = BOOKKEEPING_TABLES.iter().map(|s| s.to_string()).collect();
-    let mut snapshot = Snapshot::default();
-    for (what, sql) in QUERIES {
-        let mut query = sqlx::query(*sql);
-        if sql.contains("$1") {
+    let mut entries = Vec::new();
+    for (i, q) in QUERIES.iter().enumerate() {
+        let filter: Option<Vec<sqlx::postgres::types::Oid>> = match owners {
+            None => None,
+            Some(map) => match map.get(&q.owner_class) {
+                Some(oids) if !oids.is_empty() => Some(
+                    oids.iter()
+                        .map(|o| sqlx::postgres::types::Oid(*o))
+                        .collect(),
+                ),
+                _ => continue,
+            },
+        };
+        let sql: &'static str = match owners {
+            None => q.sql,
+            Some(_) => RESTRICTED[i].as_str(),
+        };
+        let mut query = sqlx::query(sql).bind(filter);
+        if q.sql.contains("$2") {
             query = query.bind(&bookkeeping);
         }
+        let what = q.what;
         let rows = query
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await
             .map_err(|e| failed(what, e))?;
         for row in rows {
             let path: String = row.try_get(0).map_err(|e| failed(what, e))?;
             let props: Option<String> = row.try_get(1).map_err(|e| failed(what, e))?;
             let cosmetic: Option<String> = row.try_get(2).map_err(|e| failed(what, e))?;
-            let props = super::json_props(props.as_deref()).map_err(|e| {
+            let owner: i64 = row.try_get(3).map_err(|e| failed(what, e))?;
+            let keys: Option<Vec<i64>> = row.try_get(4).map_err(|e| failed(what, e))?;
+            let properties = super::json_props(props.as_deref()).map_err(|e| {
                 Error::environment(format!("reading the schema ({what}): {e}"), None)
             })?;
             let cosmetic = super::json_props(cosmetic.as_deref()).map_err(|e| {
                 Error::environment(format!("reading the schema ({what}): {e}"), None)
             })?;
-            snapshot.insert(path, props, cosmetic);
+            entries.push(Entry {
+                path,
+                properties,
+                cosmetic,
+                owner: key(q.owner_class, owner as u32),
+                keys: keys
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|k| k as u64)
+                    .filter(|k| *k as u32 != 0)
+                    .collect(),
+            });
         }
+    }
+    Ok(entries)
+}
+
+/// Start the snapshot's transaction: `search_path` only `pg_catalog`, local to it.
+pub(super) async fn begin(
+    conn: &mut sqlx::PgConnection,
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>> {
+    let mut tx = conn.begin().await.map_err(|e| failed("begin", e))?;
+    sqlx::query("SELECT pg_catalog.set_config('search_path', 'pg_catalog', true)")
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| failed("search_path", e))?;
+    Ok(tx)
+}
+
+pub(super) async fn take(conn: &mut sqlx::PgConnection) -> Result<Snapshot> {
+    let mut tx = begin(conn).await?;
+    let entries = read_entries(&mut tx, None).await?;
+    let mut snapshot = Snapshot::default();
+    for e in entries {
+        snapshot.insert(e.path, e.properties, e.cosmetic);
     }
     tx.rollback().await.map_err(|e| failed("rollback", e))?;
     Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_query_filters_its_owners_once() {
+        for q in QUERIES {
+            assert_eq!(q.sql.matches(ALL_OWNERS_ARM).count(), 1, "{}", q.what);
+            assert_eq!(q.sql.matches("$1").count(), 2, "{}", q.what);
+        }
+        for (q, restricted) in QUERIES.iter().zip(RESTRICTED.iter()) {
+            assert_eq!(restricted.matches("$1").count(), 1, "{}", q.what);
+        }
+    }
 }

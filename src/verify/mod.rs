@@ -599,6 +599,8 @@ struct Session<'a> {
     db: Option<Database>,
     apply_conn: Option<Conn>,
     snapshot_conn: Option<Conn>,
+    /// Incremental snapshots of the current database (PostgreSQL, when it can be set up).
+    tracker: Option<snapshot::Tracker>,
     secrets: Vec<String>,
     recorder: Option<Recorder>,
     alembic: Option<AlembicRun<'a>>,
@@ -620,6 +622,7 @@ struct Attached {
     db: Option<Database>,
     apply_conn: Option<Conn>,
     snapshot_conn: Option<Conn>,
+    tracker: Option<snapshot::Tracker>,
     driver: Option<alembic::driver::Driver>,
 }
 
@@ -663,6 +666,7 @@ impl<'a> Session<'a> {
             db: None,
             apply_conn: None,
             snapshot_conn: None,
+            tracker: None,
             secrets: server.admin_url().secrets(),
             recorder: observe.then(Recorder::new),
             alembic: alembic.map(|settings| AlembicRun {
@@ -739,7 +743,15 @@ impl<'a> Session<'a> {
         self.apply_conn = Some(apply_conn);
         // The snapshot connection keeps the server's defaults: session SQL cannot change what
         // a snapshot reads.
-        self.snapshot_conn = Some(db.connect().await?);
+        let mut snapshot_conn = db.connect().await?;
+        // In the throwaway database, which migcheck owns: the DDL log incremental snapshots
+        // read (not on a sandboxed database: its role cannot create event triggers).
+        self.tracker = if self.sandboxed {
+            None
+        } else {
+            snapshot::Tracker::install(&mut snapshot_conn).await
+        };
+        self.snapshot_conn = Some(snapshot_conn);
         tracing::info!(database = %db.name, "throwaway database ready");
         if let Some(run) = &mut self.alembic {
             // The driver's engine is bound to one database: a fresh database, a fresh driver.
@@ -766,6 +778,7 @@ impl<'a> Session<'a> {
             db: self.db.take(),
             apply_conn: self.apply_conn.take(),
             snapshot_conn: self.snapshot_conn.take(),
+            tracker: self.tracker.take(),
             driver: self.alembic.as_mut().and_then(|run| run.driver.take()),
         }
     }
@@ -774,6 +787,7 @@ impl<'a> Session<'a> {
         self.db = parts.db;
         self.apply_conn = parts.apply_conn;
         self.snapshot_conn = parts.snapshot_conn;
+        self.tracker = parts.tracker;
         if let Some(run) = &mut self.alembic {
             run.driver = parts.driver;
         }
@@ -948,6 +962,12 @@ impl<'a> Session<'a> {
         &mut self,
         result: Result<Duration, ApplyFailure>,
     ) -> Result<Duration, ApplyFailure> {
+        if result.is_err() {
+            // What the failed step did may have rolled back with its DDL log, or not.
+            if let Some(tracker) = self.tracker.as_mut() {
+                tracker.invalidate();
+            }
+        }
         result.map_err(|mut f| {
             let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
             if let Some(t) = self
@@ -1082,7 +1102,10 @@ impl<'a> Session<'a> {
             .snapshot_conn
             .as_mut()
             .expect("session holds a connection while open");
-        snapshot::take(conn).await
+        match self.tracker.as_mut() {
+            Some(tracker) => tracker.take(conn).await,
+            None => snapshot::take(conn).await,
+        }
     }
 
     /// Start over on a new database and replay the ups of `plans` (after a failure left the
@@ -1197,6 +1220,14 @@ async fn run_on_server(
         }
     };
     *nondeterministic = found.findings;
+    if snapshot::check_enabled() {
+        // The developer switch's evidence that the incremental path ran and matched.
+        let (incremental, full, checked) = snapshot::incremental_counts();
+        eprintln!(
+            "migcheck: MIGCHECK_SNAPSHOT_CHECK: {checked} of {incremental} incremental snapshots \
+             compared equal to full ones; {full} snapshots were full"
+        );
+    }
     if let Some(recorder) = session.recorder.take() {
         *observed = recorder.finish();
         tracing::info!(
