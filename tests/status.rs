@@ -916,11 +916,8 @@ fn chain_of(dir: &Path, format: Format, engine: Engine) -> Vec<Migration> {
         .migrations
 }
 
-/// Alembic itself applies the project: all heads, then one branch one revision behind.
-fn alembic_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) {
-    let engine = server.info().engine;
-    let project = support::fixture("alembic/two_heads");
-    let url = rt.block_on(create_database(server, &format!("st_{tag}_alembic")));
+/// Run the project's Alembic (the test venv) against `url` with `args`; it must succeed.
+fn run_alembic(project: &Path, engine: Engine, url: &str, args: &[&str]) {
     let sa_url = match engine.dialect() {
         Dialect::Postgres => url.replacen("postgres://", "postgresql+psycopg://", 1),
         // PyMySQL takes no `ssl-mode` (the local server's URL has one): the query goes.
@@ -931,20 +928,26 @@ fn alembic_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &st
                 .replacen("mysql://", "mysql+pymysql://", 1)
         }
     };
-    let alembic = |args: &[&str]| {
-        let out = std::process::Command::new(support::test_python())
-            .args(["-m", "alembic", "-c"])
-            .arg(project.join("alembic.ini"))
-            .args(args)
-            .env("DATABASE_URL", &sa_url)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "alembic {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let out = std::process::Command::new(support::test_python())
+        .args(["-m", "alembic", "-c"])
+        .arg(project.join("alembic.ini"))
+        .args(args)
+        .env("DATABASE_URL", &sa_url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "alembic {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Alembic itself applies the project: all heads, then one branch one revision behind.
+fn alembic_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) {
+    let engine = server.info().engine;
+    let project = support::fixture("alembic/two_heads");
+    let url = rt.block_on(create_database(server, &format!("st_{tag}_alembic")));
+    let alembic = |args: &[&str]| run_alembic(&project, engine, &url, args);
     alembic(&["upgrade", "heads"]);
     let out = status(&project, &url, &[]);
     assert_eq!(out.code, 0, "{}", out.describe());
@@ -1417,27 +1420,7 @@ fn alembic_plan_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag
     )
     .unwrap();
     let url = rt.block_on(create_database(server, &format!("plan_{tag}_alembic")));
-    let sa_url = match engine.dialect() {
-        Dialect::Postgres => url.replacen("postgres://", "postgresql+psycopg://", 1),
-        Dialect::Mysql => {
-            url.split('?')
-                .next()
-                .unwrap()
-                .replacen("mysql://", "mysql+pymysql://", 1)
-        }
-    };
-    let out = std::process::Command::new(support::test_python())
-        .args(["-m", "alembic", "-c"])
-        .arg(project.join("alembic.ini"))
-        .args(["upgrade", "3c000000000b"])
-        .env("DATABASE_URL", &sa_url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_alembic(&project, engine, &url, &["upgrade", "3c000000000b"]);
     let plan = |extra: &[&str]| {
         let json = tmp.path().join("plan.json");
         let output = support::migcheck()
