@@ -212,6 +212,20 @@ struct Out {
 }
 
 impl Out {
+    /// A finished command's exit code and output, and the JSON report it wrote at `json`
+    /// (`Null` when it wrote none).
+    fn read(output: std::process::Output, json: &Path) -> Out {
+        Out {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            json: std::fs::read_to_string(json)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(serde_json::Value::Null),
+        }
+    }
+
     fn describe(&self) -> String {
         format!(
             "exit {}\n--- stdout\n{}\n--- stderr\n{}",
@@ -260,15 +274,7 @@ fn status(dir: &Path, url: &str, extra: &[&str]) -> Out {
         .args(extra)
         .output()
         .unwrap();
-    let out = Out {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        json: std::fs::read_to_string(&json)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(serde_json::Value::Null),
-    };
+    let out = Out::read(output, &json);
     assert!(
         !out.stdout.contains(PASSWORD_MARK) && !out.stderr.contains(PASSWORD_MARK),
         "the password was printed:\n{}",
@@ -770,13 +776,7 @@ fn plan_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) 
             .args(extra)
             .output()
             .unwrap();
-        let out = Out {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            json: serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default())
-                .unwrap_or(serde_json::Value::Null),
-        };
+        let out = Out::read(output, &json);
         let markdown = std::fs::read_to_string(&md).unwrap_or_default();
         (out, markdown)
     };
@@ -1433,13 +1433,7 @@ fn alembic_plan_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag
             .args(extra)
             .output()
             .unwrap();
-        Out {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            json: serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default())
-                .unwrap_or(serde_json::Value::Null),
-        }
+        Out::read(output, &json)
     };
     let out = plan(&[]);
     assert_eq!(out.code, 4, "{}", out.describe());
