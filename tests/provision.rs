@@ -4,6 +4,8 @@
 //! These tests need the server binaries (Debian: `apt-get install postgresql mariadb-server`);
 //! without them they fail with a message saying so.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -83,19 +85,6 @@ fn wait_dead(pid: u32, within: Duration) -> bool {
     !alive(pid)
 }
 
-async fn scalar_i64(conn: &mut Conn, sql: &'static str) -> i64 {
-    match conn {
-        Conn::Postgres(c) => sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut *c)
-            .await
-            .expect(sql),
-        Conn::Mysql(c) => sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut *c)
-            .await
-            .expect(sql),
-    }
-}
-
 async fn database_exists(server: &dyn Server, name: &str) -> bool {
     let mut conn = Conn::connect(server.info().engine, server.admin_url())
         .await
@@ -135,7 +124,7 @@ async fn exercise_database(server: &dyn Server) {
         .await
         .expect("connect to the throwaway database");
     assert_eq!(
-        scalar_i64(&mut conn, "SELECT count(*) FROM (SELECT 1 AS one) AS t").await,
+        support::scalar_i64(&mut conn, "SELECT count(*) FROM (SELECT 1 AS one) AS t").await,
         1
     );
     conn.execute("CREATE TABLE widgets (id INT PRIMARY KEY, name VARCHAR(40))")
@@ -145,7 +134,7 @@ async fn exercise_database(server: &dyn Server) {
         .await
         .expect("insert");
     assert_eq!(
-        scalar_i64(&mut conn, "SELECT count(*) FROM widgets WHERE name = 'one'").await,
+        support::scalar_i64(&mut conn, "SELECT count(*) FROM widgets WHERE name = 'one'").await,
         1
     );
     // Keep the session open: dropping must cope with it.
@@ -297,7 +286,7 @@ async fn url_provider_leaves_other_databases(engine: Engine, scheme: &str) {
     assert!(database_exists(&host, &keep).await, "{keep} was dropped");
     let mut c = Conn::connect(host.info().engine, &keep_url).await.unwrap();
     assert_eq!(
-        scalar_i64(&mut c, "SELECT count(*) FROM precious WHERE id = 42").await,
+        support::scalar_i64(&mut c, "SELECT count(*) FROM precious WHERE id = 42").await,
         1
     );
     c.close().await;

@@ -7,6 +7,8 @@
 //! Needs the server binaries (Debian: `apt-get install postgresql mariadb-server`). No timings
 //! are asserted.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -112,19 +114,6 @@ fn password_of(url: &SecretUrl) -> String {
         .to_string()
 }
 
-async fn scalar(conn: &mut Conn, sql: &'static str) -> i64 {
-    match conn {
-        Conn::Postgres(c) => sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut *c)
-            .await
-            .expect(sql),
-        Conn::Mysql(c) => sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut *c)
-            .await
-            .expect(sql),
-    }
-}
-
 /// Connect as the admin, create a table, and leave it there (the next run must not see it).
 async fn create_probe(server: &dyn Server) {
     let engine = server.info().engine;
@@ -146,8 +135,8 @@ async fn create_probe(server: &dyn Server) {
         conn.execute(sql).await.expect(sql);
     }
     let count = match engine {
-        Engine::Postgres => scalar(&mut conn, "SELECT count(*) FROM leak_probe").await,
-        _ => scalar(&mut conn, "SELECT count(*) FROM leak_probe.t").await,
+        Engine::Postgres => support::scalar_i64(&mut conn, "SELECT count(*) FROM leak_probe").await,
+        _ => support::scalar_i64(&mut conn, "SELECT count(*) FROM leak_probe.t").await,
     };
     assert_eq!(count, 1);
     conn.close().await;
@@ -162,13 +151,13 @@ async fn probes(server: &dyn Server) -> i64 {
     let n =
         match engine {
             Engine::Postgres => {
-                scalar(
+                support::scalar_i64(
                     &mut conn,
                     "SELECT count(*) FROM pg_class WHERE relname = 'leak_probe'",
                 )
                 .await
             }
-            _ => scalar(
+            _ => support::scalar_i64(
                 &mut conn,
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'leak_probe'",
             )

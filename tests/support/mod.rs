@@ -509,3 +509,18 @@ pub fn docker_ready(test: &str) -> bool {
         }
     }
 }
+
+/// One `i64` from `sql` (a count) on either engine.
+pub async fn scalar_i64(conn: &mut migcheck::provision::Conn, sql: &'static str) -> i64 {
+    use migcheck::provision::Conn;
+    match conn {
+        Conn::Postgres(c) => sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut *c)
+            .await
+            .expect(sql),
+        Conn::Mysql(c) => sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut *c)
+            .await
+            .expect(sql),
+    }
+}
