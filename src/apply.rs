@@ -20,16 +20,6 @@ pub struct PreparedScript {
     pub statements: Vec<Statement>,
     /// Run without a surrounding transaction (format marker, or Flyway's own detection).
     pub no_transaction: bool,
-    /// Set for Alembic revisions: the step is the project's own Alembic, driven by migcheck,
-    /// not SQL migcheck sends itself (`statements` is then empty).
-    pub alembic: Option<AlembicStep>,
-}
-
-/// What the Alembic driver is asked to do for a script.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AlembicStep {
-    Upgrade(String),
-    Downgrade(String),
 }
 
 /// Why a script did not apply.

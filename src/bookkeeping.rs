@@ -56,7 +56,8 @@ pub fn statements(format: Format, dialect: Dialect) -> &'static [&'static str] {
             "CREATE UNIQUE INDEX schema_migration_version_idx ON schema_migration (version)",
             "CREATE INDEX schema_migration_version_self_idx ON schema_migration (version_self)",
         ],
-        (Format::Alembic, _) => &[],
+        // Formats applied by their own tool (Alembic, ...): it creates its own bookkeeping.
+        _ => &[],
     }
 }
 

@@ -182,7 +182,6 @@ async fn build_target(engine: Engine, url: &str, dir: &Path, format: Format, upt
             file: m.up.file.clone(),
             statements: migcheck::sql::split(&m.up, dialect).unwrap(),
             no_transaction: m.up.no_transaction,
-            alembic: None,
         };
         apply(&mut conn, &script)
             .await
@@ -1381,7 +1380,6 @@ fn tls_scenarios(
         file: chain[2].up.file.clone(),
         statements: migcheck::sql::split(&chain[2].up, engine.dialect()).unwrap(),
         no_transaction: false,
-        alembic: None,
     };
     rt.block_on(async {
         let mut conn = connect(engine, admin_db.as_str()).await;
@@ -1555,7 +1553,6 @@ fn wait_scenarios(rt: &tokio::runtime::Runtime, server: &dyn Server, tag: &str) 
             file: chain[2].up.file.clone(),
             statements: migcheck::sql::split(&chain[2].up, engine.dialect()).unwrap(),
             no_transaction: false,
-            alembic: None,
         };
         apply(&mut conn, &script).await.unwrap();
         for sql in record_sql(Format::GolangMigrate, &chain[2], 3, true) {

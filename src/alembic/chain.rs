@@ -4,8 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use super::graph::{Graph, ProblemKind};
-use crate::chain::{Chain, ChainProblem, Format, Migration, ProblemSeverity, Script, Version};
+use super::runner::AlembicRunner;
+use crate::chain::{
+    Chain, ChainProblem, DiscoverOptions, Format, Migration, ProblemSeverity, Script, Version,
+};
+use crate::error::Result;
+use crate::formats::{History, LoadOptions, Loaded};
 
 /// True when `path` is (or holds) an Alembic project: `alembic.ini`, a `pyproject.toml` with
 /// `[tool.alembic]`, or a script folder with `env.py`.
@@ -17,6 +24,36 @@ pub fn is_project(path: &Path) -> bool {
         || path.join("env.py").is_file()
         || std::fs::read_to_string(path.join("pyproject.toml"))
             .is_ok_and(|t| t.contains("[tool.alembic]"))
+}
+
+/// Alembic projects among `crate::formats`: the project's own Alembic applies each revision.
+pub struct AlembicFormat;
+
+impl crate::formats::ChainFormat for AlembicFormat {
+    fn claims(&self, path: &Path, forced: Option<Format>) -> bool {
+        match forced {
+            Some(format) => format == Format::Alembic,
+            None => is_project(path),
+        }
+    }
+
+    fn read(&self, path: &Path, options: &DiscoverOptions) -> Result<Chain> {
+        crate::chain::discover(path, options)
+    }
+
+    fn load(&self, path: &Path, options: &LoadOptions) -> Result<Loaded> {
+        let graph = Graph::load(path)?;
+        // Alembic runs env.py for every command: without it nothing can be verified.
+        graph.project.require_env_py()?;
+        let chain = to_chain(&graph, path, options.allow_multiple_heads);
+        let graph = Arc::new(graph);
+        Ok(Loaded {
+            chain,
+            runner: Box::new(AlembicRunner::new(Arc::clone(&graph), &options.runner)),
+            blocking: BLOCKING,
+            history: History::Revisions(graph),
+        })
+    }
 }
 
 /// Graph problems that leave no order to apply the revisions in: nothing is applied.

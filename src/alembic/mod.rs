@@ -8,6 +8,7 @@ pub mod config;
 pub mod driver;
 pub mod graph;
 pub mod parse;
+pub mod runner;
 
 pub use config::{find_project, Project};
 pub use driver::{Driver, DriverOptions, StepError, StepResult};

@@ -205,8 +205,14 @@ fn pattern(format: Format) -> &'static str {
         Format::Goose => goose::PATTERN,
         Format::Flyway => flyway::PATTERN,
         Format::Diesel => diesel::PATTERN,
-        Format::Alembic => "alembic.ini (or [tool.alembic]) with versions/*.py",
+        // Alembic, ...: read by a module of its own (`crate::formats`), never by this discovery.
+        _ => "a project of its own (alembic.ini, ...)",
     }
+}
+
+/// Whether `format` is read by a module of its own (`crate::formats`), not by this discovery.
+pub(super) fn own_project(format: Format) -> bool {
+    family(format) == 3
 }
 
 /// Formats whose files can be told apart only by suffix or content share a family: a misfit
@@ -221,7 +227,8 @@ fn family(format: Format) -> u8 {
         | Format::Goose => 0,
         Format::Flyway => 1,
         Format::Diesel => 2,
-        Format::Alembic => 3,
+        // Formats read by a module of their own (Alembic, ...).
+        _ => 3,
     }
 }
 
@@ -242,6 +249,14 @@ pub(super) fn discover(root: &Path, options: &DiscoverOptions) -> Result<Chain> 
             root,
             None,
             "no Alembic project here: expected alembic.ini, [tool.alembic] in pyproject.toml, or env.py",
+        ));
+    }
+    // A format with a project of its own reached here: its project was not found.
+    if let Some(format) = options.format.filter(|f| own_project(*f)) {
+        return Err(Error::input(
+            root,
+            None,
+            format!("no {format} project here (this command reads SQL-file chains and Alembic projects only)"),
         ));
     }
     match fs::metadata(root) {
@@ -789,9 +804,9 @@ impl Builder {
             Format::Flyway => self.flyway(f, confs),
             // Never reached: `discover` leaves plain files out of a Diesel chain.
             Format::Diesel => Ok(()),
-            // Refused at the top of `discover`; a stray .sql file is all it could be.
-            Format::Alembic => {
-                self.unrecognized(&f.path, format, ".sql file in an Alembic project");
+            // Alembic, ...: refused at the top of `discover`; a stray .sql file is all it could be.
+            _ => {
+                self.unrecognized(&f.path, format, ".sql file in a project of another tool");
                 Ok(())
             }
         }
@@ -1326,7 +1341,8 @@ fn runs_outside_transaction(format: Format, script: &Script, engine: Engine) -> 
                             .any(|st| super::must_run_outside_transaction(&st.sql))
                     }))
         }
-        Format::Goose | Format::Alembic => marked,
+        // Goose, and formats whose scripts say it themselves.
+        _ => marked,
     }
 }
 
@@ -1340,7 +1356,8 @@ fn missing_down_message(format: Format, d: &Draft) -> String {
         Format::Goose => "no `-- +goose Down` section".to_string(),
         Format::Flyway => format!("no U{}__{}.sql undo script", d.version, d.name),
         Format::Diesel => format!("no down.sql in {}", d.id),
-        Format::Alembic => "no downgrade".to_string(),
+        // Alembic, ...: never read by this discovery.
+        _ => "no down script".to_string(),
     };
     format!("migration {} has no down: {expected}", d.id)
 }

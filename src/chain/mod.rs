@@ -49,6 +49,14 @@ impl Format {
     }
 }
 
+impl Format {
+    /// Whether this format is read by a module of its own (`crate::formats`: Alembic, ...)
+    /// rather than by the SQL-file discovery.
+    pub fn has_own_project(self) -> bool {
+        discover::own_project(self)
+    }
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -34,7 +34,9 @@ pub fn default_table(format: Format) -> &'static str {
         Format::Flyway => "flyway_schema_history",
         Format::Diesel => "__diesel_schema_migrations",
         Format::Popx => "schema_migration",
-        Format::Alembic => "alembic_version",
+        // Alembic: the one format with a project of its own that `status` reads
+        // (`load_chain` reads the others' folders as SQL files, which refuses them).
+        _ => "alembic_version",
     }
 }
 
@@ -111,7 +113,8 @@ pub async fn read(
         Format::Dbmate | Format::Diesel | Format::Popx => {
             format!("SELECT {} FROM {table} ORDER BY version", t("version"))
         }
-        Format::Alembic => format!("SELECT {} FROM {table}", t("version_num")),
+        // Alembic (see `default_table`).
+        _ => format!("SELECT {} FROM {table}", t("version_num")),
     };
     let rows = session
         .query(&sql)

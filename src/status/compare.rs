@@ -39,14 +39,16 @@ fn stored_key(format: Format, stored: &str) -> String {
             parts.join(".")
         }
         Format::Diesel => stored.replace('-', ""),
-        Format::Dbmate | Format::Popx | Format::Alembic => stored.to_string(),
+        // dbmate, popx, Alembic: stored as written.
+        _ => stored.to_string(),
     }
 }
 
 /// The key a chain migration's version is stored under.
 fn key_of(format: Format, m: &Migration) -> String {
     match (&m.version.key, format) {
-        (_, Format::Dbmate | Format::Alembic) => m.version.text.clone(),
+        (_, Format::Dbmate) => m.version.text.clone(),
+        (_, f) if f.has_own_project() => m.version.text.clone(),
         (VersionKey::Numbers(parts), _) => parts
             .iter()
             .map(u128::to_string)

@@ -484,7 +484,6 @@ async fn expected_schema(
                     file: m.up.file.clone(),
                     statements: crate::sql::split(&m.up, engine.dialect())?,
                     no_transaction: m.up.no_transaction,
-                    alembic: None,
                 };
                 if let Err(e) = crate::apply::apply(&mut conn, &script).await {
                     outcome = Err(Error::Input {

@@ -9,16 +9,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::alembic;
-use crate::apply::{self, AlembicStep, ApplyFailure, PreparedScript};
-use crate::bookkeeping;
-use crate::chain::{
-    self, Chain, ChainProblem, DiscoverOptions, Format, Migration, ProblemSeverity,
-};
+use crate::apply::ApplyFailure;
+use crate::chain::{self, Chain, DiscoverOptions};
 use crate::cli::{ColorChoice, RoundtripMode, VerifyArgs};
-use crate::compare::{self, ChangeKind, Comparison, CosmeticPolicy, Masks, Policies};
+use crate::compare::{self, ChangeKind, CosmeticPolicy, Masks, Policies};
 use crate::engine::Dialect;
 use crate::error::{exit, Error, Result};
+use crate::formats::{self, History, LoadOptions};
 use crate::history;
 use crate::lint;
 use crate::observe::{self, Observation, Recorder};
@@ -26,16 +23,13 @@ use crate::provision::{sandbox, Conn, Database, Server};
 use crate::redact;
 use crate::report::terminal::Printer;
 use crate::report::{
-    self, CheckReport, EngineReport, Finding, MigrationReport, OptionsReport, Phase,
-    ProviderReport, Report, Status, Timings, Verdict,
+    self, CheckReport, EngineReport, Finding, OptionsReport, ProviderReport, Report, Status,
+    Timings, Verdict,
 };
+use crate::runner::{Applier, ApplyContext, Plan, Runner, RunnerOptions, Step};
 use crate::snapshot::{self, Snapshot};
-use crate::sql;
 use crate::timing::{self, Bucket};
 use crate::verify_config::VerifyConfig;
-
-/// Chain problems that make the order of migrations meaningless: nothing is applied.
-const BLOCKING_PROBLEMS: &[&str] = &["duplicate-version", "mixed-formats"];
 
 /// A new report for one chain, filled in as the pipeline runs.
 fn new_report(args: &VerifyArgs, started_at: &str, chain: Option<String>) -> Report {
@@ -119,6 +113,9 @@ fn write_evidence(dir: &Path, args: &VerifyArgs, report: &Report) -> Result<Stri
 
 /// `migcheck snapshot CHAIN -o FILE`: the ups on an empty database, then the schema.
 mod chains;
+mod checks;
+use checks::*;
+
 pub use chains::run;
 pub use chains::slug;
 
@@ -140,35 +137,32 @@ async fn verify(
 ) -> Result<()> {
     let phase = Instant::now();
     let reading_chain = timing::enter(Bucket::Chain);
-    let wants_alembic = match args.format {
-        Some(f) => f == Format::Alembic,
-        None => alembic::chain::is_project(&args.path),
-    };
-    let graph = if wants_alembic {
-        let graph = alembic::graph::Graph::load(&args.path)?;
-        // Alembic runs env.py for every command: without it nothing can be verified.
-        graph.project.require_env_py()?;
-        Some(graph)
-    } else {
-        None
-    };
     let discover_options = DiscoverOptions {
         format: args.format,
         require_down: args.require_down,
         engine: Some(args.engine.engine),
     };
-    let chain = match &graph {
-        Some(g) => alembic::chain::to_chain(g, &args.path, args.allow_multiple_heads),
-        None => chain::discover(&args.path, &discover_options)?,
-    };
+    let loaded = formats::load(
+        &args.path,
+        &LoadOptions {
+            discover: discover_options.clone(),
+            allow_multiple_heads: args.allow_multiple_heads,
+            runner: RunnerOptions {
+                python: args.python.clone(),
+                url_env: args.url_env.clone(),
+                sqlalchemy_scheme: args.sqlalchemy_scheme.clone(),
+                startup_timeout: args.startup_timeout(),
+                statement_timeout: args.statement_timeout(),
+            },
+        },
+    )?;
+    let chain = &loaded.chain;
+    let runner = &*loaded.runner;
     report.format = chain.format.name().to_string();
     report.format_reason.clone_from(&chain.format_reason);
     report.migrations = chain.migrations.iter().map(migration_report).collect();
     let dialect = args.engine.engine.dialect();
-    let plans = match &graph {
-        Some(g) => prepare_alembic(&chain, g),
-        None => prepare(&chain, dialect)?,
-    };
+    let plans = runner.plans(chain);
     let expected = match &args.expect_snapshot {
         Some(path) => Some(read_snapshot(path)?),
         None => None,
@@ -182,8 +176,8 @@ async fn verify(
     let judging_history = timing::enter(Bucket::History);
     let judgement = judge_history(
         args,
-        &chain,
-        graph.as_ref(),
+        chain,
+        &loaded.history,
         &discover_options,
         lint_config.as_ref(),
         printer,
@@ -193,13 +187,11 @@ async fn verify(
     let verify_config = VerifyConfig::resolve(args)?;
     report.options.cosmetic = verify_config.cosmetic.describe();
     report.options.session_sql = verify_config.session_sql.clone();
-    if graph.is_some() && !verify_config.session_sql.is_empty() {
-        return Err(Error::Usage(
-            "--session-sql / session-sql does not apply to Alembic projects: Alembic opens its own \
-             connections, so set the session up in env.py (e.g. `connection.exec_driver_sql(...)` \
-             before `context.run_migrations()`)"
-                .to_string(),
-        ));
+    if let Some(why) = runner
+        .refuses_session_sql()
+        .filter(|_| !verify_config.session_sql.is_empty())
+    {
+        return Err(Error::Usage(why.to_string()));
     }
     // Findings are read with the server's version once one runs (a rule may depend on it).
     let run_lint = |report: &mut Report,
@@ -223,15 +215,15 @@ async fn verify(
                 }
                 None => config,
             };
-            report.findings = if graph.is_some() {
-                // What Alembic really sent, attributed to each revision's file.
+            report.findings = if runner.lints_what_it_ran() {
+                // What the tool really sent, attributed to each migration's file.
                 let scripts: Vec<(Option<&str>, &chain::Script)> = captured
                     .iter()
                     .map(|(id, s)| (Some(id.as_str()), s))
                     .collect();
                 lint::lint_scripts(&scripts, engine, version, config)
             } else {
-                lint::lint_chain(&chain, engine, version, config)
+                lint::lint_chain(chain, engine, version, config)
             };
             observe::reconcile(
                 &mut report.findings,
@@ -266,13 +258,13 @@ async fn verify(
     if let Some(history) = &report.history {
         printer.base(history);
     }
-    let chain_check = chain_check(&chain, phase.elapsed());
+    let chain_check = chain_check(chain, phase.elapsed());
     printer.chain(&chain_check);
     report.checks.push(chain_check);
     if let Some(blocker) = chain
         .problems
         .iter()
-        .find(|p| BLOCKING_PROBLEMS.contains(&p.kind) || alembic::chain::BLOCKING.contains(&p.kind))
+        .find(|p| loaded.blocking.contains(&p.kind))
     {
         tracing::info!(
             kind = blocker.kind,
@@ -290,7 +282,6 @@ async fn verify(
         statement_timeout: args.statement_timeout(),
         migration_timeout: args.migration_timeout(),
         url_privileged: args.url_privileged,
-        format: chain.format,
         require_down: args.require_down,
         snapshot_out: args
             .snapshot_out
@@ -304,18 +295,8 @@ async fn verify(
             .collect(),
         expected: expected.as_ref(),
         apply_only: args.apply_only,
-        observe: lint_config.as_ref().is_some_and(observe::wanted) && graph.is_none(),
-        alembic: graph.as_ref().map(|g| AlembicSettings {
-            graph: g,
-            options: alembic::driver::DriverOptions {
-                python: args.python.clone(),
-                url_env: args.url_env.clone(),
-                sqlalchemy_scheme: args.sqlalchemy_scheme.clone(),
-                startup_timeout: args.startup_timeout(),
-                statement_timeout: args.statement_timeout(),
-                ..Default::default()
-            },
-        }),
+        observe: lint_config.as_ref().is_some_and(observe::wanted) && runner.observable(),
+        runner,
     };
     drop(reading_chain);
     {
@@ -440,32 +421,6 @@ fn sandbox_description(server: &dyn Server, privileged: bool) -> Option<String> 
 
 /// On a shared server, a script with a server-wide statement fails before any of it runs:
 /// migcheck touches only the database it created.
-fn refuse_server_wide(
-    script: &PreparedScript,
-    dialect: crate::engine::Dialect,
-) -> Option<ApplyFailure> {
-    script.statements.iter().find_map(|st| {
-        let what = sql::server_wide(&st.sql, dialect)?;
-        Some(ApplyFailure {
-            file: script.file.clone(),
-            line: st.line,
-            message: format!(
-                "refused: {what} would reach beyond the throwaway database on the shared server \
-                 given by --url; nothing of this migration was run"
-            ),
-            detail: format!(
-                "statement at line {}:\n    {}\nhint: verify this chain with --provider local or docker, \
-                 or pass --url-privileged if this server is yours to change\n",
-                st.line,
-                st.sql.lines().next().unwrap_or_default()
-            ),
-            partially_applied: false,
-            irreversible: false,
-            duration: Duration::ZERO,
-        })
-    })
-}
-
 /// Why later migrations are skipped when the ups could not be replayed on a fresh database.
 fn replay_halt(id: &str, e: &Error) -> String {
     format!(
@@ -511,8 +466,6 @@ struct Settings<'a> {
     migration_timeout: Option<Duration>,
     /// `--url-privileged`: server-wide statements may run on a server given by URL.
     url_privileged: bool,
-    /// Whose version table each throwaway database gets before the first migration.
-    format: chain::Format,
     require_down: bool,
     /// Where the schema after the last migration goes (`--snapshot-out`, the evidence folder).
     snapshot_out: Vec<std::path::PathBuf>,
@@ -522,73 +475,8 @@ struct Settings<'a> {
     apply_only: bool,
     /// Watch locks and rewrites during the first upgrade of each migration.
     observe: bool,
-    /// Set for an Alembic project: steps run through the project's own Alembic.
-    alembic: Option<AlembicSettings<'a>>,
-}
-
-struct AlembicSettings<'a> {
-    graph: &'a alembic::graph::Graph,
-    options: alembic::driver::DriverOptions,
-}
-
-/// One migration with its scripts split for the engine's dialect.
-struct Plan<'a> {
-    migration: &'a Migration,
-    up: PreparedScript,
-    down: Option<PreparedScript>,
-}
-
-/// Split every script before any database is started: a malformed file is bad input (exit 2).
-fn prepare(chain: &Chain, dialect: Dialect) -> Result<Vec<Plan<'_>>> {
-    // Transaction state was decided at discovery (lint reads the same). Only Flyway interprets
-    // `DELIMITER` as the mysql client does; every other tool hands the file to the server.
-    let prepare_script = |script: &chain::Script| -> Result<PreparedScript> {
-        let statements = if chain.format == Format::Flyway {
-            sql::split(script, dialect)?
-        } else {
-            sql::split_as_sent(script, dialect)?
-        };
-        Ok(PreparedScript {
-            file: script.file.clone(),
-            statements,
-            no_transaction: script.no_transaction,
-            alembic: None,
-        })
-    };
-    chain
-        .migrations
-        .iter()
-        .map(|m| {
-            Ok(Plan {
-                migration: m,
-                up: prepare_script(&m.up)?,
-                down: m.down.as_ref().map(prepare_script).transpose()?,
-            })
-        })
-        .collect()
-}
-
-/// Alembic revisions: upgrade to the revision; down is one step back on its own branch (a merge
-/// goes back to its parents, other branches stay applied).
-fn prepare_alembic<'c>(chain: &'c Chain, graph: &alembic::graph::Graph) -> Vec<Plan<'c>> {
-    let script = |m: &Migration, step: AlembicStep| PreparedScript {
-        file: m.up.file.clone(),
-        statements: Vec::new(),
-        no_transaction: false,
-        alembic: Some(step),
-    };
-    chain
-        .migrations
-        .iter()
-        .map(|m| Plan {
-            migration: m,
-            up: script(m, AlembicStep::Upgrade(m.id.clone())),
-            down: Some(script(
-                m,
-                AlembicStep::Downgrade(graph.step_back_target(&m.id)),
-            )),
-        })
-        .collect()
+    /// Applies the chain's steps.
+    runner: &'a dyn Runner,
 }
 
 /// The throwaway database and the two connections migcheck uses on it: one applies
@@ -603,8 +491,10 @@ struct Session<'a> {
     tracker: Option<snapshot::Tracker>,
     secrets: Vec<String>,
     recorder: Option<Recorder>,
-    alembic: Option<AlembicRun<'a>>,
-    /// SQL Alembic executed during each revision's first upgrade, for the lint.
+    runner: &'a dyn Runner,
+    /// The runner at work on the current database.
+    applier: Option<Box<dyn Applier>>,
+    /// SQL the runner executed during each migration's first upgrade, for the lint.
     captured: Vec<(String, chain::Script)>,
     session_sql: &'a [String],
     statement_timeout: Option<Duration>,
@@ -614,7 +504,6 @@ struct Session<'a> {
     /// A failure that is the environment's, not the chain's (the server's disk is full):
     /// the run ends with exit 3 once the current mode returns.
     fatal: Option<Error>,
-    format: chain::Format,
 }
 
 /// A throwaway database with what the session holds on it.
@@ -623,16 +512,14 @@ struct Attached {
     apply_conn: Option<Conn>,
     snapshot_conn: Option<Conn>,
     tracker: Option<snapshot::Tracker>,
-    driver: Option<alembic::driver::Driver>,
+    applier: Option<Box<dyn Applier>>,
 }
 
 impl Attached {
     async fn close(self, server: &dyn Server) -> Result<()> {
         let _dropping = timing::enter(Bucket::Databases);
-        if let Some(driver) = self.driver {
-            if let Err(e) = driver.stop().await {
-                tracing::warn!("the Alembic driver did not stop cleanly: {e}");
-            }
+        if let Some(applier) = self.applier {
+            applier.close().await;
         }
         for conn in [self.apply_conn, self.snapshot_conn].into_iter().flatten() {
             conn.close().await;
@@ -644,22 +531,14 @@ impl Attached {
     }
 }
 
-/// The project's Alembic, driven through one long-lived process per throwaway database.
-struct AlembicRun<'a> {
-    settings: &'a AlembicSettings<'a>,
-    engine: crate::engine::Engine,
-    driver: Option<alembic::driver::Driver>,
-}
-
 impl<'a> Session<'a> {
     async fn open(
         server: &'a dyn Server,
         observe: bool,
-        alembic: Option<&'a AlembicSettings<'a>>,
+        runner: &'a dyn Runner,
         session_sql: &'a [String],
         statement_timeout: Option<Duration>,
         sandboxed: bool,
-        format: chain::Format,
     ) -> Result<Session<'a>> {
         let mut session = Session {
             server,
@@ -669,18 +548,14 @@ impl<'a> Session<'a> {
             tracker: None,
             secrets: server.admin_url().secrets(),
             recorder: observe.then(Recorder::new),
-            alembic: alembic.map(|settings| AlembicRun {
-                settings,
-                engine: server.info().engine,
-                driver: None,
-            }),
+            runner,
+            applier: None,
             captured: Vec::new(),
             session_sql,
             statement_timeout,
             migration_timeout: None,
             sandboxed,
             fatal: None,
-            format,
         };
         session.fresh_database().await?;
         Ok(session)
@@ -720,12 +595,13 @@ impl<'a> Session<'a> {
             }
         }
         // After the session setup, so that its search_path decides the schema, as for the tool.
-        bookkeeping::create(conn, self.format)
+        self.runner
+            .prepare_connection(conn)
             .await
             .map_err(|message| Error::environment(message, None))
     }
 
-    /// Create a database with its connections (and Alembic driver); the session holds none.
+    /// Create a database with its connections and the runner's applier; the session holds none.
     async fn open_database(&mut self) -> Result<()> {
         let _creating = timing::enter(Bucket::Databases);
         let db = Database::create(self.server, self.sandboxed).await?;
@@ -753,17 +629,7 @@ impl<'a> Session<'a> {
         };
         self.snapshot_conn = Some(snapshot_conn);
         tracing::info!(database = %db.name, "throwaway database ready");
-        if let Some(run) = &mut self.alembic {
-            // The driver's engine is bound to one database: a fresh database, a fresh driver.
-            let driver = alembic::driver::Driver::start(
-                &run.settings.graph.project,
-                run.engine,
-                &db.url,
-                &run.settings.options,
-            )
-            .await?;
-            run.driver = Some(driver);
-        }
+        self.applier = Some(self.runner.open(&db).await?);
         self.db = Some(db);
         Ok(())
     }
@@ -779,7 +645,7 @@ impl<'a> Session<'a> {
             apply_conn: self.apply_conn.take(),
             snapshot_conn: self.snapshot_conn.take(),
             tracker: self.tracker.take(),
-            driver: self.alembic.as_mut().and_then(|run| run.driver.take()),
+            applier: self.applier.take(),
         }
     }
 
@@ -788,35 +654,34 @@ impl<'a> Session<'a> {
         self.apply_conn = parts.apply_conn;
         self.snapshot_conn = parts.snapshot_conn;
         self.tracker = parts.tracker;
-        if let Some(run) = &mut self.alembic {
-            run.driver = parts.driver;
-        }
+        self.applier = parts.applier;
     }
 
-    async fn apply(&mut self, script: &PreparedScript) -> Result<Duration, ApplyFailure> {
-        self.apply_with(script, None).await
+    async fn apply(&mut self, step: &Step) -> Result<Duration, ApplyFailure> {
+        self.apply_with(step, None).await
     }
 
-    /// The first upgrade of a migration: observed when observation is on.
+    /// The first upgrade of a migration: observed when observation is on, and what the
+    /// runner ran is kept for the lint.
     async fn apply_first(
         &mut self,
-        script: &PreparedScript,
+        step: &Step,
         migration: &str,
     ) -> Result<Duration, ApplyFailure> {
-        self.apply_with(script, Some(migration)).await
+        self.apply_with(step, Some(migration)).await
     }
 
     async fn apply_with(
         &mut self,
-        script: &PreparedScript,
-        observed_as: Option<&str>,
+        step: &Step,
+        first_upgrade_of: Option<&str>,
     ) -> Result<Duration, ApplyFailure> {
         let _applying = timing::enter(Bucket::Migrations);
-        if self.apply_conn.is_none() {
+        if self.apply_conn.is_none() || self.applier.is_none() {
             // The last migration ran out of time and its connection was ended.
             if let Err(e) = self.reconnect_apply().await {
                 return self.account(Err(ApplyFailure {
-                    file: script.file.clone(),
+                    file: step.file.clone(),
                     line: 1,
                     message: format!("cannot reconnect after a migration timeout: {e}"),
                     detail: String::new(),
@@ -827,68 +692,64 @@ impl<'a> Session<'a> {
             }
         }
         let limit = self.migration_timeout;
-        if let Some(step) = &script.alembic {
-            let fut = self.alembic_step(script, step, observed_as);
-            let outcome = match limit {
-                Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
-                None => Some(fut.await),
-            };
-            let result = match outcome {
-                Some(result) => result,
-                None => Err(self
-                    .migration_timed_out(script, None, limit.unwrap_or_default())
-                    .await),
-            };
-            return self.account(result);
-        }
-        if self.sandboxed {
-            if let Some(refused) = refuse_server_wide(script, self.server.info().engine.dialect()) {
-                return self.account(Err(refused));
-            }
-        }
         let running = AtomicUsize::new(0);
         let outcome = {
             let conn = self
                 .apply_conn
                 .as_mut()
                 .expect("session holds a connection while open");
-            let recorder = match (observed_as, self.recorder.as_mut()) {
+            let applier = self
+                .applier
+                .as_mut()
+                .expect("session holds an applier while open");
+            let recorder = match (first_upgrade_of, self.recorder.as_mut()) {
                 (Some(id), Some(recorder)) => Some((recorder, Some(id))),
                 _ => None,
             };
-            let fut = apply::apply_tracked(conn, script, recorder, &running);
+            let cx = ApplyContext {
+                conn,
+                recorder,
+                running: &running,
+                sandboxed: self.sandboxed,
+            };
+            let fut = applier.apply(cx, step);
             match limit {
                 Some(limit) => tokio::time::timeout(limit, fut).await.ok(),
                 None => Some(fut.await),
             }
         };
         let result = match outcome {
-            Some(result) => result,
+            Some(Ok(applied)) => {
+                if let Some(id) = first_upgrade_of {
+                    self.captured
+                        .extend(applied.ran.into_iter().map(|s| (id.to_string(), s)));
+                }
+                Ok(applied.took)
+            }
+            Some(Err(f)) => Err(f),
             None => {
                 let index = running.load(Ordering::Relaxed);
                 let limit = limit.unwrap_or_default();
-                Err(self
-                    .migration_timed_out(script, script.statements.get(index), limit)
-                    .await)
+                Err(self.migration_timed_out(step, index, limit).await)
             }
         };
         self.account(result)
     }
 
     /// A migration ran past `--migration-timeout`: end every session on the throwaway
-    /// database but the snapshot one (the applying connection, Alembic's), so that the server
-    /// stops working on it, and fail the migration at the statement it was running.
+    /// database but the snapshot one (the applying connection, the runner's own), so that the
+    /// server stops working on it, and fail the migration at the statement it was running.
     async fn migration_timed_out(
         &mut self,
-        script: &PreparedScript,
-        statement: Option<&sql::Statement>,
+        step: &Step,
+        index: usize,
         limit: Duration,
     ) -> ApplyFailure {
-        // Dropped, not closed: it is busy with the statement that ran out of time.
+        let statement = self.applier.as_ref().and_then(|a| a.statement(step, index));
+        let statement = statement.as_ref();
+        // Dropped, not closed: they are busy with the statement that ran out of time.
         drop(self.apply_conn.take());
-        if let Some(run) = &mut self.alembic {
-            run.driver = None;
-        }
+        drop(self.applier.take());
         if let Some(conn) = self.snapshot_conn.as_mut() {
             if let Err(e) = end_other_sessions(conn).await {
                 tracing::warn!("cannot end the timed-out migration's session: {e}");
@@ -910,7 +771,7 @@ impl<'a> Session<'a> {
             limit.as_secs()
         ));
         ApplyFailure {
-            file: script.file.clone(),
+            file: step.file.clone(),
             line: statement.map_or(1, |s| s.line),
             message: format!(
                 "the migration did not finish within --migration-timeout ({} s){}",
@@ -934,25 +795,16 @@ impl<'a> Session<'a> {
             .db
             .as_ref()
             .ok_or_else(|| Error::environment("no throwaway database is open".to_string(), None))?;
-        let mut conn = db.connect().await?;
-        if let Err(e) = self.set_up_apply_conn(&mut conn).await {
-            conn.close().await;
-            return Err(e);
-        }
-        self.apply_conn = Some(conn);
-        if let Some(run) = &mut self.alembic {
-            if run.driver.is_none() {
-                let db = self.db.as_ref().expect("checked above");
-                run.driver = Some(
-                    alembic::driver::Driver::start(
-                        &run.settings.graph.project,
-                        run.engine,
-                        &db.url,
-                        &run.settings.options,
-                    )
-                    .await?,
-                );
+        if self.apply_conn.is_none() {
+            let mut conn = db.connect().await?;
+            if let Err(e) = self.set_up_apply_conn(&mut conn).await {
+                conn.close().await;
+                return Err(e);
             }
+            self.apply_conn = Some(conn);
+        }
+        if self.applier.is_none() {
+            self.applier = Some(self.runner.open(db).await?);
         }
         Ok(())
     }
@@ -1014,86 +866,16 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// One Alembic upgrade or downgrade through the driver. An exception in the revision is a
-    /// failure of the step; a driver that died is too (and the replay that follows restarts it).
-    async fn alembic_step(
-        &mut self,
-        script: &PreparedScript,
-        step: &AlembicStep,
-        first_upgrade_of: Option<&str>,
-    ) -> Result<Duration, ApplyFailure> {
-        let started = Instant::now();
-        let fail =
-            |message: String, detail: String, line: usize, irreversible: bool| ApplyFailure {
-                file: script.file.clone(),
-                line,
-                message,
-                detail,
-                partially_applied: true,
-                irreversible,
-                duration: started.elapsed(),
-            };
-        let Some(run) = self.alembic.as_mut() else {
-            return Err(fail(
-                "no Alembic driver in this session".into(),
-                String::new(),
-                1,
-                false,
-            ));
-        };
-        let mysql = run.engine.dialect() == Dialect::Mysql;
-        let Some(driver) = run.driver.as_mut() else {
-            return Err(fail(
-                "the Alembic driver is not running".into(),
-                String::new(),
-                1,
-                false,
-            ));
-        };
-        let (result, downgrade) = match step {
-            AlembicStep::Upgrade(target) => (driver.upgrade(target).await, false),
-            AlembicStep::Downgrade(target) => (driver.downgrade(target).await, true),
-        };
-        let result = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let tail = driver.stderr_tail();
-                run.driver = None;
-                return Err(fail(e.to_string(), tail, 1, false));
-            }
-        };
-        if let Some(err) = &result.error {
-            // Raised outside any revision's function: a revision file that does not import
-            // (a syntax error) is to blame, not the revision being upgraded.
-            let (file, line) = match &err.file {
-                Some(file) => (file.clone(), traceback_line(&err.traceback, file)),
-                None => match revision_in_traceback(&err.traceback, run.settings.graph) {
-                    Some((file, line)) => (file, Some(line)),
-                    None => (
-                        script.file.clone(),
-                        traceback_line(&err.traceback, &script.file),
-                    ),
-                },
-            };
-            let line = line.unwrap_or(1);
-            let irreversible = downgrade && err.kind == "NotImplementedError";
-            let mut f = fail(
-                format!("{}: {}", err.kind, err.message.trim()),
-                err.traceback.clone(),
-                line,
-                irreversible,
-            );
-            f.file = file;
-            // Postgres rolls the failed step back; MySQL has committed its DDL statements.
-            f.partially_applied = mysql;
-            return Err(f);
+    /// The runner's own proof that the step it just deployed works (Sqitch's verify script).
+    async fn check_deployed(&mut self, plan: &Plan<'_>) -> Option<CheckReport> {
+        let _applying = timing::enter(Bucket::Migrations);
+        let mut check = self.applier.as_mut()?.check_deployed(plan).await?;
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        check.message = redact::scrub(&check.message, &secrets);
+        if let Some(detail) = check.detail.as_mut() {
+            *detail = redact::scrub(detail, &secrets);
         }
-        if let Some(id) = first_upgrade_of {
-            for applied in result.steps.iter().filter(|s| s.revision == id) {
-                self.captured.push((id.to_string(), applied.to_script()));
-            }
-        }
-        Ok(result.wall)
+        Some(check)
     }
 
     async fn snapshot(&mut self) -> Result<Snapshot> {
@@ -1200,16 +982,18 @@ async fn run_on_server(
     let mut session = Session::open(
         server,
         settings.observe,
-        settings.alembic.as_ref(),
+        settings.runner,
         settings.session_sql,
         settings.statement_timeout,
         // A server given by URL is shared: only the throwaway database is migcheck's to change.
         server.provider() == "url" && !settings.url_privileged,
-        settings.format,
     )
     .await?;
     session.migration_timeout = settings.migration_timeout;
-    let mut found = Nondeterminism::default();
+    let mut found = Nondeterminism {
+        dialect: Some(server.info().engine.dialect()),
+        ..Default::default()
+    };
     let outcome = match mode {
         _ if settings.apply_only => apply_only(&mut session, plans, printer, report).await,
         RoundtripMode::Step => {
@@ -1242,10 +1026,18 @@ async fn run_on_server(
         return Err(fatal);
     }
     let final_snapshot = outcome?;
-    if let Some(run) = &mut session.alembic {
-        let check = alembic_version_check(run, plans, report).await;
-        printer.check(&check);
-        report.checks.push(check);
+    let all_applied = plans.iter().all(|p| {
+        report.checks.iter().any(|c| {
+            c.name == "upgrade"
+                && c.migration.as_deref() == Some(p.migration.id.as_str())
+                && c.status == Status::Pass
+        })
+    });
+    if let Some(applier) = session.applier.as_mut() {
+        if let Some(check) = applier.check_chain_applied(plans, all_applied).await {
+            printer.check(&check);
+            report.checks.push(check);
+        }
     }
     if let Some(snap) = &final_snapshot {
         for path in &settings.snapshot_out {
@@ -1256,7 +1048,7 @@ async fn run_on_server(
         }
     }
     if let Some(expected) = settings.expected {
-        let check = expected_snapshot_check(expected, final_snapshot.as_ref(), settings);
+        let check = expected_snapshot_check(expected, final_snapshot.as_ref(), &settings.policy);
         printer.check(&check);
         report.checks.push(check);
     }
@@ -1278,67 +1070,14 @@ async fn run_on_server(
     session.close().await
 }
 
-/// After the chain: `alembic_version` must hold exactly the heads of the applied revisions
-/// (bookkeeping is left out of schema comparisons, so it is checked here).
-async fn alembic_version_check(
-    run: &mut AlembicRun<'_>,
-    plans: &[Plan<'_>],
-    report: &Report,
-) -> CheckReport {
-    let mut check = CheckReport::new("alembic_version", None, Status::Pass, "");
-    let all_applied = plans.iter().all(|p| {
-        report.checks.iter().any(|c| {
-            c.name == "upgrade"
-                && c.migration.as_deref() == Some(p.migration.id.as_str())
-                && c.status == Status::Pass
-        })
-    });
-    if !all_applied {
-        check.status = Status::Skip;
-        check.message = "not checked: not every revision applied".to_string();
-        return check;
-    }
-    let started = Instant::now();
-    let expected = run
-        .settings
-        .graph
-        .expected_current(plans.iter().map(|p| p.migration.id.as_str()));
-    let current = match run.driver.as_mut() {
-        Some(d) => d.current().await,
-        None => Err(Error::environment(
-            "the Alembic driver is not running",
-            None,
-        )),
-    };
-    check.duration_ms = ms(started.elapsed());
-    match current {
-        Ok(mut actual) => {
-            actual.sort();
-            if actual == expected {
-                check.message = format!("holds the heads: {}", expected.join(", "));
-            } else {
-                check.status = Status::Fail;
-                check.message = format!(
-                    "alembic_version holds [{}] after the full upgrade, expected the heads [{}]",
-                    actual.join(", "),
-                    expected.join(", ")
-                );
-            }
-        }
-        Err(e) => {
-            check.status = Status::Fail;
-            check.message = format!("cannot read alembic_version: {e}");
-        }
-    }
-    check
-}
-
 /// Properties shown to be non-deterministic, and one finding per object at the migration
 /// that creates it.
 #[derive(Default)]
 struct Nondeterminism {
     masks: Masks,
     findings: Vec<Finding>,
+    /// How the migrations' files split into statements, to point a finding at one.
+    dialect: Option<Dialect>,
 }
 
 impl Nondeterminism {
@@ -1378,8 +1117,9 @@ impl Nondeterminism {
                 })
                 .and_then(|j| plans.get(j - 1));
             if let Some(plan) = creator {
+                let dialect = self.dialect.unwrap_or(Dialect::Postgres);
                 self.findings
-                    .push(nondeterministic_finding(plan, path, keys));
+                    .push(nondeterministic_finding(plan, dialect, path, keys));
             }
             self.masks
                 .entry(path.clone())
@@ -1407,6 +1147,7 @@ fn nondeterministic(first: &Snapshot, again: &Snapshot) -> Masks {
 
 fn nondeterministic_finding(
     plan: &Plan<'_>,
+    dialect: Dialect,
     path: &str,
     keys: &std::collections::BTreeSet<String>,
 ) -> Finding {
@@ -1420,9 +1161,8 @@ fn nondeterministic_finding(
         .next()
         .unwrap_or(path)
         .to_ascii_lowercase();
-    let statement = plan
-        .up
-        .statements
+    let statements = crate::sql::split_as_sent(&plan.migration.up, dialect).unwrap_or_default();
+    let statement = statements
         .iter()
         .find(|s| s.sql.to_ascii_lowercase().contains(&name));
     Finding {
@@ -1470,10 +1210,11 @@ async fn step_mode(
             continue;
         }
         printer.working_on("verifying", id);
-        let (upgrade, mut after) = match session.apply_first(&plan.up, id).await {
+        let (upgrade, mut after, deployed) = match session.apply_first(&plan.up, id).await {
             Ok(took) => {
                 let after = session.snapshot().await?;
-                (upgrade_passed(plan, took), after)
+                let deployed = session.check_deployed(plan).await;
+                (upgrade_passed(plan, took), after, deployed)
             }
             Err(f) => {
                 let upgrade = apply_failed("upgrade", plan, &f, "up failed");
@@ -1553,6 +1294,10 @@ async fn step_mode(
         };
         printer.migration(&upgrade, Some(&roundtrip));
         report.checks.extend([upgrade, roundtrip]);
+        if let Some(check) = deployed {
+            printer.check(&check);
+            report.checks.push(check);
+        }
         before = after;
     }
     Ok(Some(before))
@@ -1814,6 +1559,7 @@ async fn full_mode(
 
     let mut schemas = vec![session.snapshot().await?];
     let mut upgrades = Vec::new();
+    let mut deployed = Vec::new();
     let mut halted_by: Option<String> = None;
     for plan in versioned {
         if let Some(failed) = &halted_by {
@@ -1828,6 +1574,7 @@ async fn full_mode(
             Ok(took) => {
                 schemas.push(session.snapshot().await?);
                 upgrades.push(upgrade_passed(plan, took));
+                deployed.extend(session.check_deployed(plan).await);
             }
             Err(f) => {
                 upgrades.push(apply_failed("upgrade", plan, &f, "up failed"));
@@ -1839,6 +1586,10 @@ async fn full_mode(
         printer.migration(upgrade, None);
     }
     report.checks.extend(upgrades);
+    for check in deployed {
+        printer.check(&check);
+        report.checks.push(check);
+    }
     if let Some(failed) = halted_by {
         for plan in versioned {
             let check = skipped(
@@ -2073,294 +1824,11 @@ impl FullWalk<'_, '_> {
     }
 }
 
-// ---- building checks ------------------------------------------------------------------
-
-fn base_check(name: &str, plan: &Plan<'_>, file: &Path) -> CheckReport {
-    let mut check = CheckReport::new(name, Some(&plan.migration.id), Status::Pass, "");
-    check.file = Some(file.display().to_string());
-    check
-}
-
-fn upgrade_passed(plan: &Plan<'_>, took: Duration) -> CheckReport {
-    let mut check = base_check("upgrade", plan, &plan.up.file);
-    check.duration_ms = ms(took);
-    if let Some(AlembicStep::Upgrade(target)) = &plan.up.alembic {
-        check.message = format!("alembic upgrade {target}");
-        check.phases = vec![Phase {
-            name: "up".to_string(),
-            status: Status::Pass,
-            schema_differs: false,
-            duration_ms: ms(took),
-            message: String::new(),
-        }];
-        return check;
-    }
-    let n = plan.up.statements.len();
-    check.message = format!(
-        "applied {n} statement{}{}",
-        if n == 1 { "" } else { "s" },
-        if plan.up.no_transaction {
-            " outside a transaction"
-        } else {
-            ""
-        }
-    );
-    check.phases = vec![Phase {
-        name: "up".to_string(),
-        status: Status::Pass,
-        schema_differs: false,
-        duration_ms: ms(took),
-        message: String::new(),
-    }];
-    check
-}
-
-fn apply_failed(name: &str, plan: &Plan<'_>, f: &ApplyFailure, what: &str) -> CheckReport {
-    let mut check = base_check(name, plan, &f.file);
-    fail_with(&mut check, f, format!("{what}: {}", f.message));
-    check.duration_ms = ms(f.duration);
-    check.phases = vec![phase_failed("up", f)];
-    check
-}
-
-fn fail_with(check: &mut CheckReport, f: &ApplyFailure, message: String) {
-    check.status = Status::Fail;
-    check.message = message;
-    check.file = Some(f.file.display().to_string());
-    check.line = Some(f.line);
-    let mut detail = format!(
-        "{}:{}: {}\n{}",
-        f.file.display(),
-        f.line,
-        f.message,
-        f.detail
-    );
-    if f.partially_applied {
-        detail.push_str("\nstatements before the failing one were already committed: the migration is half-applied");
-    }
-    append_detail(check, detail.trim_end());
-}
-
-fn append_detail(check: &mut CheckReport, text: &str) {
-    match &mut check.detail {
-        Some(d) => {
-            d.push('\n');
-            d.push_str(text);
-        }
-        None => check.detail = Some(text.to_string()),
-    }
-}
-
-fn phase_failed(name: &str, f: &ApplyFailure) -> Phase {
-    Phase {
-        name: name.to_string(),
-        status: Status::Fail,
-        schema_differs: false,
-        duration_ms: ms(f.duration),
-        message: format!("{}:{}: {}", f.file.display(), f.line, f.message),
-    }
-}
-
-fn skipped_phase(name: &str, message: &str) -> Phase {
-    Phase {
-        name: name.to_string(),
-        status: Status::Skip,
-        schema_differs: false,
-        duration_ms: 0,
-        message: message.to_string(),
-    }
-}
-
-/// Fold a schema comparison into `check`; returns the phase.
-fn compared_phase(
-    name: &str,
-    took: Duration,
-    cmp: &Comparison,
-    check: &mut CheckReport,
-    failure: impl FnOnce() -> String,
-) -> Phase {
-    check.notes.extend(cmp.notes.iter().cloned());
-    if cmp.is_equal() {
-        return Phase {
-            name: name.to_string(),
-            status: Status::Pass,
-            schema_differs: false,
-            duration_ms: ms(took),
-            message: String::new(),
-        };
-    }
-    let objects: Vec<String> = cmp
-        .changes
-        .iter()
-        .map(|c| format!("{:?} {}", c.change, c.object).to_lowercase())
-        .collect();
-    let message = format!(
-        "{}: {} object{} differ{} ({})",
-        failure(),
-        objects.len(),
-        if objects.len() == 1 { "" } else { "s" },
-        if objects.len() == 1 { "s" } else { "" },
-        summarize(&objects)
-    );
-    if check.status == Status::Pass {
-        check.status = Status::Fail;
-        check.message = message.clone();
-    }
-    check
-        .objects
-        .extend(cmp.changes.iter().map(|c| c.object.clone()));
-    match &mut check.diff {
-        Some(d) => d.push_str(&cmp.diff),
-        None => check.diff = Some(cmp.diff.clone()),
-    }
-    Phase {
-        name: name.to_string(),
-        status: Status::Fail,
-        schema_differs: true,
-        duration_ms: ms(took),
-        message,
-    }
-}
-
-fn summarize(objects: &[String]) -> String {
-    const SHOWN: usize = 3;
-    let mut s = objects
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if objects.len() > SHOWN {
-        s.push_str(&format!(", and {} more", objects.len() - SHOWN));
-    }
-    s
-}
-
-fn no_down(plan: &Plan<'_>, require_down: bool) -> CheckReport {
-    let mut check = base_check("roundtrip", plan, &plan.up.file);
-    if plan.migration.repeatable {
-        check.status = Status::Skip;
-        check.message = "repeatable migration: re-run when changed, never undone".to_string();
-    } else {
-        check.status = if require_down {
-            Status::Fail
-        } else {
-            Status::Skip
-        };
-        check.message = "no down migration: not reversible".to_string();
-    }
-    check
-}
-
-fn skipped(name: &str, plan: &Plan<'_>, message: &str) -> CheckReport {
-    let mut check = base_check(name, plan, &plan.up.file);
-    check.status = Status::Skip;
-    check.message = message.to_string();
-    check
-}
-
-fn chain_check(chain: &Chain, took: Duration) -> CheckReport {
-    let errors: Vec<&ChainProblem> = chain
-        .problems
-        .iter()
-        .filter(|p| p.severity == ProblemSeverity::Error)
-        .collect();
-    let warnings = chain.problems.len() - errors.len();
-    let first = errors.first().copied().or(chain.problems.first());
-    let message = if errors.is_empty() {
-        let mut m = format!(
-            "{} migration{} in order, no duplicate versions",
-            chain.migrations.len(),
-            if chain.migrations.len() == 1 { "" } else { "s" }
-        );
-        if warnings > 0 {
-            m.push_str(&format!(
-                "; {warnings} warning{}",
-                if warnings == 1 { "" } else { "s" }
-            ));
-        }
-        m
-    } else {
-        match errors.as_slice() {
-            [one] => one.message.clone(),
-            many => format!("{} chain problems, first: {}", many.len(), many[0].message),
-        }
-    };
-    let detail = (!chain.problems.is_empty()).then(|| {
-        chain
-            .problems
-            .iter()
-            .map(|p| {
-                let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
-                let severity = match p.severity {
-                    ProblemSeverity::Error => "error",
-                    ProblemSeverity::Warning => "warning",
-                };
-                format!(
-                    "{}{line}: {severity}[{}]: {}",
-                    p.file.display(),
-                    p.kind,
-                    p.message
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    });
-    let status = if errors.is_empty() {
-        Status::Pass
-    } else {
-        Status::Fail
-    };
-    let mut check = CheckReport::new("chain", None, status, message);
-    check.duration_ms = ms(took);
-    check.file = first.map(|p| p.file.display().to_string());
-    check.line = first.and_then(|p| p.line);
-    check.detail = detail;
-    check
-}
-
-/// The check that records why a run could not finish (bad input, no database).
-fn error_check(e: &Error) -> CheckReport {
-    let (name, file, line) = match e {
-        Error::Input { file, line, .. } => (
-            "chain",
-            file.as_ref().map(|f| f.display().to_string()),
-            *line,
-        ),
-        Error::Usage(_) => ("usage", None, None),
-        // The checks before this one are what was verified before the signal.
-        Error::Interrupted(_) => ("interrupted", None, None),
-        _ => ("provision", None, None),
-    };
-    let text = e.to_string();
-    let mut check = CheckReport::new(
-        name,
-        None,
-        Status::Fail,
-        text.lines().next().unwrap_or_default(),
-    );
-    check.file = file;
-    check.line = line;
-    check.detail = Some(text);
-    check
-}
-
-fn migration_report(m: &Migration) -> MigrationReport {
-    MigrationReport {
-        id: m.id.clone(),
-        version: m.version.text.clone(),
-        name: m.name.clone(),
-        files: m.files.iter().map(|f| f.display().to_string()).collect(),
-        has_down: m.down.is_some(),
-        no_transaction: m.up.no_transaction,
-    }
-}
-
 /// With a base (`--since`, or a CI pull or merge request's): judge the chain's history.
 fn judge_history(
     args: &VerifyArgs,
     chain: &Chain,
-    graph: Option<&alembic::graph::Graph>,
+    reader: &History,
     options: &DiscoverOptions,
     lint_config: Option<&lint::LintConfig>,
     printer: &Printer,
@@ -2379,6 +1847,13 @@ fn judge_history(
         }
         return Ok(None);
     };
+    if let History::NotJudged(why) = reader {
+        printer.warning(&format!(
+            "{} names the base {}, but {why}: every migration is judged",
+            wanted.source, wanted.reference
+        ));
+        return Ok(None);
+    }
     let Some(resolved) = history::base::resolve(&wanted, &args.path)? else {
         printer.warning(&format!(
             "{} names the base {}, but {} is not in a git work tree: every migration is judged",
@@ -2387,6 +1862,10 @@ fn judge_history(
             args.path.display()
         ));
         return Ok(None);
+    };
+    let graph = match reader {
+        History::Revisions(graph) => Some(&**graph),
+        History::Files | History::NotJudged(_) => None,
     };
     Ok(Some(history::judge(
         &resolved, &args.path, chain, graph, options, config,
@@ -2409,57 +1888,6 @@ fn read_snapshot(path: &Path) -> Result<Snapshot> {
             format!("not a migcheck schema snapshot (write one with `migcheck snapshot`): {e}"),
         )
     })
-}
-
-/// The schema after the last migration against the committed one.
-fn expected_snapshot_check(
-    expected: &Snapshot,
-    actual: Option<&Snapshot>,
-    settings: &Settings<'_>,
-) -> CheckReport {
-    let Some(actual) = actual else {
-        return CheckReport::new(
-            "snapshot",
-            None,
-            Status::Skip,
-            "not compared: the chain did not apply to the end",
-        );
-    };
-    let comparison = compare::compare(
-        expected,
-        actual,
-        settings.policy.clone(),
-        "expected (--expect-snapshot)",
-        "produced by the chain",
-    );
-    if comparison.changes.is_empty() {
-        let mut check = CheckReport::new(
-            "snapshot",
-            None,
-            Status::Pass,
-            "the chain produces the expected schema",
-        );
-        check.notes = comparison.notes;
-        return check;
-    }
-    let mut check = CheckReport::new(
-        "snapshot",
-        None,
-        Status::Fail,
-        format!(
-            "the chain's schema differs from the expected snapshot in {} object{}; if the change              is intended, rewrite it with `migcheck snapshot CHAIN -o FILE`",
-            comparison.changes.len(),
-            if comparison.changes.len() == 1 { "" } else { "s" }
-        ),
-    );
-    check.objects = comparison
-        .changes
-        .iter()
-        .map(|c| c.object.clone())
-        .collect();
-    check.diff = Some(comparison.diff);
-    check.notes = comparison.notes;
-    check
 }
 
 /// `migcheck snapshot`: every up once, then one snapshot.
@@ -2493,46 +1921,6 @@ fn write_snapshot(path: &Path, snapshot: &Snapshot) -> Result<()> {
     std::fs::write(path, text).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })
-}
-
-/// The line of `file` in a Python traceback's innermost frame that lies in that file.
-/// The innermost traceback frame that is in one of the project's revision files.
-fn revision_in_traceback(
-    traceback: &str,
-    graph: &alembic::graph::Graph,
-) -> Option<(std::path::PathBuf, usize)> {
-    let revisions: Vec<(std::path::PathBuf, &Path)> = graph
-        .revisions
-        .iter()
-        .map(|r| {
-            (
-                std::fs::canonicalize(&r.file).unwrap_or_else(|_| r.file.clone()),
-                r.file.as_path(),
-            )
-        })
-        .collect();
-    traceback.lines().rev().find_map(|l| {
-        let rest = l.trim_start().strip_prefix("File \"")?;
-        let (path, tail) = rest.split_once('"')?;
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| Path::new(path).to_path_buf());
-        let (_, file) = revisions.iter().find(|(canonical, _)| *canonical == path)?;
-        let n = tail.trim_start_matches(", line ").split(',').next()?;
-        Some((file.to_path_buf(), n.trim().parse().ok()?))
-    })
-}
-
-fn traceback_line(traceback: &str, file: &Path) -> Option<usize> {
-    let name = file.file_name()?.to_str()?;
-    traceback.lines().rev().find_map(|l| {
-        let l = l.trim_start();
-        let rest = l.strip_prefix("File \"")?;
-        let (path, tail) = rest.split_once('"')?;
-        if !path.ends_with(name) {
-            return None;
-        }
-        let n = tail.trim_start_matches(", line ").split(',').next()?;
-        n.trim().parse().ok()
     })
 }
 
