@@ -866,7 +866,7 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// The runner's own proof that the step it just deployed works (Sqitch's verify script).
+    /// The runner's own proof that the step it just deployed works (a verify script).
     async fn check_deployed(&mut self, plan: &Plan<'_>) -> Option<CheckReport> {
         let _applying = timing::enter(Bucket::Migrations);
         let mut check = self.applier.as_mut()?.check_deployed(plan).await?;
@@ -1549,8 +1549,8 @@ async fn full_mode(
     report: &mut Report,
     found: &mut Nondeterminism,
 ) -> Result<Option<Snapshot>> {
-    // Flyway repeatables are re-run, never undone: the round trip covers versioned migrations
-    // and the repeatables are applied after it, as Flyway does.
+    // Repeatable migrations are re-run, never undone: the round trip covers versioned
+    // migrations and the repeatables are applied after it, as their tool does.
     let split = plans
         .iter()
         .position(|p| p.migration.repeatable)
