@@ -19,7 +19,8 @@ pub const RULE: Rule = Rule {
 
 fn check(ctx: &Ctx<'_>, _stmt: &Stmt, out: &mut Vec<Hit>) {
     if let Some(held) = &ctx.held_lock {
-        if held.first_after {
+        // The statement right after is the script's own COMMIT: nothing runs under the lock.
+        if held.first_after && held.remaining > 0 {
             let plural = if held.remaining == 1 { "" } else { "s" };
             out.push(Hit::new(
                 format!(
@@ -47,6 +48,22 @@ mod tests {
             .filter(|(r, _)| r == ID)
             .collect();
         assert_eq!(hits, vec![(ID.to_string(), 2)]);
+    }
+
+    #[test]
+    fn quiet_when_the_lock_is_last_before_the_scripts_own_commit() {
+        // A script that opens and commits its own transaction (Sqitch, psql): the COMMIT
+        // right after the ALTER is not a statement run under the lock.
+        let sql = "BEGIN;\nALTER TABLE t ADD COLUMN a int;\nCOMMIT;";
+        assert!(!lint(Engine::Postgres, None, true, sql)
+            .iter()
+            .any(|(r, _)| r == ID));
+        let sql = "BEGIN;\nALTER TABLE t ADD COLUMN a int;\nUPDATE u SET x = 1;\nCOMMIT;";
+        let hits: Vec<_> = lint(Engine::Postgres, None, true, sql)
+            .into_iter()
+            .filter(|(r, _)| r == ID)
+            .collect();
+        assert_eq!(hits, vec![(ID.to_string(), 3)]);
     }
 
     #[test]
