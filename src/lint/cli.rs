@@ -174,7 +174,7 @@ fn collect(args: &LintArgs, config: &LintConfig) -> Result<Collected> {
     let mut skipped_downs = Vec::new();
     for path in &args.paths {
         if path.is_dir() {
-            let chain = crate::chain::discover(
+            let chain = crate::formats::read(
                 path,
                 &DiscoverOptions {
                     format: args.format,
