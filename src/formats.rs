@@ -10,7 +10,10 @@ use crate::runner::{sql::SqlRunner, Runner, RunnerOptions};
 
 /// Every format that reads a project of its own, asked in order; a folder no format claims is
 /// read as SQL files (`chain::discover`, which detects which SQL-file tool wrote them).
-static FORMATS: &[&dyn ChainFormat] = &[&crate::alembic::chain::AlembicFormat];
+static FORMATS: &[&dyn ChainFormat] = &[
+    &crate::alembic::chain::AlembicFormat,
+    &crate::sqitch::format::SqitchFormat,
+];
 
 /// A format migcheck reads.
 pub trait ChainFormat: Sync {

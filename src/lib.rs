@@ -27,6 +27,7 @@ pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod snapshot;
+pub mod sqitch;
 pub mod sql;
 pub mod status;
 pub mod timing;

@@ -31,6 +31,8 @@ pub enum Format {
     Popx,
     /// An Alembic project (`alembic.ini`, `env.py`, `versions/*.py`), read by `crate::alembic`.
     Alembic,
+    /// A Sqitch project (`sqitch.plan`, `deploy/` `revert/` `verify/` scripts), read by `crate::sqitch`.
+    Sqitch,
 }
 
 impl Format {
@@ -45,6 +47,7 @@ impl Format {
             Format::Diesel => "diesel",
             Format::Popx => "popx",
             Format::Alembic => "alembic",
+            Format::Sqitch => "sqitch",
         }
     }
 }

@@ -1,0 +1,256 @@
+//! `verify` on Sqitch projects, beyond the verdicts `fixtures/expectations.toml` checks through
+//! every provider: what the reports say (the verify script's file and line, the plan's line
+//! for a cycle), the runner's own refusals (engine mismatch, session SQL, a missing client),
+//! and that the scripts really run through the client (a psql meta-command works).
+//! Real PostgreSQL and MariaDB servers, started by migcheck's local provider.
+
+mod support;
+
+use std::path::Path;
+
+use support::{copy_dir, fixture, migcheck, verify};
+
+fn local(engine: &str) -> Vec<&str> {
+    vec!["--engine", engine, "--provider", "local"]
+}
+
+fn check<'a>(
+    checks: &'a [serde_json::Value],
+    name: &str,
+    migration: &str,
+) -> &'a serde_json::Value {
+    checks
+        .iter()
+        .find(|c| c["name"] == name && c["migration"] == migration)
+        .unwrap_or_else(|| panic!("no {name} check for {migration} in {checks:#?}"))
+}
+
+#[test]
+fn a_failing_verify_script_is_its_own_check_with_file_and_line() {
+    for (dialect, engine, line) in [("postgres", "postgres", 7), ("mysql", "mariadb", 5)] {
+        let run = verify(
+            &fixture(&format!("sqitch/{dialect}/failing-verify")),
+            &local(engine),
+        );
+        assert_eq!(run.code(), 1, "{}", run.describe());
+        let checks = run.checks();
+        let failed = check(&checks, "verify", "users_email");
+        assert_eq!(failed["status"], "fail", "{failed:#}");
+        assert!(
+            failed["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("verify/users_email.sql")),
+            "{failed:#}"
+        );
+        assert_eq!(failed["line"], line, "{failed:#}");
+        assert!(
+            failed["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("email_address")),
+            "{failed:#}"
+        );
+        // The deploy and its round trip are fine: only the verify script fails.
+        assert_eq!(check(&checks, "upgrade", "users_email")["status"], "pass");
+        assert_eq!(check(&checks, "roundtrip", "users_email")["status"], "pass");
+        assert_eq!(check(&checks, "verify", "users")["status"], "pass");
+        assert_eq!(run.json.as_ref().unwrap()["format"], "sqitch");
+        // JUnit carries the verify check too.
+        let junit = run.junit.clone().unwrap_or_default();
+        assert!(junit.contains("verify"), "{junit}");
+    }
+}
+
+#[test]
+fn a_revert_that_forgets_an_index_names_it() {
+    let run = verify(
+        &fixture("sqitch/postgres/revert-forgets-index"),
+        &local("postgres"),
+    );
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let checks = run.checks();
+    let roundtrip = check(&checks, "roundtrip", "users_email");
+    assert_eq!(roundtrip["status"], "fail");
+    let objects = roundtrip["objects"].to_string();
+    assert!(objects.contains("users_created_at_idx"), "{roundtrip:#}");
+    assert!(
+        roundtrip["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("revert/users_email.sql")),
+        "{roundtrip:#}"
+    );
+}
+
+#[test]
+fn a_dependency_cycle_starts_no_database_and_names_the_plan_line() {
+    let run = verify(&fixture("sqitch/postgres/cycle"), &local("postgres"));
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    assert_eq!(run.failing(), vec!["chain".to_string()]);
+    let json = run.json.as_ref().unwrap();
+    assert!(
+        json["provider"].is_null(),
+        "no server for a cycle: {json:#}"
+    );
+    let chain = run
+        .checks()
+        .into_iter()
+        .find(|c| c["name"] == "chain")
+        .expect("a chain check");
+    assert!(
+        chain["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cycle")),
+        "{chain:#}"
+    );
+    assert!(
+        chain["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("sqitch.plan")),
+        "{chain:#}"
+    );
+    assert_eq!(chain["line"], 6, "{chain:#}");
+}
+
+#[test]
+fn bad_input_is_exit_2_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    copy_dir(&fixture("sqitch/postgres/clean"), &project);
+    // A malformed change line in the plan.
+    let plan = project.join("sqitch.plan");
+    let text = std::fs::read_to_string(&plan).unwrap();
+    std::fs::write(&plan, format!("{text}bad[line\n")).unwrap();
+    let run = verify(&project, &local("postgres"));
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    let lines = text.lines().count() + 1;
+    assert!(
+        run.stderr().contains(&format!("sqitch.plan:{lines}:")),
+        "{}",
+        run.describe()
+    );
+    // A PostgreSQL project verified on MariaDB.
+    let run = verify(&fixture("sqitch/postgres/clean"), &local("mariadb"));
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(run.stderr().contains("engine is pg"), "{}", run.describe());
+    // Session SQL cannot carry over between client processes.
+    let run = verify(
+        &fixture("sqitch/postgres/clean"),
+        &[
+            "--engine",
+            "postgres",
+            "--provider",
+            "local",
+            "--session-sql",
+            "SET lock_timeout = '1s'",
+        ],
+    );
+    assert_eq!(run.code(), 2, "{}", run.describe());
+    assert!(run.stderr().contains("Sqitch"), "{}", run.describe());
+}
+
+#[test]
+fn a_missing_client_is_an_environment_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    copy_dir(&fixture("sqitch/postgres/clean"), &project);
+    let conf = project.join("sqitch.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        format!("{text}[engine \"pg\"]\n\tclient = /nonexistent/psql\n"),
+    )
+    .unwrap();
+    let run = verify(&project, &local("postgres"));
+    assert_eq!(run.code(), 3, "{}", run.describe());
+    assert!(
+        run.stderr().contains("/nonexistent/psql"),
+        "{}",
+        run.describe()
+    );
+}
+
+/// Scripts run through psql: a meta-command and a Sqitch variable work as in production, and
+/// a script that fails halfway (psql's ON_ERROR_STOP) fails its step at the right line.
+#[test]
+fn scripts_run_through_psql_with_sqitch_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    write(
+        &project,
+        "sqitch.conf",
+        "[core]\n\tengine = pg\n[deploy \"variables\"]\n\ttable_name = widgets\n",
+    );
+    write(
+        &project,
+        "sqitch.plan",
+        "%syntax-version=1.0.0\n%project=vars\n\nwidgets 2026-01-01T00:00:00Z Dev <dev@example.com> # a table named by a variable\nbroken [widgets] 2026-01-02T00:00:00Z Dev <dev@example.com> # fails at line 3\n",
+    );
+    write(
+        &project,
+        "deploy/widgets.sql",
+        "\\set ON_ERROR_STOP on\nBEGIN;\nCREATE TABLE :\"table_name\" (id int PRIMARY KEY);\nCOMMIT;\n",
+    );
+    write(
+        &project,
+        "revert/widgets.sql",
+        "BEGIN;\nDROP TABLE :\"table_name\";\nCOMMIT;\n",
+    );
+    write(
+        &project,
+        "verify/widgets.sql",
+        "SELECT id FROM :\"table_name\" WHERE FALSE;\n",
+    );
+    write(
+        &project,
+        "deploy/broken.sql",
+        "BEGIN;\nCREATE TABLE ok (id int);\nSELECT no_such_function();\nCOMMIT;\n",
+    );
+    write(&project, "revert/broken.sql", "DROP TABLE ok;\n");
+    let run = verify(&project, &local("postgres"));
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let checks = run.checks();
+    assert_eq!(
+        check(&checks, "upgrade", "widgets")["status"],
+        "pass",
+        "{}",
+        run.describe()
+    );
+    assert_eq!(check(&checks, "roundtrip", "widgets")["status"], "pass");
+    assert_eq!(check(&checks, "verify", "widgets")["status"], "pass");
+    let broken = check(&checks, "upgrade", "broken");
+    assert_eq!(broken["status"], "fail");
+    assert_eq!(broken["line"], 3, "{broken:#}");
+    assert!(
+        broken["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no_such_function")),
+        "{broken:#}"
+    );
+    // The password of the throwaway database never shows.
+    assert!(!run.stdout().contains("PGPASSWORD"), "{}", run.describe());
+}
+
+#[test]
+fn sqitch_is_detected_and_forced() {
+    // Detected from sqitch.plan; `--format sqitch` on a folder without one is bad input.
+    let run = verify(&fixture("sqitch/postgres/clean"), &local("postgres"));
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert!(
+        run.json.as_ref().unwrap()["format_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("sqitch.plan")),
+        "{}",
+        run.describe()
+    );
+    let out = migcheck()
+        .args(["lint", "--format", "sqitch"])
+        .arg(fixture("postgres/golang-migrate/clean"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
