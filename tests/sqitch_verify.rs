@@ -8,6 +8,7 @@ mod support;
 
 use std::path::Path;
 
+use migcheck::engine::Engine;
 use support::{copy_dir, fixture, migcheck, verify};
 
 fn local(engine: &str) -> Vec<&str> {
@@ -253,4 +254,146 @@ fn write(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
+}
+
+/// What migcheck verifies is what Sqitch deploys: the real `sqitch deploy --verify` on a
+/// database of its own gives the schema `migcheck snapshot` records for the same project
+/// (Sqitch's registry left out), and `sqitch status` reports the plan's last change deployed.
+#[test]
+fn the_real_sqitch_deploys_the_schema_migcheck_verified() {
+    let Some(sqitch) = sqitch_binary() else {
+        return;
+    };
+    for (dialect, engine, scheme) in [
+        ("postgres", Engine::Postgres, "pg"),
+        ("mysql", Engine::Mariadb, "mysql"),
+    ] {
+        let rt = support::runtime();
+        let server = rt.block_on(support::local_server(engine));
+        // Created as migcheck creates its throwaway databases (UTF-8; MariaDB's default
+        // character set would otherwise be latin1).
+        let create = match engine {
+            Engine::Postgres => {
+                "CREATE DATABASE sq_real TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+            }
+            _ => "CREATE DATABASE sq_real CHARACTER SET utf8mb4",
+        };
+        rt.block_on(support::run_sql(&*server, &[create]));
+        let mut url = url::Url::parse(server.admin_url().expose()).expect("admin URL");
+        url.set_path("/sq_real");
+        let mut target = url.clone();
+        target.set_scheme(scheme).expect("scheme");
+        let target = format!("db:{target}");
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("p");
+        copy_dir(&fixture(&format!("sqitch/{dialect}/clean")), &project);
+        let deploy = std::process::Command::new(&sqitch)
+            .args(["deploy", "--verify", &target])
+            .current_dir(&project)
+            .output()
+            .expect("run sqitch deploy");
+        assert!(
+            deploy.status.success(),
+            "sqitch deploy on {dialect}: {}",
+            String::from_utf8_lossy(&deploy.stderr)
+        );
+        let status = std::process::Command::new(&sqitch)
+            .args(["status", &target])
+            .current_dir(&project)
+            .output()
+            .expect("run sqitch status");
+        let status_text = String::from_utf8_lossy(&status.stdout).into_owned();
+        let project_read = migcheck::sqitch::load(
+            &project,
+            &migcheck::chain::DiscoverOptions {
+                engine: Some(engine),
+                ..Default::default()
+            },
+        )
+        .expect("migcheck reads the project");
+        let last = &project_read.changes.last().unwrap().name;
+        assert!(
+            status_text.contains("Nothing to deploy (up-to-date)")
+                && status_text.contains(&format!("# Name:     {last}\n")),
+            "sqitch status on {dialect} (migcheck's last change: {last}):\n{status_text}\n{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let deployed = rt.block_on(async {
+            let mut conn = migcheck::provision::Conn::connect(
+                engine,
+                &migcheck::redact::SecretUrl::new(url.to_string()),
+            )
+            .await
+            .expect("connect to sqitch's database");
+            let snap = migcheck::snapshot::take(&mut conn).await.expect("snapshot");
+            conn.close().await;
+            snap
+        });
+        rt.block_on(server.shutdown()).expect("shutdown");
+        let mut deployed = deployed;
+        // Sqitch's registry: the `sqitch` schema on PostgreSQL (a database of its own on MySQL).
+        deployed.objects.retain(|path, _| {
+            let name = path.split_once(' ').map_or("", |(_, rest)| rest);
+            !(name == "sqitch" || name.starts_with("sqitch."))
+        });
+        let out = dir.path().join("snapshot.json");
+        let run = migcheck()
+            .args([
+                "snapshot",
+                "--engine",
+                engine.name(),
+                "--provider",
+                "local",
+                "-o",
+            ])
+            .arg(&out)
+            .arg(&project)
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(0), "{run:?}");
+        let verified: migcheck::snapshot::Snapshot =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert!(!verified.objects.is_empty());
+        let only_deployed: Vec<_> = deployed
+            .objects
+            .keys()
+            .filter(|k| !verified.objects.contains_key(*k))
+            .collect();
+        let only_verified: Vec<_> = verified
+            .objects
+            .keys()
+            .filter(|k| !deployed.objects.contains_key(*k))
+            .collect();
+        assert!(
+            only_deployed.is_empty() && only_verified.is_empty(),
+            "{dialect}: only in sqitch's database {only_deployed:?}; only in migcheck's {only_verified:?}"
+        );
+        assert_eq!(
+            deployed, verified,
+            "{dialect}: the same objects, other definitions"
+        );
+    }
+}
+
+/// The real sqitch, or None (after a loud SKIPPED) with MIGCHECK_ALLOW_NO_SQITCH=1.
+fn sqitch_binary() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("sqitch"))
+            .find(|p| p.is_file())
+    });
+    match found {
+        Some(path) => Some(path),
+        None if std::env::var_os("MIGCHECK_ALLOW_NO_SQITCH").is_some() => {
+            eprintln!(
+                "SKIPPED: the_real_sqitch_deploys_the_schema_migcheck_verified needs sqitch \
+                 (apt-get install sqitch libdbd-pg-perl libdbd-mysql-perl)"
+            );
+            None
+        }
+        None => panic!(
+            "sqitch is not installed: apt-get install sqitch libdbd-pg-perl libdbd-mysql-perl \
+             (or set MIGCHECK_ALLOW_NO_SQITCH=1 to skip this test loudly)"
+        ),
+    }
 }
