@@ -1,0 +1,122 @@
+//! Telling a non-deterministic definition (a value frozen when the migration ran) from a bad
+//! down: two runs of the same ups are compared.
+
+use super::*;
+
+/// Properties shown to be non-deterministic, and one finding per object at the migration
+/// that creates it.
+#[derive(Default)]
+pub(super) struct Nondeterminism {
+    pub(super) masks: Masks,
+    pub(super) findings: Vec<Finding>,
+    /// How the migrations' files split into statements, to point a finding at one.
+    pub(super) dialect: Option<Dialect>,
+}
+
+impl Nondeterminism {
+    /// Compare the first run's schemas with a replay of the same ups (`pairs` of first-run
+    /// and replayed schema); a property that differs between two runs of identical SQL is not
+    /// deterministic. `replayed[j]` is the replay's schema after `j` ups, which tells which
+    /// migration set the property. Returns whether anything new was found.
+    pub(super) fn learn(
+        &mut self,
+        pairs: &[(&Snapshot, &Snapshot)],
+        replayed: &[Snapshot],
+        plans: &[Plan<'_>],
+    ) -> bool {
+        let mut found = Masks::new();
+        for (first, again) in pairs {
+            for (path, keys) in nondeterministic(first, again) {
+                for key in keys {
+                    if !self.masks.get(&path).is_some_and(|k| k.contains(&key)) {
+                        found.entry(path.clone()).or_default().insert(key);
+                    }
+                }
+            }
+        }
+        for (path, keys) in &found {
+            let value = |s: &Snapshot, key: &str| {
+                s.objects
+                    .get(path)
+                    .and_then(|o| o.properties.get(key))
+                    .cloned()
+            };
+            // The last migration of the replay that changed one of these properties.
+            let creator = (1..replayed.len())
+                .rev()
+                .find(|&j| {
+                    keys.iter()
+                        .any(|k| value(&replayed[j], k) != value(&replayed[j - 1], k))
+                })
+                .and_then(|j| plans.get(j - 1));
+            if let Some(plan) = creator {
+                let dialect = self.dialect.unwrap_or(Dialect::Postgres);
+                self.findings
+                    .push(nondeterministic_finding(plan, dialect, path, keys));
+            }
+            self.masks
+                .entry(path.clone())
+                .or_default()
+                .extend(keys.iter().cloned());
+        }
+        !found.is_empty()
+    }
+}
+
+/// Properties of objects that really differ (not only cosmetically) between two runs.
+pub(super) fn nondeterministic(first: &Snapshot, again: &Snapshot) -> Masks {
+    let cmp = compare::compare(first, again, CosmeticPolicy::Ignore, "", "");
+    let changed: Vec<&str> = cmp
+        .changes
+        .iter()
+        .filter(|c| c.change == ChangeKind::Changed)
+        .map(|c| c.object.as_str())
+        .collect();
+    compare::differing_properties(first, again)
+        .into_iter()
+        .filter(|(path, _)| changed.contains(&path.as_str()))
+        .collect()
+}
+
+pub(super) fn nondeterministic_finding(
+    plan: &Plan<'_>,
+    dialect: Dialect,
+    path: &str,
+    keys: &std::collections::BTreeSet<String>,
+) -> Finding {
+    let keys = keys.iter().cloned().collect::<Vec<_>>().join(", ");
+    // The statement that names the object (the last word of its path).
+    let name = path
+        .rsplit([' ', '.'])
+        .next()
+        .unwrap_or(path)
+        .split('(')
+        .next()
+        .unwrap_or(path)
+        .to_ascii_lowercase();
+    let statements = crate::sql::split_as_sent(&plan.migration.up, dialect).unwrap_or_default();
+    let statement = statements
+        .iter()
+        .find(|s| s.sql.to_ascii_lowercase().contains(&name));
+    Finding {
+        rule: "nondeterministic-definition".to_string(),
+        severity: "warning".to_string(),
+        file: plan.up.file.display().to_string(),
+        line: statement.map(|s| s.line),
+        column: statement.map(|_| 1),
+        message: format!(
+            "{path}: {keys} differs between two runs of the same migrations: it captured a value \
+             when the migration ran (e.g. `now()` or `'now'::timestamp` frozen into the \
+             definition), a latent bug; round trips do not compare it"
+        ),
+        statement: statement.map(|s| s.sql.split_whitespace().collect::<Vec<_>>().join(" ")),
+        help: Some(
+            "compute the value when the object is used (a function call evaluated per query, \
+             e.g. `now()` inside a view's WHERE on PostgreSQL is evaluated per query, but \
+             `'now'::timestamp` is folded once), or pass it in"
+                .to_string(),
+        ),
+        migration: Some(plan.migration.id.clone()),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,314 @@
+//! Step mode (the default): for each migration, up, down (must give the schema before),
+//! up again (must give the schema after).
+
+use super::*;
+
+/// Returns the schema after the last migration that applied.
+pub(super) async fn step_mode(
+    session: &mut Session<'_>,
+    plans: &[Plan<'_>],
+    settings: &Settings<'_>,
+    printer: &Printer,
+    report: &mut Report,
+    found: &mut Nondeterminism,
+) -> Result<Option<Snapshot>> {
+    let mut before = session.snapshot().await?;
+    // Why the rest of the chain is not run, once it cannot be.
+    let mut halted_by: Option<String> = None;
+    for (i, plan) in plans.iter().enumerate() {
+        let id = &plan.migration.id;
+        if let Some(why) = &halted_by {
+            let upgrade = skipped("upgrade", plan, why);
+            let roundtrip = skipped("roundtrip", plan, why);
+            printer.migration(&upgrade, Some(&roundtrip));
+            report.checks.extend([upgrade, roundtrip]);
+            continue;
+        }
+        printer.working_on("verifying", id);
+        let (upgrade, mut after, deployed) = match session.apply_first(&plan.up, id).await {
+            Ok(took) => {
+                let after = session.snapshot().await?;
+                let deployed = session.check_deployed(plan).await;
+                (upgrade_passed(plan, took), after, deployed)
+            }
+            Err(f) => {
+                let upgrade = apply_failed("upgrade", plan, &f, "up failed");
+                let roundtrip = skipped("roundtrip", plan, "not run: up failed");
+                printer.migration(&upgrade, Some(&roundtrip));
+                report.checks.extend([upgrade, roundtrip]);
+                halted_by = Some(format!("not run: {id} did not apply"));
+                continue;
+            }
+        };
+        let roundtrip = match roundtrip_step(session, plan, &after, settings).await? {
+            Roundtrip::Decided(check, diverged) => {
+                if diverged {
+                    // Later migrations must build on the schema the chain really produces.
+                    match session.replay_ends(&plans[..=i]).await {
+                        Ok(ends) => after = ends.1,
+                        Err(e) => halted_by = Some(replay_halt(id, &e)),
+                    }
+                }
+                check
+            }
+            Roundtrip::Ran(run) => {
+                let judged = judge_step(plan, &before, &after, &run, settings, &found.masks);
+                if judged.diverged || judged.mismatch {
+                    // A second run of the same ups: a difference that recurs between two runs
+                    // of identical SQL is not the down's fault. The replay is also the schema
+                    // later migrations build on.
+                    let (replayed_before, replayed_after) = match session
+                        .replay_ends(&plans[..=i])
+                        .await
+                    {
+                        Ok(ends) => ends,
+                        // The database still holds `after`: the verdict stands as judged.
+                        Err(e) if !judged.diverged => {
+                            printer.warning(&format!(
+                                "could not replay the ups to tell a non-deterministic definition from a bad down: {e}"
+                            ));
+                            printer.migration(&upgrade, Some(&judged.check));
+                            report.checks.extend([upgrade, judged.check]);
+                            before = after;
+                            continue;
+                        }
+                        Err(e) => {
+                            // An up that cannot run twice on one server (it left a role or
+                            // another database behind): the verdict stands, the rest halts.
+                            printer.migration(&upgrade, Some(&judged.check));
+                            report.checks.extend([upgrade, judged.check]);
+                            halted_by = Some(replay_halt(id, &e));
+                            continue;
+                        }
+                    };
+                    let pairs = [(&before, &replayed_before), (&after, &replayed_after)];
+                    let differs = pairs
+                        .iter()
+                        .any(|(first, again)| !nondeterministic(first, again).is_empty());
+                    // Only when two runs of the same ups differ is a snapshot per step needed,
+                    // to name the migration that set the property (rare: a frozen 'now').
+                    let per_step = if differs {
+                        session.replay(&plans[..=i], Replayed::EveryStep).await?
+                    } else {
+                        Vec::new()
+                    };
+                    let check = if differs && found.learn(&pairs, &per_step, &plans[..=i]) {
+                        let mut check =
+                            judge_step(plan, &before, &after, &run, settings, &found.masks).check;
+                        check.notes.extend(masked_notes(&found.masks, &pairs));
+                        check
+                    } else {
+                        judged.check
+                    };
+                    after = per_step.last().cloned().unwrap_or(replayed_after);
+                    check
+                } else {
+                    judged.check
+                }
+            }
+        };
+        printer.migration(&upgrade, Some(&roundtrip));
+        report.checks.extend([upgrade, roundtrip]);
+        if let Some(check) = deployed {
+            printer.check(&check);
+            report.checks.push(check);
+        }
+        before = after;
+    }
+    Ok(Some(before))
+}
+
+/// Notes for the masked properties that differed in this check's comparisons.
+pub(super) fn masked_notes(masks: &Masks, pairs: &[(&Snapshot, &Snapshot)]) -> Vec<String> {
+    let mut notes: Vec<String> = pairs
+        .iter()
+        .flat_map(|(a, b)| compare::differing_properties(a, b))
+        .flat_map(|(path, keys)| {
+            let masked = masks.get(&path).cloned().unwrap_or_default();
+            keys.into_iter()
+                .filter(move |k| masked.contains(k))
+                .map(move |k| {
+                    format!("{path}: {k} is not deterministic (see nondeterministic-definition); not compared")
+                })
+        })
+        .collect();
+    notes.sort();
+    notes.dedup();
+    notes
+}
+
+/// A step applied, with the schema after it, or its failure.
+pub(super) type Applied = std::result::Result<(Duration, Snapshot), ApplyFailure>;
+
+/// What a round trip did; judged against the expected schemas by `judge_step`.
+pub(super) struct StepRun {
+    pub(super) down: Applied,
+    /// Not run when the down failed.
+    pub(super) reapply: Option<Applied>,
+    /// A failed down left the database without the schema after the up.
+    pub(super) down_diverged: bool,
+    pub(super) duration: Duration,
+}
+
+pub(super) enum Roundtrip {
+    /// No round trip to compare (no down, or declared irreversible): the check, and whether
+    /// the database no longer holds the schema after the up.
+    Decided(CheckReport, bool),
+    Ran(StepRun),
+}
+
+/// Down then up again from the schema after the migration.
+pub(super) async fn roundtrip_step(
+    session: &mut Session<'_>,
+    plan: &Plan<'_>,
+    after: &Snapshot,
+    settings: &Settings<'_>,
+) -> Result<Roundtrip> {
+    let Some(down) = &plan.down else {
+        return Ok(Roundtrip::Decided(
+            no_down(plan, settings.require_down),
+            false,
+        ));
+    };
+    let started = Instant::now();
+    let down = match session.apply(down).await {
+        Err(f) if f.irreversible => {
+            // Declared irreversible: reported like a migration without a down.
+            let diverged = session.snapshot().await? != *after;
+            let mut check = no_down(plan, settings.require_down);
+            check.message = format!("not reversible: {}", f.message);
+            check.file = Some(f.file.display().to_string());
+            check.line = Some(f.line);
+            return Ok(Roundtrip::Decided(check, diverged));
+        }
+        Err(f) => {
+            // A rolled-back down leaves `after` in place; a half-applied one does not.
+            let down_diverged = f.partially_applied || session.snapshot().await? != *after;
+            return Ok(Roundtrip::Ran(StepRun {
+                down: Err(f),
+                reapply: None,
+                down_diverged,
+                duration: started.elapsed(),
+            }));
+        }
+        Ok(took) => Ok((took, session.snapshot().await?)),
+    };
+    let reapply = match session.apply(&plan.up).await {
+        Err(f) => Err(f),
+        Ok(took) => Ok((took, session.snapshot().await?)),
+    };
+    Ok(Roundtrip::Ran(StepRun {
+        down,
+        reapply: Some(reapply),
+        down_diverged: false,
+        duration: started.elapsed(),
+    }))
+}
+
+pub(super) struct Judged {
+    pub(super) check: CheckReport,
+    /// The database no longer holds the schema after the up.
+    pub(super) diverged: bool,
+    /// A schema comparison failed.
+    pub(super) mismatch: bool,
+}
+
+/// The round-trip check of one migration in step mode.
+pub(super) fn judge_step(
+    plan: &Plan<'_>,
+    before: &Snapshot,
+    after: &Snapshot,
+    run: &StepRun,
+    settings: &Settings<'_>,
+    masks: &Masks,
+) -> Judged {
+    let id = &plan.migration.id;
+    let down_file = plan.down.as_ref().map_or(&plan.up.file, |d| &d.file);
+    let mut check = base_check("roundtrip", plan, down_file);
+    check.duration_ms = ms(run.duration);
+    let down_phase = match &run.down {
+        Err(f) => {
+            let phase = phase_failed("down", f);
+            fail_with(&mut check, f, format!("down of {id} failed: {}", f.message));
+            check.phases = vec![phase, skipped_phase("reapply", "not run: down failed")];
+            return Judged {
+                check,
+                diverged: run.down_diverged,
+                mismatch: false,
+            };
+        }
+        Ok((took, reverted)) => {
+            let cmp = compare::compare_masked(
+                before,
+                reverted,
+                &settings.policy,
+                masks,
+                &format!("schema before {id} (expected)"),
+                &format!("schema after {id} down (actual)"),
+            );
+            compared_phase("down", *took, &cmp, &mut check, || {
+                format!("down of {id} did not restore the schema before it")
+            })
+        }
+    };
+    let down_mismatch = down_phase.schema_differs;
+    let reapply_phase = match run.reapply.as_ref() {
+        None | Some(Err(_)) => {
+            let f = match run.reapply.as_ref() {
+                Some(Err(f)) => f,
+                _ => unreachable!("a run without a reapply has a failed down"),
+            };
+            let phase = phase_failed("reapply", f);
+            if check.status != Status::Fail {
+                fail_with(
+                    &mut check,
+                    f,
+                    format!(
+                        "up of {id} failed when applied again after its down: {}",
+                        f.message
+                    ),
+                );
+            } else {
+                append_detail(
+                    &mut check,
+                    &format!(
+                        "then the up failed again: {} ({}:{})",
+                        f.message,
+                        f.file.display(),
+                        f.line
+                    ),
+                );
+            }
+            check.phases = vec![down_phase, phase];
+            return Judged {
+                check,
+                diverged: true,
+                mismatch: down_mismatch,
+            };
+        }
+        Some(Ok((took, reapplied))) => {
+            let cmp = compare::compare_masked(
+                after,
+                reapplied,
+                &settings.policy,
+                masks,
+                &format!("schema after {id} (expected)"),
+                &format!("schema after {id} down and up again (actual)"),
+            );
+            compared_phase("reapply", *took, &cmp, &mut check, || {
+                format!("up of {id} applied again after its down gave another schema")
+            })
+        }
+    };
+    let diverged = reapply_phase.status == Status::Fail;
+    let mismatch = down_mismatch || reapply_phase.schema_differs;
+    check.phases = vec![down_phase, reapply_phase];
+    if check.status == Status::Pass {
+        check.message = format!("down restored the schema before {id}; up again reproduced it");
+    }
+    Judged {
+        check,
+        diverged,
+        mismatch,
+    }
+}
