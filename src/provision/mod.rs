@@ -356,6 +356,55 @@ impl Database {
         })
     }
 
+    /// A copy of `template` (PostgreSQL's `CREATE DATABASE … TEMPLATE`, not on a sandboxed
+    /// database) under a new `migcheck_` name; nobody may be connected to `template`.
+    pub async fn clone_of(server: &dyn Server, template: &Database) -> Result<Database> {
+        let engine = server.info().engine;
+        if engine != Engine::Postgres || template.sandbox.is_some() {
+            return Err(Error::environment(
+                "only a PostgreSQL database migcheck owns can be copied".to_string(),
+                None,
+            ));
+        }
+        let admin_url = server.admin_url();
+        let name = format!("migcheck_{}", local::random_alnum(12));
+        let mut conn = Conn::connect(engine, admin_url).await?;
+        cleanup::register_database(
+            &name,
+            admin_url.expose(),
+            Arc::new(DropDatabase {
+                engine,
+                admin_url: admin_url.clone(),
+                name: name.clone(),
+                role: None,
+                on_local_server: server.provider() != "url",
+            }),
+        );
+        let result = conn
+            .execute(&format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                quoted(engine, &name),
+                quoted(engine, &template.name)
+            ))
+            .await;
+        conn.close().await;
+        if let Err(e) = result {
+            cleanup::unregister_database(&name);
+            return Err(sql_error(
+                &format!("copying database {}", template.name),
+                &e,
+                admin_url,
+            ));
+        }
+        tracing::info!("copied throwaway database {} to {name}", template.name);
+        Ok(Database {
+            url: with_database(&template.url, &name)?,
+            name,
+            engine,
+            sandbox: None,
+        })
+    }
+
     async fn create_on(
         conn: &mut Conn,
         server: &dyn Server,
@@ -455,6 +504,19 @@ impl Database {
     /// Open a connection to this database.
     pub async fn connect(&self) -> Result<Conn> {
         Conn::connect(self.engine, &self.url).await
+    }
+
+    /// `drop_database` on a task of its own, so that the caller goes on; await the handle
+    /// before the server goes away.
+    pub fn drop_in_background(self, server: &dyn Server) -> tokio::task::JoinHandle<Result<()>> {
+        let engine = server.info().engine;
+        let admin_url = server.admin_url().clone();
+        tokio::spawn(async move {
+            drop_on(engine, &admin_url, &self.name, self.sandbox.as_ref()).await?;
+            cleanup::unregister_database(&self.name);
+            tracing::info!("dropped throwaway database {}", self.name);
+            Ok(())
+        })
     }
 
     /// Drop the database (terminating other sessions on it first).

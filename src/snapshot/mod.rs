@@ -67,6 +67,12 @@ impl Tracker {
         }
     }
 
+    /// The tracker of a copy of this tracker's database made right after a snapshot (the copy
+    /// holds the same objects and DDL log).
+    pub fn fork(&self) -> Tracker {
+        Tracker(self.0.fork())
+    }
+
     /// A snapshot byte-identical to `take`'s.
     pub async fn take(&mut self, conn: &mut Conn) -> Result<Snapshot> {
         match conn {

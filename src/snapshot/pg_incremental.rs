@@ -171,6 +171,7 @@ pub struct Tracker {
     check: bool,
 }
 
+#[derive(Clone)]
 struct State {
     snapshot: Snapshot,
     fingerprint: String,
@@ -269,6 +270,15 @@ impl Tracker {
             }
         }
         let installed: std::result::Result<(), sqlx::Error> = async {
+            // A copy of a tracked database (`CREATE DATABASE … TEMPLATE`) has the log already.
+            let present: bool = sqlx::query_scalar(
+                "SELECT pg_catalog.to_regnamespace('_migcheck_ddl') IS NOT NULL",
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            if present {
+                return Ok(());
+            }
             let mut tx = conn.begin().await?;
             for sql in INSTALL {
                 sqlx::query(*sql).execute(&mut *tx).await?;
@@ -287,6 +297,17 @@ impl Tracker {
                 tracing::warn!("incremental snapshots are off: cannot set up the DDL log: {e}");
                 None
             }
+        }
+    }
+
+    /// See `snapshot::Tracker::fork`. A state that does not fit the copy (its fingerprint
+    /// differs) makes the copy's first snapshot a full one.
+    pub fn fork(&self) -> Tracker {
+        Tracker {
+            state: if self.dirty { None } else { self.state.clone() },
+            enabled: self.enabled,
+            dirty: false,
+            check: self.check,
         }
     }
 

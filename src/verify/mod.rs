@@ -512,6 +512,9 @@ async fn run_on_server(
         report.checks.push(check);
     }
     if settings.keep && server.provider() == "docker" {
+        // Only the verified database is kept.
+        session.close_shadow().await;
+        session.finish_drops().await;
         // The container outlives the run: leave the verified database in it for inspection.
         if let Some(db) = &session.db {
             let url = if settings.show_password {

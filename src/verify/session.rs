@@ -94,6 +94,29 @@ pub(super) struct Session<'a> {
     /// A failure that is the environment's, not the chain's (the server's disk is full):
     /// the run ends with exit 3 once the current mode returns.
     pub(super) fatal: Option<Error>,
+    /// A second run of the ups, advanced as replays need it (PostgreSQL): a replay copies it
+    /// instead of applying every up again on a fresh database.
+    pub(super) shadow: Option<Shadow>,
+    /// The shadow could not be used (a copy failed): replays start from scratch.
+    pub(super) shadow_off: bool,
+    /// Databases a replay left behind, being dropped while the run goes on.
+    pub(super) dropping: Vec<tokio::task::JoinHandle<Result<()>>>,
+}
+
+/// Why the shadow could not serve a replay.
+pub(super) enum ShadowFailure {
+    /// An up failed on it: the replay failed, as one from scratch would.
+    Replay(Error),
+    /// The shadow or its copy could not be made: replay from scratch instead.
+    Copy(Error),
+}
+
+/// The shadow database: ups only, never a down, `applied` of them so far.
+pub(super) struct Shadow {
+    parts: Attached,
+    applied: usize,
+    /// An up that failed on it: every later replay fails the same way.
+    failed: Option<String>,
 }
 
 /// A throwaway database with what the session holds on it.
@@ -106,15 +129,20 @@ pub(super) struct Attached {
 }
 
 impl Attached {
-    pub(super) async fn close(self, server: &dyn Server) -> Result<()> {
-        let _dropping = timing::enter(Bucket::Databases);
+    /// Close the connections and the applier; the database, if any, is the caller's.
+    pub(super) async fn release(self) -> Option<Database> {
         if let Some(applier) = self.applier {
             applier.close().await;
         }
         for conn in [self.apply_conn, self.snapshot_conn].into_iter().flatten() {
             conn.close().await;
         }
-        if let Some(db) = self.db {
+        self.db
+    }
+
+    pub(super) async fn close(self, server: &dyn Server) -> Result<()> {
+        let _dropping = timing::enter(Bucket::Databases);
+        if let Some(db) = self.release().await {
             db.drop_database(server).await?;
         }
         Ok(())
@@ -146,6 +174,9 @@ impl<'a> Session<'a> {
             migration_timeout: None,
             sandboxed,
             fatal: None,
+            shadow: None,
+            shadow_off: false,
+            dropping: Vec::new(),
         };
         session.fresh_database().await?;
         Ok(session)
@@ -158,7 +189,8 @@ impl<'a> Session<'a> {
 
     /// What every connection that applies migrations runs first: the statement timeout, the
     /// session SQL, then the tool's version table.
-    pub(super) async fn set_up_apply_conn(&self, conn: &mut Conn) -> Result<()> {
+    /// `fresh`: the database is new (a copy already has the tool's version table).
+    pub(super) async fn set_up_apply_conn(&self, conn: &mut Conn, fresh: bool) -> Result<()> {
         // Before the session SQL, so that a chain's own runner settings win.
         if let Some(sql) = self
             .statement_timeout
@@ -184,6 +216,9 @@ impl<'a> Session<'a> {
                 )));
             }
         }
+        if !fresh {
+            return Ok(());
+        }
         // After the session setup, so that its search_path decides the schema, as for the tool.
         self.runner
             .prepare_connection(conn)
@@ -195,13 +230,24 @@ impl<'a> Session<'a> {
     pub(super) async fn open_database(&mut self) -> Result<()> {
         let _creating = timing::enter(Bucket::Databases);
         let db = Database::create(self.server, self.sandboxed).await?;
+        self.attach_database(db, true, None).await
+    }
+
+    /// Open the connections and the runner's applier on `db` (new when `fresh`, else a copy
+    /// or a database reconnected to, whose snapshot state `tracker` carries).
+    async fn attach_database(
+        &mut self,
+        db: Database,
+        fresh: bool,
+        tracker: Option<snapshot::Tracker>,
+    ) -> Result<()> {
         for secret in db.url.secrets() {
             if !self.secrets.contains(&secret) {
                 self.secrets.push(secret);
             }
         }
         let mut apply_conn = db.connect().await?;
-        if let Err(e) = self.set_up_apply_conn(&mut apply_conn).await {
+        if let Err(e) = self.set_up_apply_conn(&mut apply_conn, fresh).await {
             apply_conn.close().await;
             db.drop_database(self.server).await?;
             return Err(e);
@@ -212,10 +258,10 @@ impl<'a> Session<'a> {
         let mut snapshot_conn = db.connect().await?;
         // In the throwaway database, which migcheck owns: the DDL log incremental snapshots
         // read (not on a sandboxed database: its role cannot create event triggers).
-        self.tracker = if self.sandboxed {
-            None
-        } else {
-            snapshot::Tracker::install(&mut snapshot_conn).await
+        self.tracker = match tracker {
+            Some(tracker) => Some(tracker),
+            None if self.sandboxed => None,
+            None => snapshot::Tracker::install(&mut snapshot_conn).await,
         };
         self.snapshot_conn = Some(snapshot_conn);
         tracing::info!(database = %db.name, "throwaway database ready");
@@ -225,8 +271,31 @@ impl<'a> Session<'a> {
     }
 
     pub(super) async fn close(&mut self) -> Result<()> {
+        self.close_shadow().await;
         let parts = self.detach();
-        parts.close(self.server).await
+        let closed = parts.close(self.server).await;
+        self.finish_drops().await;
+        closed
+    }
+
+    /// Wait for the databases being dropped in the background.
+    pub(super) async fn finish_drops(&mut self) {
+        for handle in std::mem::take(&mut self.dropping) {
+            match handle.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("cannot drop a replaced throwaway database: {e}"),
+                Err(e) => tracing::warn!("dropping a replaced throwaway database failed: {e}"),
+            }
+        }
+    }
+
+    /// Drop the shadow database, if there is one.
+    pub(super) async fn close_shadow(&mut self) {
+        if let Some(shadow) = self.shadow.take() {
+            if let Err(e) = shadow.parts.close(self.server).await {
+                tracing::warn!("cannot drop the shadow database: {e}");
+            }
+        }
     }
 
     pub(super) fn detach(&mut self) -> Attached {
@@ -387,7 +456,7 @@ impl<'a> Session<'a> {
             .ok_or_else(|| Error::environment("no throwaway database is open".to_string(), None))?;
         if self.apply_conn.is_none() {
             let mut conn = db.connect().await?;
-            if let Err(e) = self.set_up_apply_conn(&mut conn).await {
+            if let Err(e) = self.set_up_apply_conn(&mut conn, false).await {
                 conn.close().await;
                 return Err(e);
             }
@@ -513,10 +582,197 @@ impl<'a> Session<'a> {
 
     /// The replay's schemas before and after the last up of `plans` (not empty).
     pub(super) async fn replay_ends(&mut self, plans: &[Plan<'_>]) -> Result<(Snapshot, Snapshot)> {
+        if self.shadow_possible() {
+            match self.replay_from_shadow(plans).await {
+                Ok(ends) => return Ok(ends),
+                Err(ShadowFailure::Replay(e)) => return Err(e),
+                Err(ShadowFailure::Copy(e)) => {
+                    // Nothing of the chain's: replay the old way from now on.
+                    tracing::warn!("the shadow database cannot serve replays: {e}");
+                    self.close_shadow().await;
+                    self.shadow_off = true;
+                }
+            }
+        }
         let mut schemas = self.replay(plans, Replayed::LastTwo).await?;
         let last = schemas.pop().unwrap_or_default();
         let before = schemas.pop().unwrap_or_else(|| last.clone());
         Ok((before, last))
+    }
+
+    /// Whether replays can copy a shadow database: PostgreSQL copies a database it owns with
+    /// `CREATE DATABASE … TEMPLATE`; on MySQL/MariaDB, or as a sandbox role, the ups are
+    /// applied again from scratch.
+    fn shadow_possible(&self) -> bool {
+        !self.shadow_off
+            && !self.sandboxed
+            && self.server.info().engine == crate::engine::Engine::Postgres
+            && std::env::var_os("MIGCHECK_NO_SHADOW").is_none()
+    }
+
+    /// `replay_ends` through the shadow: advance it to just before the last up of `plans`
+    /// (ups only, a second run of the same SQL), read the schema, apply the last up, read it
+    /// again, then move the session to a copy of the shadow (its database is left behind:
+    /// it went through a down that did not restore it). The shadow stays for the next replay.
+    async fn replay_from_shadow(
+        &mut self,
+        plans: &[Plan<'_>],
+    ) -> std::result::Result<(Snapshot, Snapshot), ShadowFailure> {
+        let _replaying = timing::enter(Bucket::Replay);
+        let Some(last) = plans.len().checked_sub(1) else {
+            return Err(ShadowFailure::Copy(Error::environment(
+                "nothing to replay",
+                None,
+            )));
+        };
+        if let Some(shadow) = &self.shadow {
+            if let Some(message) = &shadow.failed {
+                return Err(ShadowFailure::Replay(Error::environment(
+                    message.clone(),
+                    None,
+                )));
+            }
+            if shadow.applied > last {
+                return Err(ShadowFailure::Copy(Error::environment(
+                    "the shadow database is past this replay",
+                    None,
+                )));
+            }
+        }
+        let main = self.detach();
+        let outcome = self.advance_shadow(plans).await;
+        match outcome {
+            Ok(ends) => {
+                // The shadow's parts are attached now: copy its database for the session.
+                match self.copy_shadow(plans.len()).await {
+                    Ok(()) => {
+                        // What the session's database held is of no more use: it goes in
+                        // the background.
+                        if let Some(db) = main.release().await {
+                            self.dropping.push(db.drop_in_background(self.server));
+                        }
+                        Ok(ends)
+                    }
+                    Err(e) => {
+                        let shadow = self.detach();
+                        self.attach(main);
+                        if let Err(e) = shadow.close(self.server).await {
+                            tracing::warn!("cannot drop the shadow database: {e}");
+                        }
+                        Err(ShadowFailure::Copy(e))
+                    }
+                }
+            }
+            Err(failure) => {
+                // Put the shadow away (poisoned by a failed up, or dropped) and the session back.
+                let shadow_parts = self.detach();
+                self.attach(main);
+                match &failure {
+                    ShadowFailure::Replay(e) => {
+                        self.shadow = Some(Shadow {
+                            parts: shadow_parts,
+                            applied: 0,
+                            failed: Some(e.to_string()),
+                        });
+                    }
+                    ShadowFailure::Copy(_) => {
+                        if let Err(e) = shadow_parts.close(self.server).await {
+                            tracing::warn!("cannot drop the shadow database: {e}");
+                        }
+                    }
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    /// With the session's own parts detached: attach the shadow (opening it the first time),
+    /// apply the ups it lacks and read the schemas around the last one. The shadow's parts
+    /// stay attached.
+    async fn advance_shadow(
+        &mut self,
+        plans: &[Plan<'_>],
+    ) -> std::result::Result<(Snapshot, Snapshot), ShadowFailure> {
+        let applied = match self.shadow.take() {
+            Some(shadow) => {
+                self.attach(shadow.parts);
+                shadow.applied
+            }
+            None => {
+                self.open_database().await.map_err(ShadowFailure::Copy)?;
+                0
+            }
+        };
+        let last = plans.len() - 1;
+        let mut before = None;
+        for (k, plan) in plans.iter().enumerate().skip(applied) {
+            if k == last {
+                before = Some(self.snapshot().await.map_err(ShadowFailure::Copy)?);
+            }
+            if let Err(f) = self.apply(&plan.up).await {
+                return Err(ShadowFailure::Replay(Error::environment(
+                    format!(
+                        "{}:{}: an up that applied before failed on replay: {}",
+                        f.file.display(),
+                        f.line,
+                        f.message
+                    ),
+                    None,
+                )));
+            }
+        }
+        let after = self.snapshot().await.map_err(ShadowFailure::Copy)?;
+        let before = before.unwrap_or_else(|| after.clone());
+        Ok((before, after))
+    }
+
+    /// The shadow's parts are attached: close its connections (a database being copied has
+    /// no sessions), copy it, keep the shadow (reconnected) aside and attach the copy.
+    async fn copy_shadow(&mut self, applied: usize) -> Result<()> {
+        let Attached {
+            db,
+            apply_conn,
+            snapshot_conn,
+            tracker,
+            applier,
+        } = self.detach();
+        let db = db.ok_or_else(|| Error::environment("the shadow database is gone", None))?;
+        if let Some(applier) = applier {
+            applier.close().await;
+        }
+        for conn in [apply_conn, snapshot_conn].into_iter().flatten() {
+            conn.close().await;
+        }
+        let copy = {
+            let _copying = timing::enter(Bucket::Databases);
+            Database::clone_of(self.server, &db).await
+        };
+        let forked = tracker.as_ref().map(snapshot::Tracker::fork);
+        // The shadow, reconnected, whatever the copy did.
+        let reopened = self.attach_database(db, false, tracker).await;
+        let shadow = self.detach();
+        let copy = match (copy, reopened) {
+            (Ok(copy), Ok(())) => copy,
+            (copy, reopened) => {
+                let error = match copy {
+                    Ok(copy) => {
+                        let _ = copy.drop_database(self.server).await;
+                        reopened.err()
+                    }
+                    Err(e) => Some(e),
+                };
+                let _ = shadow.close(self.server).await;
+                return Err(error.unwrap_or_else(|| {
+                    Error::environment("the shadow database could not be copied", None)
+                }));
+            }
+        };
+        self.shadow = Some(Shadow {
+            parts: shadow,
+            applied,
+            failed: None,
+        });
+        self.attach_database(copy, false, forked).await
     }
 
     pub(super) async fn replay_here(
