@@ -60,6 +60,7 @@ impl ChainFormat for SqitchFormat {
         let runner = SqitchRunner::new(
             &project.root,
             project.client.clone(),
+            project.registry.clone(),
             scripts,
             variables,
             &options.runner,

@@ -2,7 +2,10 @@
 //! command-line client, started the way Sqitch starts it (`psql` with `ON_ERROR_STOP`, the
 //! `mariadb`/`mysql` client with `source` and `--abort-source-on-error`), so `BEGIN; ...
 //! COMMIT;` and client meta-commands in a script behave as they do in production. Sqitch's
-//! registry is not created: the schema compared is the project's own.
+//! registry tables are not created: the schema compared is the project's own. On MySQL and
+//! MariaDB the registry database is created with the one thing of it scripts use, Sqitch's
+//! `checkit()` function (`SELECT sqitch.checkit(COUNT(*), '...')` in verify scripts, as Sqitch's
+//! MySQL tutorial writes them); it is another database, out of every snapshot.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,7 +19,7 @@ use crate::apply::ApplyFailure;
 use crate::chain::Chain;
 use crate::engine::{Dialect, Engine};
 use crate::error::{Error, Result};
-use crate::provision::Database;
+use crate::provision::{Conn, Database};
 use crate::report::{CheckReport, Phase, Status};
 use crate::runner::{Applied, Applier, ApplyContext, Plan, Runner, RunnerOptions, Step};
 use crate::sqitch::conf::Config;
@@ -75,6 +78,8 @@ pub struct SqitchRunner {
     root: PathBuf,
     /// `engine.<name>.client` from sqitch.conf.
     client: Option<String>,
+    /// Sqitch's registry name (psql's `registry` variable; MySQL's registry database).
+    registry: String,
     changes: Arc<Vec<ChangeScripts>>,
     variables: Variables,
     statement_timeout: Option<Duration>,
@@ -84,6 +89,7 @@ impl SqitchRunner {
     pub fn new(
         root: &Path,
         client: Option<String>,
+        registry: String,
         changes: Vec<ChangeScripts>,
         variables: Variables,
         options: &RunnerOptions,
@@ -91,6 +97,7 @@ impl SqitchRunner {
         SqitchRunner {
             root: root.to_path_buf(),
             client,
+            registry,
             changes: Arc::new(changes),
             variables,
             statement_timeout: options.statement_timeout,
@@ -133,8 +140,38 @@ impl Runner for SqitchRunner {
         )
     }
 
+    /// MySQL and MariaDB: Sqitch's registry database and its `checkit()` function, which
+    /// Sqitch creates with its registry and verify scripts call (`sqitch.checkit(COUNT(*),
+    /// 'Table "users" does not exist')`). Best effort: a role that cannot create a database (a
+    /// sandbox on a shared server) only loses `checkit()`, and a verify script that calls it
+    /// fails saying so.
+    async fn prepare_connection(&self, conn: &mut Conn) -> std::result::Result<(), String> {
+        if conn.dialect() != Dialect::Mysql {
+            return Ok(());
+        }
+        for sql in mysql_registry_statements(&self.registry) {
+            if let Err(e) = conn.execute(&sql).await {
+                // Another chain on the same server created it first.
+                if e.to_string().contains("already exists") {
+                    continue;
+                }
+                tracing::warn!(
+                    "cannot create Sqitch's registry database `{}` with checkit(): {e}",
+                    self.registry
+                );
+                break;
+            }
+        }
+        Ok(())
+    }
+
     async fn open(&self, db: &Database) -> Result<Box<dyn Applier>> {
-        let client = Client::for_database(db, self.client.as_deref(), self.statement_timeout)?;
+        let client = Client::for_database(
+            db,
+            self.client.as_deref(),
+            &self.registry,
+            self.statement_timeout,
+        )?;
         Ok(Box::new(SqitchApplier {
             root: self.root.clone(),
             changes: Arc::clone(&self.changes),
@@ -238,6 +275,20 @@ impl Applier for SqitchApplier {
     }
 }
 
+/// The statements that give a MySQL server Sqitch's registry database with `checkit()`, as
+/// Sqitch's `mysql.sql` defines it (MySQL 5.5 and later).
+fn mysql_registry_statements(registry: &str) -> [String; 2] {
+    let db = format!("`{}`", registry.replace('`', "``"));
+    [
+        format!("CREATE DATABASE IF NOT EXISTS {db}"),
+        format!(
+            "CREATE FUNCTION {db}.checkit(doit INTEGER, message VARCHAR(256)) RETURNS INTEGER \
+             DETERMINISTIC BEGIN IF doit IS NULL OR doit = 0 THEN SIGNAL SQLSTATE 'ERR0R' SET \
+             MESSAGE_TEXT = message; END IF; RETURN doit; END"
+        ),
+    ]
+}
+
 /// Whether the script's first statement opens a transaction (`BEGIN;`, as `sqitch add` writes).
 fn starts_with_begin(file: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(file) else {
@@ -273,6 +324,7 @@ impl Client {
     fn for_database(
         db: &Database,
         configured: Option<&str>,
+        registry: &str,
         statement_timeout: Option<Duration>,
     ) -> Result<Client> {
         let url = url::Url::parse(db.url.expose()).map_err(|e| {
@@ -299,10 +351,10 @@ impl Client {
                         "--set",
                         "ON_ERROR_STOP=1",
                         "--set",
-                        "registry=sqitch",
                     ]
                     .map(String::from),
                 );
+                args.push(format!("registry={registry}"));
                 if let Some(p) = &password {
                     env.push(("PGPASSWORD".to_string(), p.clone()));
                 }
