@@ -52,6 +52,9 @@ pub struct Project {
     /// schema (PostgreSQL) or database (MySQL) Sqitch keeps its tables in, which scripts may
     /// name (`:"registry"`, `sqitch.checkit()`).
     pub registry: String,
+    /// The default target's name or URI (`core.target`, `engine.<e>.target`): its
+    /// `target.<name>.variables` apply to the scripts.
+    pub target: Option<String>,
     pub changes: Vec<Change>,
     pub chain: Chain,
 }
@@ -222,6 +225,7 @@ pub fn load(root: &Path, options: &DiscoverOptions) -> Result<Project> {
             .registry
             .clone()
             .unwrap_or_else(|| "sqitch".to_string()),
+        target: settings.target.clone(),
         changes,
     })
 }

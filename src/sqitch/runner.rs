@@ -33,8 +33,8 @@ pub struct ChangeScripts {
 }
 
 /// Sqitch's variables (`core.variables`, `deploy.variables`, `revert.variables`,
-/// `engine.<name>.variables`), passed to the client as it passes them: `--set` for psql,
-/// user variables for the mysql client.
+/// `engine.<name>.variables`, `target.<name>.variables` of the default target), passed to the
+/// client as it passes them: `--set` for psql, user variables for the mysql client.
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
     deploy: Vec<(String, String)>,
@@ -42,7 +42,9 @@ pub struct Variables {
 }
 
 impl Variables {
-    pub fn from_config(config: &Config, engine: &str) -> Variables {
+    /// `target`: the default target's name (or URI), whose variables win over the engine's,
+    /// as in Sqitch's `Target::variables`.
+    pub fn from_config(config: &Config, engine: &str, target: Option<&str>) -> Variables {
         let collect = |sections: &[String]| {
             let mut merged: std::collections::BTreeMap<String, String> = Default::default();
             for section in sections {
@@ -55,20 +57,26 @@ impl Variables {
             }
             merged.into_iter().collect()
         };
-        let engine_section = format!("engine.{engine}.variables");
+        // The target's variables: the engine's, then the target's own over them.
+        let mut target_sections = vec![format!("engine.{engine}.variables")];
+        if let Some(target) = target {
+            target_sections.push(format!("target.{target}.variables"));
+        }
+        let sections = |command: &[&str]| -> Vec<String> {
+            command
+                .iter()
+                .map(|s| s.to_string())
+                .chain(target_sections.iter().cloned())
+                .collect()
+        };
         Variables {
-            deploy: collect(&[
-                "core.variables".to_string(),
-                "deploy.variables".to_string(),
-                engine_section.clone(),
-            ]),
+            deploy: collect(&sections(&["core.variables", "deploy.variables"])),
             // deploy.variables apply to reverts too, revert.variables over them.
-            revert: collect(&[
-                "core.variables".to_string(),
-                "deploy.variables".to_string(),
-                "revert.variables".to_string(),
-                engine_section,
-            ]),
+            revert: collect(&sections(&[
+                "core.variables",
+                "deploy.variables",
+                "revert.variables",
+            ])),
         }
     }
 }
@@ -622,6 +630,37 @@ mod tests {
         let my = "ERROR 1054 (42S22) at line 3 in file: 'verify/users.sql': Unknown column 'email'";
         assert_eq!(error_line(my), Some(3));
         assert_eq!(error_line("ERROR: no line here"), None);
+    }
+
+    #[test]
+    fn variables_merge_as_sqitch_merges_them() {
+        let config = Config::parse(
+            Path::new("sqitch.conf"),
+            "[core \"variables\"]\n\ta = core\n\tb = core\n\tc = core\n\td = core\n\
+             [deploy \"variables\"]\n\tb = deploy\n\
+             [revert \"variables\"]\n\tb = revert\n\
+             [engine \"pg.variables\"]\n\tc = engine\n\td = engine\n\
+             [target \"dev.variables\"]\n\td = target\n\
+             [target \"prod.variables\"]\n\td = prod\n",
+        )
+        .unwrap();
+        let v = Variables::from_config(&config, "pg", Some("dev"));
+        let pairs = |list: &[(String, String)]| -> Vec<String> {
+            list.iter().map(|(k, v)| format!("{k}={v}")).collect()
+        };
+        assert_eq!(
+            pairs(&v.deploy),
+            ["a=core", "b=deploy", "c=engine", "d=target"]
+        );
+        assert_eq!(
+            pairs(&v.revert),
+            ["a=core", "b=revert", "c=engine", "d=target"]
+        );
+        let v = Variables::from_config(&config, "pg", None);
+        assert_eq!(
+            pairs(&v.deploy),
+            ["a=core", "b=deploy", "c=engine", "d=engine"]
+        );
     }
 
     #[test]
