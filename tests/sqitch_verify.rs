@@ -397,3 +397,90 @@ fn sqitch_binary() -> Option<std::path::PathBuf> {
         ),
     }
 }
+
+/// Sqitch's MySQL registry has a `checkit()` function that verify scripts call, as Sqitch's
+/// MySQL tutorial writes them (`SELECT sqitch.checkit(COUNT(*), '...')`): it is there, it
+/// passes a change that is deployed and raises the script's message for one that is not.
+#[test]
+fn mysql_verify_scripts_can_call_sqitch_checkit() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    write(&project, "sqitch.conf", "[core]\n\tengine = mysql\n");
+    write(
+        &project,
+        "sqitch.plan",
+        "%syntax-version=1.0.0\n%project=checkit\n\nusers 2026-01-01T00:00:00Z Dev <dev@example.com> # a table\nghost [users] 2026-01-02T00:00:00Z Dev <dev@example.com> # creates nothing\n",
+    );
+    let verify_table = |table: &str| {
+        format!(
+            "SELECT sqitch.checkit(COUNT(*), 'Table \"{table}\" does not exist')\n  FROM information_schema.tables\n WHERE table_schema = DATABASE() AND table_name = '{table}';\n"
+        )
+    };
+    write(
+        &project,
+        "deploy/users.sql",
+        "CREATE TABLE users (id INT PRIMARY KEY);\n",
+    );
+    write(&project, "revert/users.sql", "DROP TABLE users;\n");
+    write(&project, "verify/users.sql", &verify_table("users"));
+    write(&project, "deploy/ghost.sql", "SELECT 1;\n");
+    write(&project, "revert/ghost.sql", "SELECT 1;\n");
+    write(&project, "verify/ghost.sql", &verify_table("ghost"));
+    let run = verify(&project, &local("mariadb"));
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let checks = run.checks();
+    assert_eq!(check(&checks, "verify", "users")["status"], "pass");
+    let ghost = check(&checks, "verify", "ghost");
+    assert_eq!(ghost["status"], "fail", "{ghost:#}");
+    assert!(
+        ghost["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Table \"ghost\" does not exist")),
+        "{ghost:#}"
+    );
+    assert_eq!(check(&checks, "roundtrip", "ghost")["status"], "pass");
+}
+
+/// A round trip that fails and whose ups cannot be replayed on a fresh database (an earlier
+/// change left a role, which belongs to the server) still reports the change's verify script.
+#[test]
+fn a_verify_script_is_reported_when_the_ups_cannot_be_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    write(&project, "sqitch.conf", "[core]\n\tengine = pg\n");
+    write(
+        &project,
+        "sqitch.plan",
+        "%syntax-version=1.0.0\n%project=replay\n\nrole_r 2026-01-01T00:00:00Z Dev <dev@example.com> # a role\nleaky [role_r] 2026-01-02T00:00:00Z Dev <dev@example.com> # revert leaves the table; verify fails\n",
+    );
+    write(
+        &project,
+        "deploy/role_r.sql",
+        "CREATE ROLE migcheck_replay_r;\n",
+    );
+    write(
+        &project,
+        "revert/role_r.sql",
+        "DROP ROLE migcheck_replay_r;\n",
+    );
+    write(&project, "verify/role_r.sql", "SELECT 1;\n");
+    write(
+        &project,
+        "deploy/leaky.sql",
+        "CREATE TABLE leaky (id int);\n",
+    );
+    write(&project, "revert/leaky.sql", "SELECT 1;\n");
+    write(&project, "verify/leaky.sql", "SELECT 1/0;\n");
+    let run = verify(&project, &local("postgres"));
+    assert_eq!(run.code(), 1, "{}", run.describe());
+    let checks = run.checks();
+    assert_eq!(check(&checks, "roundtrip", "leaky")["status"], "fail");
+    let verified = check(&checks, "verify", "leaky");
+    assert_eq!(verified["status"], "fail", "{verified:#}");
+    assert!(
+        verified["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("division by zero")),
+        "{verified:#}"
+    );
+}

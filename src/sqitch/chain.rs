@@ -48,6 +48,13 @@ pub struct Project {
     /// The client set in `sqitch.conf` (`engine.<e>.client`, or `target.<t>.client`,
     /// `core.client`), if any.
     pub client: Option<String>,
+    /// Sqitch's registry (`registry` of the target, engine or core; default `sqitch`): the
+    /// schema (PostgreSQL) or database (MySQL) Sqitch keeps its tables in, which scripts may
+    /// name (`:"registry"`, `sqitch.checkit()`).
+    pub registry: String,
+    /// The default target's name or URI (`core.target`, `engine.<e>.target`): its
+    /// `target.<name>.variables` apply to the scripts.
+    pub target: Option<String>,
     pub changes: Vec<Change>,
     pub chain: Chain,
 }
@@ -214,6 +221,11 @@ pub fn load(root: &Path, options: &DiscoverOptions) -> Result<Project> {
         project: plan.project.clone(),
         engine: settings.engine.clone(),
         client: settings.client.clone(),
+        registry: settings
+            .registry
+            .clone()
+            .unwrap_or_else(|| "sqitch".to_string()),
+        target: settings.target.clone(),
         changes,
     })
 }

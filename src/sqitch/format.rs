@@ -47,7 +47,7 @@ impl ChainFormat for SqitchFormat {
             conf if conf.is_file() => Config::read(&conf)?,
             _ => Config::default(),
         };
-        let variables = Variables::from_config(&config, wanted);
+        let variables = Variables::from_config(&config, wanted, project.target.as_deref());
         let scripts = project
             .changes
             .iter()
@@ -60,6 +60,7 @@ impl ChainFormat for SqitchFormat {
         let runner = SqitchRunner::new(
             &project.root,
             project.client.clone(),
+            project.registry.clone(),
             scripts,
             variables,
             &options.runner,

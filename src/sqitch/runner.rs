@@ -2,7 +2,10 @@
 //! command-line client, started the way Sqitch starts it (`psql` with `ON_ERROR_STOP`, the
 //! `mariadb`/`mysql` client with `source` and `--abort-source-on-error`), so `BEGIN; ...
 //! COMMIT;` and client meta-commands in a script behave as they do in production. Sqitch's
-//! registry is not created: the schema compared is the project's own.
+//! registry tables are not created: the schema compared is the project's own. On MySQL and
+//! MariaDB the registry database is created with the one thing of it scripts use, Sqitch's
+//! `checkit()` function (`SELECT sqitch.checkit(COUNT(*), '...')` in verify scripts, as Sqitch's
+//! MySQL tutorial writes them); it is another database, out of every snapshot.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,7 +19,7 @@ use crate::apply::ApplyFailure;
 use crate::chain::Chain;
 use crate::engine::{Dialect, Engine};
 use crate::error::{Error, Result};
-use crate::provision::Database;
+use crate::provision::{Conn, Database};
 use crate::report::{CheckReport, Phase, Status};
 use crate::runner::{Applied, Applier, ApplyContext, Plan, Runner, RunnerOptions, Step};
 use crate::sqitch::conf::Config;
@@ -30,8 +33,8 @@ pub struct ChangeScripts {
 }
 
 /// Sqitch's variables (`core.variables`, `deploy.variables`, `revert.variables`,
-/// `engine.<name>.variables`), passed to the client as it passes them: `--set` for psql,
-/// user variables for the mysql client.
+/// `engine.<name>.variables`, `target.<name>.variables` of the default target), passed to the
+/// client as it passes them: `--set` for psql, user variables for the mysql client.
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
     deploy: Vec<(String, String)>,
@@ -39,7 +42,9 @@ pub struct Variables {
 }
 
 impl Variables {
-    pub fn from_config(config: &Config, engine: &str) -> Variables {
+    /// `target`: the default target's name (or URI), whose variables win over the engine's,
+    /// as in Sqitch's `Target::variables`.
+    pub fn from_config(config: &Config, engine: &str, target: Option<&str>) -> Variables {
         let collect = |sections: &[String]| {
             let mut merged: std::collections::BTreeMap<String, String> = Default::default();
             for section in sections {
@@ -52,20 +57,26 @@ impl Variables {
             }
             merged.into_iter().collect()
         };
-        let engine_section = format!("engine.{engine}.variables");
+        // The target's variables: the engine's, then the target's own over them.
+        let mut target_sections = vec![format!("engine.{engine}.variables")];
+        if let Some(target) = target {
+            target_sections.push(format!("target.{target}.variables"));
+        }
+        let sections = |command: &[&str]| -> Vec<String> {
+            command
+                .iter()
+                .map(|s| s.to_string())
+                .chain(target_sections.iter().cloned())
+                .collect()
+        };
         Variables {
-            deploy: collect(&[
-                "core.variables".to_string(),
-                "deploy.variables".to_string(),
-                engine_section.clone(),
-            ]),
+            deploy: collect(&sections(&["core.variables", "deploy.variables"])),
             // deploy.variables apply to reverts too, revert.variables over them.
-            revert: collect(&[
-                "core.variables".to_string(),
-                "deploy.variables".to_string(),
-                "revert.variables".to_string(),
-                engine_section,
-            ]),
+            revert: collect(&sections(&[
+                "core.variables",
+                "deploy.variables",
+                "revert.variables",
+            ])),
         }
     }
 }
@@ -75,6 +86,8 @@ pub struct SqitchRunner {
     root: PathBuf,
     /// `engine.<name>.client` from sqitch.conf.
     client: Option<String>,
+    /// Sqitch's registry name (psql's `registry` variable; MySQL's registry database).
+    registry: String,
     changes: Arc<Vec<ChangeScripts>>,
     variables: Variables,
     statement_timeout: Option<Duration>,
@@ -84,6 +97,7 @@ impl SqitchRunner {
     pub fn new(
         root: &Path,
         client: Option<String>,
+        registry: String,
         changes: Vec<ChangeScripts>,
         variables: Variables,
         options: &RunnerOptions,
@@ -91,6 +105,7 @@ impl SqitchRunner {
         SqitchRunner {
             root: root.to_path_buf(),
             client,
+            registry,
             changes: Arc::new(changes),
             variables,
             statement_timeout: options.statement_timeout,
@@ -133,8 +148,38 @@ impl Runner for SqitchRunner {
         )
     }
 
+    /// MySQL and MariaDB: Sqitch's registry database and its `checkit()` function, which
+    /// Sqitch creates with its registry and verify scripts call (`sqitch.checkit(COUNT(*),
+    /// 'Table "users" does not exist')`). Best effort: a role that cannot create a database (a
+    /// sandbox on a shared server) only loses `checkit()`, and a verify script that calls it
+    /// fails saying so.
+    async fn prepare_connection(&self, conn: &mut Conn) -> std::result::Result<(), String> {
+        if conn.dialect() != Dialect::Mysql {
+            return Ok(());
+        }
+        for sql in mysql_registry_statements(&self.registry) {
+            if let Err(e) = conn.execute(&sql).await {
+                // Another chain on the same server created it first.
+                if e.to_string().contains("already exists") {
+                    continue;
+                }
+                tracing::warn!(
+                    "cannot create Sqitch's registry database `{}` with checkit(): {e}",
+                    self.registry
+                );
+                break;
+            }
+        }
+        Ok(())
+    }
+
     async fn open(&self, db: &Database) -> Result<Box<dyn Applier>> {
-        let client = Client::for_database(db, self.client.as_deref(), self.statement_timeout)?;
+        let client = Client::for_database(
+            db,
+            self.client.as_deref(),
+            &self.registry,
+            self.statement_timeout,
+        )?;
         Ok(Box::new(SqitchApplier {
             root: self.root.clone(),
             changes: Arc::clone(&self.changes),
@@ -238,6 +283,20 @@ impl Applier for SqitchApplier {
     }
 }
 
+/// The statements that give a MySQL server Sqitch's registry database with `checkit()`, as
+/// Sqitch's `mysql.sql` defines it (MySQL 5.5 and later).
+fn mysql_registry_statements(registry: &str) -> [String; 2] {
+    let db = format!("`{}`", registry.replace('`', "``"));
+    [
+        format!("CREATE DATABASE IF NOT EXISTS {db}"),
+        format!(
+            "CREATE FUNCTION {db}.checkit(doit INTEGER, message VARCHAR(256)) RETURNS INTEGER \
+             DETERMINISTIC BEGIN IF doit IS NULL OR doit = 0 THEN SIGNAL SQLSTATE 'ERR0R' SET \
+             MESSAGE_TEXT = message; END IF; RETURN doit; END"
+        ),
+    ]
+}
+
 /// Whether the script's first statement opens a transaction (`BEGIN;`, as `sqitch add` writes).
 fn starts_with_begin(file: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(file) else {
@@ -273,6 +332,7 @@ impl Client {
     fn for_database(
         db: &Database,
         configured: Option<&str>,
+        registry: &str,
         statement_timeout: Option<Duration>,
     ) -> Result<Client> {
         let url = url::Url::parse(db.url.expose()).map_err(|e| {
@@ -299,10 +359,10 @@ impl Client {
                         "--set",
                         "ON_ERROR_STOP=1",
                         "--set",
-                        "registry=sqitch",
                     ]
                     .map(String::from),
                 );
+                args.push(format!("registry={registry}"));
                 if let Some(p) = &password {
                     env.push(("PGPASSWORD".to_string(), p.clone()));
                 }
@@ -570,6 +630,37 @@ mod tests {
         let my = "ERROR 1054 (42S22) at line 3 in file: 'verify/users.sql': Unknown column 'email'";
         assert_eq!(error_line(my), Some(3));
         assert_eq!(error_line("ERROR: no line here"), None);
+    }
+
+    #[test]
+    fn variables_merge_as_sqitch_merges_them() {
+        let config = Config::parse(
+            Path::new("sqitch.conf"),
+            "[core \"variables\"]\n\ta = core\n\tb = core\n\tc = core\n\td = core\n\
+             [deploy \"variables\"]\n\tb = deploy\n\
+             [revert \"variables\"]\n\tb = revert\n\
+             [engine \"pg.variables\"]\n\tc = engine\n\td = engine\n\
+             [target \"dev.variables\"]\n\td = target\n\
+             [target \"prod.variables\"]\n\td = prod\n",
+        )
+        .unwrap();
+        let v = Variables::from_config(&config, "pg", Some("dev"));
+        let pairs = |list: &[(String, String)]| -> Vec<String> {
+            list.iter().map(|(k, v)| format!("{k}={v}")).collect()
+        };
+        assert_eq!(
+            pairs(&v.deploy),
+            ["a=core", "b=deploy", "c=engine", "d=target"]
+        );
+        assert_eq!(
+            pairs(&v.revert),
+            ["a=core", "b=revert", "c=engine", "d=target"]
+        );
+        let v = Variables::from_config(&config, "pg", None);
+        assert_eq!(
+            pairs(&v.deploy),
+            ["a=core", "b=deploy", "c=engine", "d=engine"]
+        );
     }
 
     #[test]

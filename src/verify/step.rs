@@ -69,6 +69,7 @@ pub(super) async fn step_mode(
                             ));
                             printer.migration(&upgrade, Some(&judged.check));
                             report.checks.extend([upgrade, judged.check]);
+                            emit_deployed(deployed, printer, report);
                             before = after;
                             continue;
                         }
@@ -77,6 +78,7 @@ pub(super) async fn step_mode(
                             // another database behind): the verdict stands, the rest halts.
                             printer.migration(&upgrade, Some(&judged.check));
                             report.checks.extend([upgrade, judged.check]);
+                            emit_deployed(deployed, printer, report);
                             halted_by = Some(replay_halt(id, &e));
                             continue;
                         }
@@ -109,13 +111,20 @@ pub(super) async fn step_mode(
         };
         printer.migration(&upgrade, Some(&roundtrip));
         report.checks.extend([upgrade, roundtrip]);
-        if let Some(check) = deployed {
-            printer.check(&check);
-            report.checks.push(check);
-        }
+        emit_deployed(deployed, printer, report);
         before = after;
     }
     Ok(Some(before))
+}
+
+/// The runner's own check of the step just deployed (a Sqitch verify script), after the step's
+/// upgrade and round trip, on every path that reports them: a round trip whose replay fails
+/// still has its verify script's verdict.
+fn emit_deployed(deployed: Option<CheckReport>, printer: &Printer, report: &mut Report) {
+    if let Some(check) = deployed {
+        printer.check(&check);
+        report.checks.push(check);
+    }
 }
 
 /// Notes for the masked properties that differed in this check's comparisons.
