@@ -484,3 +484,37 @@ fn a_verify_script_is_reported_when_the_ups_cannot_be_replayed() {
         "{verified:#}"
     );
 }
+
+/// MariaDB: Sqitch's variables reach a script as user variables, quoted as Sqitch quotes them
+/// (a value with a quote arrives unchanged), and a verify script can call
+/// `sqitch.checkit()` on a server migcheck started.
+#[test]
+fn mariadb_variables_arrive_as_sqitch_sends_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    write(
+        &project,
+        "sqitch.conf",
+        "[core]\n\tengine = mysql\n[deploy \"variables\"]\n\twho = O'Brien & Sons\n",
+    );
+    write(
+        &project,
+        "sqitch.plan",
+        "%syntax-version=1.0.0\n%project=vars\n\nowners 2026-01-01T00:00:00Z Dev <dev@example.com> # a row from a variable\n",
+    );
+    write(
+        &project,
+        "deploy/owners.sql",
+        "CREATE TABLE owners (name VARCHAR(40) NOT NULL);\nINSERT INTO owners VALUES (@who);\n",
+    );
+    write(&project, "revert/owners.sql", "DROP TABLE owners;\n");
+    write(
+        &project,
+        "verify/owners.sql",
+        "SELECT sqitch.checkit(COUNT(*), 'the owner row is not there') FROM owners \
+         WHERE name = CONCAT('O', CHAR(39), 'Brien & Sons');\n",
+    );
+    let run = verify(&project, &local("mariadb"));
+    assert_eq!(run.code(), 0, "{}", run.describe());
+    assert_eq!(check(&run.checks(), "verify", "owners")["status"], "pass");
+}

@@ -101,8 +101,13 @@ pub trait Runner: Send + Sync {
     }
 
     /// Run on the applying connection before the first migration, after the session SQL
-    /// (the tool's own version table).
-    async fn prepare_connection(&self, _conn: &mut Conn) -> std::result::Result<(), String> {
+    /// (the tool's own version table). `server_is_ours`: the server was started for this run
+    /// (local, docker), so objects outside the throwaway database may be created on it.
+    async fn prepare_connection(
+        &self,
+        _conn: &mut Conn,
+        _server_is_ours: bool,
+    ) -> std::result::Result<(), String> {
         Ok(())
     }
 

@@ -96,7 +96,11 @@ impl Runner for SqlRunner {
         true
     }
 
-    async fn prepare_connection(&self, conn: &mut Conn) -> std::result::Result<(), String> {
+    async fn prepare_connection(
+        &self,
+        conn: &mut Conn,
+        _server_is_ours: bool,
+    ) -> std::result::Result<(), String> {
         crate::bookkeeping::create(conn, self.format).await
     }
 

@@ -150,11 +150,15 @@ impl Runner for SqitchRunner {
 
     /// MySQL and MariaDB: Sqitch's registry database and its `checkit()` function, which
     /// Sqitch creates with its registry and verify scripts call (`sqitch.checkit(COUNT(*),
-    /// 'Table "users" does not exist')`). Best effort: a role that cannot create a database (a
-    /// sandbox on a shared server) only loses `checkit()`, and a verify script that calls it
-    /// fails saying so.
-    async fn prepare_connection(&self, conn: &mut Conn) -> std::result::Result<(), String> {
-        if conn.dialect() != Dialect::Mysql {
+    /// 'Table "users" does not exist')`). Only on a server migcheck started (local, docker): on
+    /// a server given by `--url` nothing outside the throwaway database is created, and a
+    /// verify script that calls `checkit()` fails saying so (with a hint). Best effort.
+    async fn prepare_connection(
+        &self,
+        conn: &mut Conn,
+        server_is_ours: bool,
+    ) -> std::result::Result<(), String> {
+        if conn.dialect() != Dialect::Mysql || !server_is_ours {
             return Ok(());
         }
         for sql in mysql_registry_statements(&self.registry) {
@@ -274,7 +278,15 @@ impl Applier for SqitchApplier {
                 plan.migration.id, outcome.message
             );
             check.line = outcome.line;
-            check.detail = Some(outcome.detail);
+            let mut detail = outcome.detail;
+            if detail.contains("checkit") && detail.contains("does not exist") {
+                detail.push_str(
+                    "hint: Sqitch's registry database and its checkit() function are created \
+                     only on a server migcheck starts (--provider local or docker), not on one \
+                     given by --url\n",
+                );
+            }
+            check.detail = Some(detail);
             phase.status = Status::Fail;
             phase.message.clone_from(&check.message);
         }
@@ -460,16 +472,21 @@ impl Client {
                 command.arg(format!("--file={}", relative.display()))
             }
             Dialect::Mysql => {
-                let mut sql: String = variables
-                    .iter()
-                    .map(|(name, value)| {
-                        format!(
-                            "SET @\"{}\" = '{}';\n",
-                            name.replace('"', "\"\""),
-                            value.replace('\\', "\\\\").replace('\'', "\\'")
-                        )
-                    })
-                    .collect();
+                // As Sqitch sets them: one SET, values quoted by doubling `'`.
+                let mut sql = String::new();
+                if !variables.is_empty() {
+                    let assignments: Vec<String> = variables
+                        .iter()
+                        .map(|(name, value)| {
+                            format!(
+                                "@\"{}\" = '{}'",
+                                name.replace('"', "\"\""),
+                                value.replace('\'', "''")
+                            )
+                        })
+                        .collect();
+                    sql.push_str(&format!("SET {};\n", assignments.join(", ")));
+                }
                 sql.push_str(&format!("source {}", relative.display()));
                 command.arg(format!("--execute={sql}"))
             }

@@ -221,7 +221,7 @@ impl<'a> Session<'a> {
         }
         // After the session setup, so that its search_path decides the schema, as for the tool.
         self.runner
-            .prepare_connection(conn)
+            .prepare_connection(conn, self.server.provider() != "url")
             .await
             .map_err(|message| Error::environment(message, None))
     }
