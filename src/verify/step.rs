@@ -32,12 +32,36 @@ pub(super) async fn step_mode(
                 (upgrade_passed(plan, took), after, deployed)
             }
             Err(f) => {
-                let upgrade = apply_failed("upgrade", plan, &f, "up failed");
-                let roundtrip = skipped("roundtrip", plan, "not run: up failed");
-                printer.migration(&upgrade, Some(&roundtrip));
-                report.checks.extend([upgrade, roundtrip]);
-                halted_by = Some(format!("not run: {id} did not apply"));
-                continue;
+                // After earlier round trips the database is no longer a plain run of the ups:
+                // an up that fails there may apply on a fresh run of them (an earlier down
+                // left rows or a sequence value behind). Then the up is not what is broken.
+                let rounds_before = plans[..i].iter().any(|p| p.down.is_some());
+                let retried = if rounds_before && session.fatal.is_none() {
+                    session.replay_ends(&plans[..=i]).await.ok()
+                } else {
+                    None
+                };
+                let Some((replayed_before, replayed_after)) = retried else {
+                    let upgrade = apply_failed("upgrade", plan, &f, "up failed");
+                    let roundtrip = skipped("roundtrip", plan, "not run: up failed");
+                    printer.migration(&upgrade, Some(&roundtrip));
+                    report.checks.extend([upgrade, roundtrip]);
+                    halted_by = Some(format!("not run: {id} did not apply"));
+                    continue;
+                };
+                found.findings.push(state_left_behind(plan, &f));
+                let mut upgrade = upgrade_passed(plan, f.duration);
+                upgrade.notes.push(format!(
+                    "failed after the earlier migrations' round trips ({}:{}: {}), and applied \
+                     on a fresh run of the ups, which the next steps build on \
+                     (see round-trip-leaves-state)",
+                    f.file.display(),
+                    f.line,
+                    f.message
+                ));
+                before = replayed_before;
+                let deployed = session.check_deployed(plan).await;
+                (upgrade, replayed_after, deployed)
             }
         };
         let roundtrip = match roundtrip_step(session, plan, &after, settings).await? {
@@ -319,5 +343,34 @@ pub(super) fn judge_step(
         check,
         diverged,
         mismatch,
+    }
+}
+
+/// An up that failed after the earlier round trips and applied on a fresh run of the ups: an
+/// earlier down leaves state behind (rows, a sequence or AUTO_INCREMENT value) that this up
+/// depends on, so deploying again after a rollback fails here.
+fn state_left_behind(plan: &Plan<'_>, f: &ApplyFailure) -> Finding {
+    let id = &plan.migration.id;
+    Finding {
+        rule: "round-trip-leaves-state".to_string(),
+        severity: "warning".to_string(),
+        file: f.file.display().to_string(),
+        line: Some(f.line),
+        column: Some(1),
+        message: format!(
+            "{id} fails after the earlier migrations were reverted and applied again ({}), but \
+             applies on a fresh run of the ups: an earlier down leaves rows, a sequence or an \
+             AUTO_INCREMENT value behind that this up depends on, so a deploy after a rollback \
+             fails here",
+            f.message
+        ),
+        statement: None,
+        help: Some(
+            "make the earlier downs undo their data too (delete the rows their ups inserted, \
+             reset sequences and AUTO_INCREMENT), or make this up independent of generated ids"
+                .to_string(),
+        ),
+        migration: Some(id.clone()),
+        ..Default::default()
     }
 }
