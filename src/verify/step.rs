@@ -141,7 +141,7 @@ pub(super) async fn step_mode(
     Ok(Some(before))
 }
 
-/// The runner's own check of the step just deployed (a Sqitch verify script), after the step's
+/// The runner's own check of the step just deployed (a verify script), after the step's
 /// upgrade and round trip, on every path that reports them: a round trip whose replay fails
 /// still has its verify script's verdict.
 fn emit_deployed(deployed: Option<CheckReport>, printer: &Printer, report: &mut Report) {
