@@ -118,7 +118,7 @@ fn ignored(name: &str) -> bool {
 }
 
 /// Read a file as UTF-8 (a leading BOM is dropped); unreadable or non-UTF-8 files are exit-2 errors.
-fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     let bytes =
         fs::read(path).map_err(|e| Error::input(path, None, format!("cannot read file: {e}")))?;
     match String::from_utf8(bytes) {

@@ -236,6 +236,7 @@ pub fn discover(root: &Path, options: &DiscoverOptions) -> Result<Chain> {
 }
 
 mod discover;
+pub(crate) use discover::read_text;
 pub mod targets;
 
 /// The discovery parsers, one at a time, for the fuzz targets under `fuzz/` (not a stable API).

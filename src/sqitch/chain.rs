@@ -236,7 +236,7 @@ fn script(path: &Path) -> Result<Script> {
     Ok(Script {
         file: path.to_path_buf(),
         segments: vec![Segment::Sql {
-            text: plan::read_utf8(path)?,
+            text: crate::chain::read_text(path)?,
             line: 1,
         }],
         no_transaction: true,

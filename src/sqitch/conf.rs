@@ -29,7 +29,7 @@ pub struct Config {
 impl Config {
     /// Read and parse `path`; unreadable or malformed files are input errors (exit 2).
     pub fn read(path: &Path) -> Result<Config> {
-        let text = super::plan::read_utf8(path)?;
+        let text = crate::chain::read_text(path)?;
         Config::parse(path, &text)
     }
 

@@ -201,30 +201,6 @@ impl Plan {
     }
 }
 
-/// Read a file as UTF-8 (a leading BOM is dropped); unreadable or non-UTF-8 files are exit-2
-/// errors with the line of the first bad byte.
-pub fn read_utf8(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::input(path, None, format!("cannot read file: {e}")))?;
-    match String::from_utf8(bytes) {
-        Ok(mut s) => {
-            if s.starts_with('\u{feff}') {
-                s.drain(..'\u{feff}'.len_utf8());
-            }
-            Ok(s)
-        }
-        Err(e) => {
-            let off = e.utf8_error().valid_up_to();
-            let line = e.as_bytes()[..off].iter().filter(|&&b| b == b'\n').count() + 1;
-            Err(Error::input(
-                path,
-                Some(line),
-                format!("file is not valid UTF-8 (first invalid byte at offset {off})"),
-            ))
-        }
-    }
-}
-
 /// Read and parse a plan file.
 pub fn read(path: &Path) -> Result<Plan> {
     if !path.exists() {
@@ -241,7 +217,7 @@ pub fn read(path: &Path) -> Result<Plan> {
             format!("Plan file {} is not a regular file", path.display()),
         ));
     }
-    parse(path, &read_utf8(path)?)
+    parse(path, &crate::chain::read_text(path)?)
 }
 
 /// `# note` at the start of a line (after blanks) or an empty line: Sqitch's "blank" line.
