@@ -201,8 +201,9 @@ pub fn compare_masked(
     let mut changes = Vec::new();
     let mut notes = Vec::new();
     // What the diff shows for `actual`: excused and masked properties take the expected value,
-    // so the diff shows behaviour only.
-    let mut shown = actual.clone();
+    // so the diff shows behaviour only. Only a failing comparison has a diff: the values are
+    // noted here and applied to a copy of `actual` then.
+    let mut hidden_values: Vec<(&str, &String, Option<&String>)> = Vec::new();
 
     let paths: BTreeSet<&String> = expected
         .objects
@@ -294,20 +295,22 @@ pub fn compare_masked(
                 .filter(|(_, rule)| policies.of(*rule) != CosmeticPolicy::Fail)
                 .map(|(key, _)| *key),
         );
-        if let Some(shown) = shown.objects.get_mut(path.as_str()) {
-            for key in hidden {
-                match e.properties.get(key) {
-                    Some(v) => shown.properties.insert(key.clone(), v.clone()),
-                    None => shown.properties.remove(key),
-                };
-            }
-        }
+        hidden_values.extend(hidden.map(|key| (path.as_str(), key, e.properties.get(key))));
     }
     notes.sort();
 
     let diff = if changes.is_empty() {
         String::new()
     } else {
+        let mut shown = actual.clone();
+        for (path, key, value) in hidden_values {
+            if let Some(shown) = shown.objects.get_mut(path) {
+                match value {
+                    Some(v) => shown.properties.insert(key.clone(), v.clone()),
+                    None => shown.properties.remove(key),
+                };
+            }
+        }
         let with_cosmetic = policies.of(CosmeticRule::ColumnOrder) == CosmeticPolicy::Fail;
         let old = expected.render(with_cosmetic);
         let new = shown.render(with_cosmetic);

@@ -85,6 +85,12 @@ impl Tracker {
     pub fn invalidate(&mut self) {
         self.0.invalidate();
     }
+
+    /// Free the tracker's copy of the schema until the next snapshot (a full one), for a
+    /// while when none is taken.
+    pub fn release(&mut self) {
+        self.0.release();
+    }
 }
 
 impl Snapshot {

@@ -316,6 +316,11 @@ impl Tracker {
         self.dirty = true;
     }
 
+    /// Drop the schema the next snapshot would build on: the next one is full.
+    pub fn release(&mut self) {
+        self.state = None;
+    }
+
     pub async fn take(&mut self, conn: &mut sqlx::PgConnection) -> Result<Snapshot> {
         if !self.enabled {
             FULL.fetch_add(1, Ordering::Relaxed);

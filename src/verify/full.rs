@@ -1,12 +1,16 @@
 //! Full mode: apply everything, go all the way down, then all the way up, comparing at
 //! every step.
 
+use super::store::{Entry, Series};
 use super::*;
 
 /// `expected_after` adjusted for what the step inherited: an object that the step's
 /// migration does not touch (`expected_before` and `expected_after` agree on it) but that the
 /// database already held differently (`actual_before`) is expected as inherited. A difference
 /// left by one step is then reported once, at that step, not again at every step after it.
+///
+/// The definition; the walk computes the same with `inherit_step`, from what changed.
+#[cfg(test)]
 pub(super) fn inherit(
     expected_before: &Snapshot,
     actual_before: &Snapshot,
@@ -38,11 +42,53 @@ pub(super) fn inherit(
     out
 }
 
-/// How the walk down ended for one migration in full mode.
+/// `inherit`, from `actual_before` and what the step changed between `expected_before` and
+/// `expected_after` (`step`: a series' step, with the unchanged objects of each table it
+/// changed; `towards_after`: whether `expected_after` is the step's later snapshot). An object
+/// the step touches, or whose table it touches, is expected as in `expected_after`; any other
+/// is expected as inherited, as in `actual_before`.
+pub(super) fn inherit_step(
+    actual_before: &Snapshot,
+    step: impl Iterator<Item = Entry>,
+    towards_after: bool,
+) -> Snapshot {
+    let mut out = actual_before.clone();
+    let step: Vec<Entry> = step.collect();
+    for changed in step.iter().filter(|e| !e.context) {
+        out.objects.remove(&changed.path);
+        // Its objects, as `inherit` reads paths: what `expected_after` has of them is in `step`.
+        let start = format!("{} > ", changed.path);
+        let under: Vec<String> = out
+            .objects
+            .range(start.clone()..)
+            .take_while(|(path, _)| path.starts_with(&start))
+            .map(|(path, _)| path)
+            .filter(|path| path.split_once(" > ").map(|(table, _)| table) == Some(&changed.path))
+            .cloned()
+            .collect();
+        for path in under {
+            out.objects.remove(&path);
+        }
+    }
+    for entry in step {
+        let expected = if towards_after {
+            entry.after
+        } else {
+            entry.before
+        };
+        if let Some(object) = expected {
+            out.objects.insert(entry.path, object);
+        }
+    }
+    out
+}
+
+/// How the walk down ended for one migration in full mode (the schema it left is in the
+/// walk's `reverted` series).
 pub(super) enum Down {
     Missing,
     Irreversible(ApplyFailure),
-    Ran(Applied),
+    Ran(Result<Duration, ApplyFailure>),
 }
 
 /// Apply everything, then all downs from the top, then all ups again, comparing at each step.
@@ -62,7 +108,9 @@ pub(super) async fn full_mode(
         .unwrap_or(plans.len());
     let (versioned, repeatables) = plans.split_at(split);
 
-    let mut schemas = vec![session.snapshot().await?];
+    // Every schema of the walk is kept in a series (`store.rs`): one whole, the others as what
+    // changed from their neighbour. `schemas[i]` is the schema before migration `i`.
+    let mut schemas = Series::new(0, &session.snapshot().await?);
     let mut upgrades = Vec::new();
     let mut deployed = Vec::new();
     let mut halted_by: Option<String> = None;
@@ -77,7 +125,7 @@ pub(super) async fn full_mode(
         }
         match session.apply_first(&plan.up, &plan.migration.id).await {
             Ok(took) => {
-                schemas.push(session.snapshot().await?);
+                schemas.push(&session.snapshot().await?);
                 upgrades.push(upgrade_passed(plan, took));
                 deployed.extend(session.check_deployed(plan).await);
             }
@@ -105,13 +153,15 @@ pub(super) async fn full_mode(
             printer.check(&check);
             report.checks.push(check);
         }
-        return Ok(schemas.pop());
+        return Ok(Some(schemas.latest()));
     }
-    let top = schemas.last().cloned().unwrap_or_default();
 
     // Down, from the top; `reached` is how many migrations are still applied.
+    // `reverted[i]` is the schema after the downs from the top to migration `i`
+    // (`reverted[n]`: the top).
     let n = versioned.len();
     let mut downs: Vec<Option<Down>> = (0..n).map(|_| None).collect();
+    let mut reverted = Series::from_latest_of(&schemas);
     let mut reached = n;
     for (i, plan) in versioned.iter().enumerate().rev() {
         let Some(down) = &plan.down else {
@@ -128,39 +178,59 @@ pub(super) async fn full_mode(
                 break;
             }
             Ok(took) => {
-                downs[i] = Some(Down::Ran(Ok((took, session.snapshot().await?))));
+                downs[i] = Some(Down::Ran(Ok(took)));
+                reverted.push_front(&session.snapshot().await?);
                 reached = i;
             }
         }
     }
-    // Up again from wherever the downs stopped.
-    let mut ups: Vec<Option<Applied>> = (0..n).map(|_| None).collect();
+    // Up again from wherever the downs stopped. `again[i + 1]` is the schema after migration
+    // `i` on the way back up (`again[reached]`: where the downs stopped).
+    let mut ups: Vec<Option<Result<Duration, ApplyFailure>>> = (0..n).map(|_| None).collect();
+    let mut again = Series::from_latest_of(&reverted);
     for i in reached..n {
         match session.apply(&versioned[i].up).await {
             Err(f) => {
                 ups[i] = Some(Err(f));
                 break;
             }
-            Ok(took) => ups[i] = Some(Ok((took, session.snapshot().await?))),
+            Ok(took) => {
+                ups[i] = Some(Ok(took));
+                again.push(&session.snapshot().await?);
+            }
         }
+    }
+    // The judge needs no incremental snapshot: let the tracker's copy of the schema go (the
+    // next snapshot reads the schema in full).
+    if let Some(tracker) = session.tracker.as_mut() {
+        tracker.release();
     }
 
     let walk = FullWalk {
         plans: versioned,
         schemas: &schemas,
-        top: &top,
         downs: &downs,
+        reverted: &reverted,
         ups: &ups,
+        again: &again,
         reached,
     };
     let (mut checks, mismatch) = walk.judge(settings, &found.masks);
     if mismatch {
         // A second run of the same ups: what differs between two runs of identical SQL is not
-        // the downs' fault.
-        match session.replay(versioned, Replayed::EveryStep).await {
-            Ok(replayed) => {
-                let pairs: Vec<(&Snapshot, &Snapshot)> = schemas.iter().zip(&replayed).collect();
-                if found.learn(&pairs, &replayed, versioned) {
+        // the downs' fault. Its schemas go to a series as they come.
+        let mut replayed: Option<Series> = None;
+        let mut keep = |schema: Snapshot| match replayed.as_mut() {
+            Some(series) => series.push(&schema),
+            None => replayed = Some(Series::new(0, &schema)),
+        };
+        match session
+            .replay_each(versioned, Replayed::EveryStep, &mut keep)
+            .await
+        {
+            Ok(()) => {
+                let replayed = replayed.unwrap_or_else(|| Series::new(0, &Snapshot::default()));
+                if learn_from_series(found, &schemas, &replayed, versioned) {
                     checks = walk.judge(settings, &found.masks).0;
                 }
             }
@@ -182,7 +252,7 @@ pub(super) async fn full_mode(
     }
 
     let mut last = session.snapshot().await?;
-    if last != top {
+    if tracing::enabled!(tracing::Level::DEBUG) && last != schemas.latest() {
         tracing::debug!("schema after the full round trip differs from the first upgrade");
     }
     for plan in repeatables {
@@ -200,15 +270,55 @@ pub(super) async fn full_mode(
     Ok(Some(last))
 }
 
+/// `Nondeterminism::learn` over series: the first run's `schemas` and the `replayed` ones,
+/// read in order so that only a few snapshots are whole at a time.
+fn learn_from_series(
+    found: &mut Nondeterminism,
+    schemas: &Series,
+    replayed: &Series,
+    plans: &[Plan<'_>],
+) -> bool {
+    let mut differing = Masks::new();
+    let (mut first, mut again) = (schemas.cursor(), replayed.cursor());
+    // As `zip` pairs them: both series start at 0.
+    for j in 0..=schemas.last().min(replayed.last()) {
+        found.differences(first.at(j), again.at(j), &mut differing);
+    }
+    drop((first, again));
+    // What each replayed up changed is all `note_creators` needs to see of it.
+    let mut creators = std::collections::BTreeMap::new();
+    for j in 1..=replayed.last() {
+        let (mut before, mut after) = (Snapshot::default(), Snapshot::default());
+        for entry in replayed.step(j - 1) {
+            if entry.context || !differing.contains_key(&entry.path) {
+                continue;
+            }
+            if let Some(object) = entry.before {
+                before.objects.insert(entry.path.clone(), object);
+            }
+            if let Some(object) = entry.after {
+                after.objects.insert(entry.path, object);
+            }
+        }
+        note_creators(&differing, &before, &after, j, &mut creators);
+    }
+    found.remember(differing, &creators, plans)
+}
+
 /// Everything a full round trip did, judged once the walk is over (and again once a replay
 /// has shown what is not deterministic).
 pub(super) struct FullWalk<'w, 'p> {
     pub(super) plans: &'w [Plan<'p>],
     /// The first run's schemas: `schemas[i]` before migration `i`, `schemas[n]` at the top.
-    pub(super) schemas: &'w [Snapshot],
-    pub(super) top: &'w Snapshot,
+    pub(super) schemas: &'w Series,
     pub(super) downs: &'w [Option<Down>],
-    pub(super) ups: &'w [Option<Applied>],
+    /// `reverted[i]`: the schema after the downs from the top to migration `i`, for each down
+    /// that ran (`reverted[n]`: the top).
+    pub(super) reverted: &'w Series,
+    pub(super) ups: &'w [Option<Result<Duration, ApplyFailure>>],
+    /// `again[i + 1]`: the schema after migration `i` on the way back up (`again[reached]`:
+    /// where the downs stopped).
+    pub(super) again: &'w Series,
     pub(super) reached: usize,
 }
 
@@ -218,10 +328,9 @@ impl FullWalk<'_, '_> {
         let n = self.plans.len();
         let mut checks: Vec<Option<CheckReport>> = (0..n).map(|_| None).collect();
         let mut mismatch = false;
-        let reverted = |i: usize| match &self.downs[i] {
-            Some(Down::Ran(Ok((_, s)))) => Some(s),
-            _ => None,
-        };
+        // One whole schema at a time per series: a cursor walks down the downs' schemas (then
+        // up the ups'), and the first run's are read as what each step changed.
+        let mut reverted = self.reverted.cursor();
         for i in (0..n).rev() {
             let plan = &self.plans[i];
             let id = &plan.migration.id;
@@ -242,16 +351,12 @@ impl FullWalk<'_, '_> {
                     check.phases = vec![phase];
                     check.duration_ms = ms(f.duration);
                 }
-                Down::Ran(Ok((took, actual))) => {
-                    let inherited = if i + 1 == n {
-                        self.top
-                    } else {
-                        reverted(i + 1).unwrap_or(self.top)
-                    };
-                    let expected = inherit(&self.schemas[i + 1], inherited, &self.schemas[i]);
+                Down::Ran(Ok(took)) => {
+                    // Every down above this one ran: what they left is `reverted[i + 1]`.
+                    let expected = inherit_step(reverted.at(i + 1), self.schemas.step(i), false);
                     let cmp = compare::compare_masked(
                         &expected,
-                        actual,
+                        reverted.at(i),
                         &settings.policy,
                         masks,
                         &format!("schema before {id} (expected)"),
@@ -269,6 +374,8 @@ impl FullWalk<'_, '_> {
             }
             checks[i] = Some(check);
         }
+        drop(reverted);
+        let mut again = self.again.cursor();
         for (i, up) in self.ups.iter().enumerate().skip(self.reached) {
             let Some(up) = up else {
                 break;
@@ -288,15 +395,12 @@ impl FullWalk<'_, '_> {
                         );
                     }
                 }
-                Ok((took, actual)) => {
-                    let inherited = match i.checked_sub(1).and_then(|p| self.ups[p].as_ref()) {
-                        Some(Ok((_, s))) if i > self.reached => s,
-                        _ => reverted(self.reached).unwrap_or(self.top),
-                    };
-                    let expected = inherit(&self.schemas[i], inherited, &self.schemas[i + 1]);
+                Ok(took) => {
+                    // Every up since `reached` applied: what they left is `again[i]`.
+                    let expected = inherit_step(again.at(i), self.schemas.step(i), true);
                     let cmp = compare::compare_masked(
                         &expected,
-                        actual,
+                        again.at(i + 1),
                         &settings.policy,
                         masks,
                         &format!("schema after {id} (expected)"),
@@ -353,5 +457,59 @@ mod tests {
         // An index left on a table that the step drops goes with the table.
         let inherited = schema(&["table a", "table b", "table b > index i"]);
         assert_eq!(inherit(&after, &inherited, &before), before);
+    }
+
+    /// `inherit_step` expects what `inherit` defines, for downs (towards the step's earlier
+    /// snapshot) and ups, whatever the database inherited.
+    #[test]
+    fn inherit_step_is_inherit_from_what_the_step_changed() {
+        let states = super::super::store::tests::states();
+        let leftover = |s: &Snapshot, extra: &[&str]| {
+            let mut s = s.clone();
+            for path in extra {
+                let mut object = snapshot::SchemaObject::default();
+                object
+                    .properties
+                    .insert("left".to_string(), "over".to_string());
+                s.objects.insert(path.to_string(), object);
+            }
+            s
+        };
+        let mut inherited: Vec<Snapshot> = states.clone();
+        for s in &states {
+            inherited.push(leftover(s, &["extension x"]));
+            inherited.push(leftover(
+                s,
+                &["table public.t1 > index i", "table public.t3 > index j"],
+            ));
+            inherited.push(leftover(
+                s,
+                &["table public.t0 > column id", "table public.t2"],
+            ));
+            let mut fewer = s.clone();
+            fewer.objects.pop_first();
+            inherited.push(fewer);
+        }
+        let mut compared = 0;
+        for lo in 0..states.len() {
+            for hi in 0..states.len() {
+                let mut series = Series::new(0, &states[lo]);
+                series.push(&states[hi]);
+                for actual_before in &inherited {
+                    assert_eq!(
+                        inherit_step(actual_before, series.step(0), false),
+                        inherit(&states[hi], actual_before, &states[lo]),
+                        "down: {lo} -> {hi}"
+                    );
+                    assert_eq!(
+                        inherit_step(actual_before, series.step(0), true),
+                        inherit(&states[lo], actual_before, &states[hi]),
+                        "up: {lo} -> {hi}"
+                    );
+                    compared += 2;
+                }
+            }
+        }
+        assert_eq!(compared, 2 * 7 * 7 * 35);
     }
 }

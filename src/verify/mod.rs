@@ -124,6 +124,7 @@ mod full;
 mod nondeterminism;
 mod session;
 mod step;
+mod store;
 use checks::*;
 use full::*;
 use nondeterminism::*;

@@ -26,29 +26,37 @@ impl Nondeterminism {
     ) -> bool {
         let mut found = Masks::new();
         for (first, again) in pairs {
-            for (path, keys) in nondeterministic(first, again) {
-                for key in keys {
-                    if !self.masks.get(&path).is_some_and(|k| k.contains(&key)) {
-                        found.entry(path.clone()).or_default().insert(key);
-                    }
+            self.differences(first, again, &mut found);
+        }
+        let mut creators = std::collections::BTreeMap::new();
+        for j in 1..replayed.len() {
+            note_creators(&found, &replayed[j - 1], &replayed[j], j, &mut creators);
+        }
+        self.remember(found, &creators, plans)
+    }
+
+    /// Add to `found` the properties that differ between a first-run schema and the replay's
+    /// at the same step, and that no mask covers yet.
+    pub(super) fn differences(&self, first: &Snapshot, again: &Snapshot, found: &mut Masks) {
+        for (path, keys) in nondeterministic(first, again) {
+            for key in keys {
+                if !self.masks.get(&path).is_some_and(|k| k.contains(&key)) {
+                    found.entry(path.clone()).or_default().insert(key);
                 }
             }
         }
+    }
+
+    /// Mask what was `found`, with one finding per object at the migration that set it
+    /// (`creators`, from `note_creators`). Returns whether anything new was found.
+    pub(super) fn remember(
+        &mut self,
+        found: Masks,
+        creators: &std::collections::BTreeMap<String, usize>,
+        plans: &[Plan<'_>],
+    ) -> bool {
         for (path, keys) in &found {
-            let value = |s: &Snapshot, key: &str| {
-                s.objects
-                    .get(path)
-                    .and_then(|o| o.properties.get(key))
-                    .cloned()
-            };
-            // The last migration of the replay that changed one of these properties.
-            let creator = (1..replayed.len())
-                .rev()
-                .find(|&j| {
-                    keys.iter()
-                        .any(|k| value(&replayed[j], k) != value(&replayed[j - 1], k))
-                })
-                .and_then(|j| plans.get(j - 1));
+            let creator = creators.get(path).and_then(|&j| plans.get(j - 1));
             if let Some(plan) = creator {
                 let dialect = self.dialect.unwrap_or(Dialect::Postgres);
                 self.findings
@@ -60,6 +68,29 @@ impl Nondeterminism {
                 .extend(keys.iter().cloned());
         }
         !found.is_empty()
+    }
+}
+
+/// The replay's schemas `before` and `after` its `j`th up: note `j` as the migration that set
+/// each `found` object whose properties it changed. Called for `j` in increasing order, this
+/// leaves the last migration of the replay that changed one of an object's properties.
+pub(super) fn note_creators(
+    found: &Masks,
+    before: &Snapshot,
+    after: &Snapshot,
+    j: usize,
+    creators: &mut std::collections::BTreeMap<String, usize>,
+) {
+    fn value<'s>(s: &'s Snapshot, path: &str, key: &str) -> Option<&'s String> {
+        s.objects.get(path).and_then(|o| o.properties.get(key))
+    }
+    for (path, keys) in found {
+        if keys
+            .iter()
+            .any(|k| value(after, path, k) != value(before, path, k))
+        {
+            creators.insert(path.clone(), j);
+        }
     }
 }
 

@@ -561,13 +561,27 @@ impl<'a> Session<'a> {
         plans: &[Plan<'_>],
         which: Replayed,
     ) -> Result<Vec<Snapshot>> {
+        let mut schemas = Vec::new();
+        self.replay_each(plans, which, &mut |s| schemas.push(s))
+            .await?;
+        Ok(schemas)
+    }
+
+    /// `replay`, handing each schema it keeps to `keep` as it is taken (full mode stores them
+    /// compactly); after an error, what `keep` was given is not a whole replay.
+    pub(super) async fn replay_each(
+        &mut self,
+        plans: &[Plan<'_>],
+        which: Replayed,
+        keep: &mut (dyn FnMut(Snapshot) + Send),
+    ) -> Result<()> {
         let _replaying = timing::enter(Bucket::Replay);
         tracing::info!(
             migrations = plans.len(),
             "replaying ups on a fresh database"
         );
         let previous = self.detach();
-        let outcome = self.replay_here(plans, which).await;
+        let outcome = self.replay_here(plans, which, keep).await;
         let discarded = match outcome {
             Ok(_) => previous,
             Err(_) => {
@@ -779,16 +793,16 @@ impl<'a> Session<'a> {
         &mut self,
         plans: &[Plan<'_>],
         which: Replayed,
-    ) -> Result<Vec<Snapshot>> {
+        keep: &mut (dyn FnMut(Snapshot) + Send),
+    ) -> Result<()> {
         self.open_database().await?;
         // The first state whose schema is kept: the empty database, or the one before the last up.
         let first_kept = match which {
             Replayed::EveryStep => 0,
             Replayed::LastTwo => plans.len().saturating_sub(1),
         };
-        let mut schemas = Vec::new();
         if first_kept == 0 {
-            schemas.push(self.snapshot().await?);
+            keep(self.snapshot().await?);
         }
         for (k, plan) in plans.iter().enumerate() {
             if let Err(f) = self.apply(&plan.up).await {
@@ -803,10 +817,10 @@ impl<'a> Session<'a> {
                 ));
             }
             if k + 1 >= first_kept {
-                schemas.push(self.snapshot().await?);
+                keep(self.snapshot().await?);
             }
         }
-        Ok(schemas)
+        Ok(())
     }
 }
 

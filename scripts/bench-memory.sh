@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Peak memory and wall time of `migcheck verify` on long PostgreSQL chains, in step and in full
+# round-trip mode, on the local provider (release build). Issue 14's budget is 64 MB at 1,000
+# migrations in both modes.
+#
+#   scripts/bench-memory.sh [RUNS]        (default 3 runs per case, cases interleaved)
+#
+# Environment:
+#   SIZES="400 1000"     chain lengths to generate
+#   MODES="step full"    round-trip modes
+#   MIGCHECK_BIN=path    measure this binary instead of building one (e.g. an older build)
+#
+# Each generated golang-migrate chain creates one table per migration (identity key, a foreign
+# key to the previous table, an index; a view every tenth), as bench-snapshot.sh's "growing"
+# chain. Prints every run, then min/median/max per case of:
+#   rss_mb   max RSS from `/usr/bin/time -v`. Linux counts the largest descendant that was
+#            waited for too, and the local provider's PostgreSQL server is migcheck's child:
+#            this is max(migcheck, the server's processes).
+#   own_mb   migcheck's own peak (VmHWM in /proc/PID/status, read every 10 ms while it runs).
+#   wall_s   wall time.
+# Memory and times are never asserted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+sizes=${SIZES:-400 1000}
+modes=${MODES:-step full}
+if [ -n "${MIGCHECK_BIN:-}" ]; then
+  bin=$MIGCHECK_BIN
+else
+  cargo build --release --quiet
+  target=${CARGO_TARGET_DIR:-target}
+  case $target in /*) ;; *) target=$(pwd)/$target ;; esac
+  bin=$target/release/migcheck
+fi
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# shellcheck disable=SC2086
+python3 - "$out" $sizes <<'PY'
+import os, sys
+root = sys.argv[1]
+
+def write(d, name, up, down):
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, name + ".up.sql"), "w").write(up)
+    open(os.path.join(d, name + ".down.sql"), "w").write(down)
+
+def table(t, parent):
+    fk = f" REFERENCES public.t{parent}" if parent is not None else ""
+    sql = (f"CREATE TABLE public.t{t} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+           f"parent_id bigint{fk}, name text NOT NULL DEFAULT '', created_at timestamptz NOT NULL DEFAULT now());\n"
+           f"CREATE INDEX t{t}_name ON public.t{t} (name);\n")
+    if t % 10 == 0:
+        sql += f"CREATE VIEW public.v{t} AS SELECT id, name FROM public.t{t};\n"
+    return sql
+
+def drop(t):
+    return (f"DROP VIEW public.v{t};\n" if t % 10 == 0 else "") + f"DROP TABLE public.t{t};\n"
+
+for size in map(int, sys.argv[2:]):
+    d = os.path.join(root, f"chain-{size}")
+    for t in range(size):
+        write(d, f"{t + 1:06}_t{t}", table(t, t - 1 if t else None), drop(t))
+PY
+
+# Follows the child of the `time` process whose pid it is given (migcheck) and prints its
+# peak RSS in MB, read from VmHWM (a high-water mark) until the process is gone.
+cat >"$out/hwm.py" <<'PY'
+import os, sys, time
+parent = sys.argv[1]
+def child():
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == parent:
+            return pid
+pid = None
+while pid is None and os.path.exists(f"/proc/{parent}"):
+    pid = child()
+    time.sleep(0.002)
+peak = 0
+while pid is not None:
+    try:
+        status = open(f"/proc/{pid}/status").read()
+    except OSError:
+        break
+    hwm = [l for l in status.splitlines() if l.startswith("VmHWM:")]
+    if not hwm:
+        break
+    peak = max(peak, int(hwm[0].split()[1]))
+    time.sleep(0.01)
+print(f"{peak / 1024:.1f}")
+PY
+
+# Max RSS (MB) and wall time (s) from a `/usr/bin/time -v` output.
+cat >"$out/time.py" <<'PY'
+import sys
+rss = wall = 0.0
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line.startswith("Maximum resident set size (kbytes):"):
+        rss = int(line.rsplit(":", 1)[1]) / 1024
+    elif line.startswith("Elapsed (wall clock) time"):
+        parts = [float(p) for p in line.rsplit(": ", 1)[1].split(":")]
+        wall = sum(p * 60 ** k for k, p in enumerate(reversed(parts)))
+print(f"{rss:.1f} {wall:.2f}")
+PY
+
+results=$out/results.tsv
+: >"$results"
+printf '%-6s %-5s %4s %8s %8s %8s %5s %s\n' size mode run rss_mb own_mb wall_s exit verdict
+for i in $(seq 1 "$runs"); do
+  for size in $sizes; do
+    for mode in $modes; do
+      rm -f "$out/r.json"
+      set +e
+      /usr/bin/time -v -o "$out/time" "$bin" verify "$out/chain-$size" --engine postgres \
+        --provider local --roundtrip "$mode" --quiet --json "$out/r.json" >"$out/log" 2>&1 &
+      timer=$!
+      python3 "$out/hwm.py" "$timer" >"$out/own" &
+      poller=$!
+      wait "$timer"
+      code=$?
+      wait "$poller"
+      set -e
+      if [ ! -s "$out/r.json" ]; then
+        echo "$size ($mode): no report, exit $code" >&2
+        tail -20 "$out/log" >&2
+        exit 1
+      fi
+      own=$(cat "$out/own")
+      read -r rss wall < <(python3 "$out/time.py" "$out/time")
+      verdict=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' "$out/r.json")
+      printf '%-6s %-5s %4s %8s %8s %8s %5s %s\n' "$size" "$mode" "$i" "$rss" "$own" "$wall" "$code" "$verdict"
+      printf '%s\t%s\t%s\t%s\t%s\n' "$size" "$mode" "$rss" "$own" "$wall" >>"$results"
+    done
+  done
+done
+
+python3 - "$results" <<'PY'
+import statistics, sys
+data = {}
+for line in open(sys.argv[1]).read().splitlines():
+    size, mode, *values = line.split("\t")
+    data.setdefault((int(size), mode), []).append([float(v) for v in values])
+def mmm(xs):
+    return f"{min(xs):>8.1f} {statistics.median(xs):>8.1f} {max(xs):>8.1f}"
+print()
+print("min / median / max per case")
+print(f"{'size':<6} {'mode':<5} {'runs':>4}   {'rss_mb':^26}   {'own_mb':^26}   {'wall_s':^26}")
+for (size, mode), v in sorted(data.items()):
+    print(f"{size:<6} {mode:<5} {len(v):>4}   " + "   ".join(mmm([r[k] for r in v]) for k in range(3)))
+PY
