@@ -17,6 +17,8 @@
 #            waited for too, and the local provider's PostgreSQL server is migcheck's child:
 #            this is max(migcheck, the server's processes).
 #   own_mb   migcheck's own peak (VmHWM in /proc/PID/status, read every 10 ms while it runs).
+#   srv_mb   the largest peak among migcheck's descendants (the PostgreSQL server's processes;
+#            read every 200 ms).
 #   wall_s   wall time.
 # Memory and times are never asserted.
 set -euo pipefail
@@ -64,34 +66,47 @@ for size in map(int, sys.argv[2:]):
 PY
 
 # Follows the child of the `time` process whose pid it is given (migcheck) and prints its
-# peak RSS in MB, read from VmHWM (a high-water mark) until the process is gone.
+# peak RSS in MB, read from VmHWM (a high-water mark) until the process is gone, and the
+# largest peak among its descendants.
 cat >"$out/hwm.py" <<'PY'
 import os, sys, time
-parent = sys.argv[1]
-def child():
+def parents():
+    out = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            out[pid] = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]
         except OSError:
-            continue
-        if fields[1] == parent:
-            return pid
-pid = None
-while pid is None and os.path.exists(f"/proc/{parent}"):
-    pid = child()
-    time.sleep(0.002)
-peak = 0
-while pid is not None:
+            pass
+    return out
+def hwm(pid):
     try:
         status = open(f"/proc/{pid}/status").read()
     except OSError:
+        return None
+    lines = [l for l in status.splitlines() if l.startswith("VmHWM:")]
+    return int(lines[0].split()[1]) if lines else None
+timer = sys.argv[1]
+pid = None
+while pid is None and os.path.exists(f"/proc/{timer}"):
+    pid = next((p for p, pp in parents().items() if pp == timer), None)
+    time.sleep(0.002)
+own = server = 0
+tick = 0
+while pid is not None:
+    kb = hwm(pid)
+    if kb is None:
         break
-    hwm = [l for l in status.splitlines() if l.startswith("VmHWM:")]
-    if not hwm:
-        break
-    peak = max(peak, int(hwm[0].split()[1]))
+    own = max(own, kb)
+    if tick % 20 == 0:
+        tree = parents()
+        below = {pid}
+        for _ in range(3):
+            below |= {p for p, pp in tree.items() if pp in below}
+        for p in below - {pid}:
+            server = max(server, hwm(p) or 0)
+    tick += 1
     time.sleep(0.01)
-print(f"{peak / 1024:.1f}")
+print(f"{own / 1024:.1f} {server / 1024:.1f}")
 PY
 
 # Max RSS (MB) and wall time (s) from a `/usr/bin/time -v` output.
@@ -110,7 +125,7 @@ PY
 
 results=$out/results.tsv
 : >"$results"
-printf '%-6s %-5s %4s %8s %8s %8s %5s %s\n' size mode run rss_mb own_mb wall_s exit verdict
+printf '%-6s %-5s %4s %8s %8s %8s %8s %5s %s\n' size mode run rss_mb own_mb srv_mb wall_s exit verdict
 for i in $(seq 1 "$runs"); do
   for size in $sizes; do
     for mode in $modes; do
@@ -130,11 +145,11 @@ for i in $(seq 1 "$runs"); do
         tail -20 "$out/log" >&2
         exit 1
       fi
-      own=$(cat "$out/own")
+      read -r own srv <"$out/own"
       read -r rss wall < <(python3 "$out/time.py" "$out/time")
       verdict=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' "$out/r.json")
-      printf '%-6s %-5s %4s %8s %8s %8s %5s %s\n' "$size" "$mode" "$i" "$rss" "$own" "$wall" "$code" "$verdict"
-      printf '%s\t%s\t%s\t%s\t%s\n' "$size" "$mode" "$rss" "$own" "$wall" >>"$results"
+      printf '%-6s %-5s %4s %8s %8s %8s %8s %5s %s\n' "$size" "$mode" "$i" "$rss" "$own" "$srv" "$wall" "$code" "$verdict"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$mode" "$rss" "$own" "$srv" "$wall" >>"$results"
     done
   done
 done
@@ -149,7 +164,7 @@ def mmm(xs):
     return f"{min(xs):>8.1f} {statistics.median(xs):>8.1f} {max(xs):>8.1f}"
 print()
 print("min / median / max per case")
-print(f"{'size':<6} {'mode':<5} {'runs':>4}   {'rss_mb':^26}   {'own_mb':^26}   {'wall_s':^26}")
+print(f"{'size':<6} {'mode':<5} {'runs':>4}   " + "   ".join(f"{c:^26}" for c in ("rss_mb", "own_mb", "srv_mb", "wall_s")))
 for (size, mode), v in sorted(data.items()):
-    print(f"{size:<6} {mode:<5} {len(v):>4}   " + "   ".join(mmm([r[k] for r in v]) for k in range(3)))
+    print(f"{size:<6} {mode:<5} {len(v):>4}   " + "   ".join(mmm([r[k] for r in v]) for k in range(4)))
 PY
