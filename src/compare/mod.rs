@@ -197,12 +197,39 @@ pub fn compare_masked(
     expected_label: &str,
     actual_label: &str,
 ) -> Comparison {
+    compared(
+        expected,
+        actual,
+        policies,
+        masks,
+        Some((expected_label, actual_label)),
+    )
+}
+
+/// `compare`'s objects that differ, without its diff (which costs a rendering of both
+/// snapshots when they differ).
+pub fn changes(
+    expected: &Snapshot,
+    actual: &Snapshot,
+    policy: impl Into<Policies>,
+) -> Vec<ObjectChange> {
+    compared(expected, actual, &policy.into(), &Masks::new(), None).changes
+}
+
+/// `compare_masked`, with a diff when `labels` are given.
+fn compared(
+    expected: &Snapshot,
+    actual: &Snapshot,
+    policies: &Policies,
+    masks: &Masks,
+    labels: Option<(&str, &str)>,
+) -> Comparison {
     let _comparing = crate::timing::enter(crate::timing::Bucket::Compare);
     let mut changes = Vec::new();
     let mut notes = Vec::new();
     // What the diff shows for `actual`: excused and masked properties take the expected value,
     // so the diff shows behaviour only. Only a failing comparison has a diff: the values are
-    // noted here and applied to a copy of `actual` then.
+    // noted here and applied when it is rendered.
     let mut hidden_values: Vec<(&str, &String, Option<&String>)> = Vec::new();
 
     let paths: BTreeSet<&String> = expected
@@ -299,22 +326,29 @@ pub fn compare_masked(
     }
     notes.sort();
 
-    let diff = if changes.is_empty() {
-        String::new()
-    } else {
-        let mut shown = actual.clone();
+    let diff = if let Some((expected_label, actual_label)) = labels.filter(|_| !changes.is_empty())
+    {
+        let mut hidden: BTreeMap<&str, Vec<(&String, Option<&String>)>> = BTreeMap::new();
         for (path, key, value) in hidden_values {
-            if let Some(shown) = shown.objects.get_mut(path) {
+            hidden.entry(path).or_default().push((key, value));
+        }
+        // `actual` with those values, rendered without a copy of it.
+        let shown = |path: &str| {
+            let mut shown = actual.objects.get(path)?.clone();
+            for (key, value) in hidden.get(path)? {
                 match value {
-                    Some(v) => shown.properties.insert(key.clone(), v.clone()),
-                    None => shown.properties.remove(key),
+                    Some(v) => shown.properties.insert((*key).clone(), (*v).clone()),
+                    None => shown.properties.remove(*key),
                 };
             }
-        }
+            Some(shown)
+        };
         let with_cosmetic = policies.of(CosmeticRule::ColumnOrder) == CosmeticPolicy::Fail;
         let old = expected.render(with_cosmetic);
-        let new = shown.render(with_cosmetic);
+        let new = actual.render_replacing(with_cosmetic, shown);
         unified_diff(&old, &new, expected_label, actual_label)
+    } else {
+        String::new()
     };
 
     Comparison {

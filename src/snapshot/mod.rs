@@ -98,8 +98,20 @@ impl Snapshot {
     /// `  key: value` lines (multi-line values indented). Cosmetic properties are included
     /// only when `with_cosmetic` is set.
     pub fn render(&self, with_cosmetic: bool) -> String {
+        self.render_replacing(with_cosmetic, |_| None)
+    }
+
+    /// `render`, with the objects for which `replaced` gives another shown as that one (a
+    /// changed copy of a few objects, without a copy of the whole snapshot).
+    pub fn render_replacing(
+        &self,
+        with_cosmetic: bool,
+        replaced: impl Fn(&str) -> Option<SchemaObject>,
+    ) -> String {
         let mut out = String::new();
         for (path, obj) in &self.objects {
+            let replacement = replaced(path);
+            let obj = replacement.as_ref().unwrap_or(obj);
             out.push_str(path);
             out.push('\n');
             render_props(&mut out, &obj.properties, "");

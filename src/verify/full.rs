@@ -206,6 +206,12 @@ pub(super) async fn full_mode(
         tracker.release();
     }
 
+    tracing::debug!(
+        first_run = schemas.packed_bytes(),
+        downs = reverted.packed_bytes(),
+        ups = again.packed_bytes(),
+        "bytes of the walk's packed schemas"
+    );
     let walk = FullWalk {
         plans: versioned,
         schemas: &schemas,
@@ -229,8 +235,14 @@ pub(super) async fn full_mode(
             .await
         {
             Ok(()) => {
+                // The replay's database is the session's now: its tracker's copy can go too.
+                if let Some(tracker) = session.tracker.as_mut() {
+                    tracker.release();
+                }
                 let replayed = replayed.unwrap_or_else(|| Series::new(0, &Snapshot::default()));
-                if learn_from_series(found, &schemas, &replayed, versioned) {
+                let learned = learn_from_series(found, &schemas, &replayed, versioned);
+                drop(replayed);
+                if learned {
                     checks = walk.judge(settings, &found.masks).0;
                 }
             }

@@ -96,9 +96,8 @@ pub(super) fn note_creators(
 
 /// Properties of objects that really differ (not only cosmetically) between two runs.
 pub(super) fn nondeterministic(first: &Snapshot, again: &Snapshot) -> Masks {
-    let cmp = compare::compare(first, again, CosmeticPolicy::Ignore, "", "");
-    let changed: Vec<&str> = cmp
-        .changes
+    let changes = compare::changes(first, again, CosmeticPolicy::Ignore);
+    let changed: Vec<&str> = changes
         .iter()
         .filter(|c| c.change == ChangeKind::Changed)
         .map(|c| c.object.as_str())

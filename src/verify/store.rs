@@ -325,8 +325,7 @@ impl Series {
     }
 
     /// The bytes the series keeps.
-    #[cfg(test)]
-    fn packed_bytes(&self) -> usize {
+    pub(super) fn packed_bytes(&self) -> usize {
         self.deltas.iter().map(|d| d.0.len()).sum::<usize>() + self.kept.len()
     }
 }
