@@ -724,15 +724,7 @@ impl<'a> Session<'a> {
                 before = Some(self.snapshot().await.map_err(ShadowFailure::Copy)?);
             }
             if let Err(f) = self.apply(&plan.up).await {
-                return Err(ShadowFailure::Replay(Error::environment(
-                    format!(
-                        "{}:{}: an up that applied before failed on replay: {}",
-                        f.file.display(),
-                        f.line,
-                        f.message
-                    ),
-                    None,
-                )));
+                return Err(ShadowFailure::Replay(replay_failed(&f)));
             }
         }
         let after = self.snapshot().await.map_err(ShadowFailure::Copy)?;
@@ -806,15 +798,7 @@ impl<'a> Session<'a> {
         }
         for (k, plan) in plans.iter().enumerate() {
             if let Err(f) = self.apply(&plan.up).await {
-                return Err(Error::environment(
-                    format!(
-                        "{}:{}: an up that applied before failed on replay: {}",
-                        f.file.display(),
-                        f.line,
-                        f.message
-                    ),
-                    None,
-                ));
+                return Err(replay_failed(&f));
             }
             if k + 1 >= first_kept {
                 keep(self.snapshot().await?);
@@ -832,4 +816,17 @@ pub(super) enum Replayed {
     EveryStep,
     /// The ones before and after the last up.
     LastTwo,
+}
+
+/// An up that applied on the first run and failed when the ups were run again.
+fn replay_failed(f: &ApplyFailure) -> Error {
+    Error::environment(
+        format!(
+            "{}:{}: an up that applied before failed on replay: {}",
+            f.file.display(),
+            f.line,
+            f.message
+        ),
+        None,
+    )
 }
