@@ -1,19 +1,139 @@
 #!/usr/bin/env bash
-# Time `migcheck verify` on a generated Alembic project of N revisions (default 300): each
-# revision creates a table (odd ones add an index), each downgrade drops it.
-#   MIGCHECK_PYTHON=.venv/bin/python scripts/bench-alembic.sh [N] [ENGINE]
+# migcheck `verify` next to pytest-alembic's `test_up_down_consistency` on one generated Alembic
+# project of N revisions (default 300) and one PostgreSQL server, interleaved run by run.
+#
+#   scripts/bench-alembic.sh [N] [RUNS]        (default 300 revisions, 5 runs; release build)
+#
+# Environment:
+#   MIGCHECK_BIN=path         measure this binary instead of building one
+#   MIGCHECK_BENCH_VENV=dir   the virtualenv with Alembic, SQLAlchemy, psycopg, pytest and
+#                             pytest-alembic (default target/bench-venv; created when missing:
+#                             PyPI must be reachable)
+#
+# The project: revision i creates table t<i> (odd ones add an index), its downgrade drops it.
+# Its env.py is the one pytest-alembic's documentation asks for: it uses the engine the test
+# harness hands it in `config.attributes["connection"]`, and otherwise builds its own from the
+# ini file with NullPool, as `alembic init` writes it (what `alembic upgrade` runs in production).
+#
+# The server: one PostgreSQL started by this script from the machine's binaries, with the
+# settings migcheck's local provider uses (fsync off, ...), SCRAM passwords over TCP. Each run
+# gets a fresh database.
+#   pytest    pytest-alembic 0.13's test_up_down_consistency: every revision up one by one,
+#             down one by one, up again (about 3N Alembic commands); it compares no schema.
+#   migcheck  `migcheck verify --provider url --url-privileged` on the same server: step mode,
+#             up, down, up per revision with a schema snapshot and comparison after each, plus
+#             the static lint.
+# Prints every run, then min/median/max per case and the ratio of the medians. Times are never
+# asserted anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-300}
-engine=${2:-postgres}
-cargo build --release --quiet
-bin=${CARGO_TARGET_DIR:-target}/release/migcheck
+runs=${2:-5}
+if [ -n "${MIGCHECK_BIN:-}" ]; then
+  bin=$MIGCHECK_BIN
+else
+  cargo build --release --quiet
+  target=${CARGO_TARGET_DIR:-target}
+  case $target in /*) ;; *) target=$(pwd)/$target ;; esac
+  bin=$target/release/migcheck
+fi
+venv=${MIGCHECK_BENCH_VENV:-$(pwd)/target/bench-venv}
+if ! "$venv/bin/python" -c 'import pytest_alembic, psycopg' 2>/dev/null; then
+  scripts/alembic-venv.sh "$venv" >/dev/null
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check pytest pytest-alembic
+fi
+
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cp fixtures/alembic/linear/alembic.ini "$work/"
-mkdir -p "$work/migrations/versions"
-cp fixtures/alembic/linear/migrations/env.py fixtures/alembic/linear/migrations/script.py.mako "$work/migrations/"
-python3 - "$work/migrations/versions" "$n" <<'PY'
+chmod 755 "$work"
+server_pid=
+cleanup() {
+  if [ -n "$server_pid" ]; then
+    as_pg "$pgbin/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# ---- the server ----
+pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)")
+[ -x "$pgbin/initdb" ] || pgbin=$(dirname "$(command -v initdb)")
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+password=bench$RANDOM$RANDOM
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir "$work/data"
+[ "$(id -u)" = 0 ] && chown postgres "$work/data"
+echo "$password" >"$work/pw"
+chmod 644 "$work/pw"
+as_pg "$pgbin/initdb" -D "$work/data" -U bench --pwfile="$work/pw" --auth=scram-sha-256 -E UTF8 >/dev/null
+as_pg "$pgbin/pg_ctl" -D "$work/data" -l "$work/data/server.log" -w -o "-p $port -k $work/data \
+  -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+  -c wal_level=minimal -c max_wal_senders=0 -c autovacuum=off -c jit=off -c shared_buffers=32MB \
+  -c max_connections=40 -c TimeZone=UTC" start >/dev/null
+server_pid=started
+admin="postgres://bench:$password@127.0.0.1:$port/postgres"
+psql_admin() { PGPASSWORD=$password psql -X -q -h 127.0.0.1 -p "$port" -U bench -d postgres "$@"; }
+echo "server: PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on port $port"
+
+# ---- the project ----
+project=$work/project
+mkdir -p "$project/migrations/versions"
+cat >"$project/alembic.ini" <<'INI'
+[alembic]
+script_location = migrations
+sqlalchemy.url = postgresql+psycopg://set-by-env
+
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARN
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(levelname)-5.5s [%(name)s] %(message)s
+INI
+cat >"$project/migrations/env.py" <<'PY'
+import os
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name)
+target_metadata = None
+
+
+def run_migrations_online() -> None:
+    # pytest-alembic hands its engine over here; `alembic upgrade` does not.
+    connectable = config.attributes.get("connection", None)
+    if connectable is None:
+        section = config.get_section(config.config_ini_section, {})
+        section["sqlalchemy.url"] = os.environ.get("DATABASE_URL") or section["sqlalchemy.url"]
+        connectable = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations_online()
+PY
+cp fixtures/alembic/linear/migrations/script.py.mako "$project/migrations/"
+python3 - "$project/migrations/versions" "$n" <<'PY'
 import sys
 out, n = sys.argv[1], int(sys.argv[2])
 for i in range(1, n + 1):
@@ -38,13 +158,82 @@ def downgrade():
     op.drop_table("t{i}")
 ''')
 PY
-start=$(date +%s%N)
-"$bin" verify "$work" --engine "$engine" --provider local --no-lint --quiet --json "$work/r.json" || true
-wall=$(( ($(date +%s%N) - start) / 1000000 ))
-python3 - "$work/r.json" "$wall" <<'PY'
+# pytest-alembic's harness: its engine on the run's database, its built-in test.
+mkdir -p "$work/pytest"
+cat >"$work/pytest/conftest.py" <<'PY'
+import os
+
+import pytest
+import sqlalchemy
+
+
+@pytest.fixture
+def alembic_config():
+    return {"file": os.path.join(os.environ["BENCH_PROJECT"], "alembic.ini"),
+            "script_location": os.path.join(os.environ["BENCH_PROJECT"], "migrations")}
+
+
+@pytest.fixture
+def alembic_engine():
+    engine = sqlalchemy.create_engine(os.environ["BENCH_URL"])
+    yield engine
+    engine.dispose()
+PY
+cat >"$work/pytest/test_migrations.py" <<'PY'
+from pytest_alembic.tests import test_up_down_consistency  # noqa: F401
+PY
+
+stats() { # values... -> "min median max"
+  printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[1], a[int((NR+1)/2)], a[NR]}'
+}
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+pytest_ms=()
+migcheck_ms=()
+printf '%-9s %4s %9s  %s\n' case run wall_ms detail
+for i in $(seq 1 "$runs"); do
+  # pytest-alembic on a fresh database
+  psql_admin -c "CREATE DATABASE bench_pytest"
+  start=$(now_ms)
+  if ! (cd "$work/pytest" && BENCH_PROJECT=$project \
+      BENCH_URL="postgresql+psycopg://bench:$password@127.0.0.1:$port/bench_pytest" \
+      "$venv/bin/python" -m pytest -q -p no:cacheprovider test_migrations.py >"$work/pytest.log" 2>&1); then
+    cat "$work/pytest.log" >&2
+    echo "pytest-alembic failed" >&2
+    exit 1
+  fi
+  wall=$(( $(now_ms) - start ))
+  psql_admin -c "DROP DATABASE bench_pytest"
+  pytest_ms+=("$wall")
+  printf '%-9s %4s %9s  %s\n' pytest "$i" "$wall" "$(tail -1 "$work/pytest.log")"
+
+  # migcheck on the same server
+  start=$(now_ms)
+  set +e
+  "$bin" verify "$project" --python "$venv/bin/python" --provider url --url "$admin" --url-privileged \
+    --quiet --json "$work/r.json" >"$work/migcheck.log" 2>&1
+  rc=$?
+  set -e
+  wall=$(( $(now_ms) - start ))
+  if [ "$rc" != 0 ]; then
+    cat "$work/migcheck.log" >&2
+    echo "migcheck exited $rc" >&2
+    exit 1
+  fi
+  migcheck_ms+=("$wall")
+  printf '%-9s %4s %9s  %s\n' migcheck "$i" "$wall" "$(python3 - "$work/r.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); t = r["timings"]
-print(f"verdict {r['verdict']}: {len(r['migrations'])} revisions, {len(r['checks'])} checks, wall {sys.argv[2]} ms; "
-      f"server start {t['server_start_ms']} ms, migrations (Alembic steps through the driver) {t['migrations_ms']} ms, "
-      f"snapshots {t['snapshots_ms']} ms, teardown {t['teardown_ms']} ms")
+print(f"{r['verdict']}: {len(r['checks'])} checks; migrations {t['migrations_ms']} ms, "
+      f"snapshots {t['snapshots_ms']} ms, compare {t.get('compare_ms', 0)} ms, other {t.get('other_ms', 0)} ms")
 PY
+)"
+done
+
+read -r pmin pmed pmax <<<"$(stats "${pytest_ms[@]}")"
+read -r mmin mmed mmax <<<"$(stats "${migcheck_ms[@]}")"
+echo
+echo "$n revisions, $runs runs (min / median / max wall ms)"
+echo "  pytest-alembic test_up_down_consistency: $pmin / $pmed / $pmax"
+echo "  migcheck verify (step mode):             $mmin / $mmed / $mmax"
+python3 -c "import sys; print(f'  ratio of the medians, migcheck / pytest-alembic: {int(sys.argv[1]) / int(sys.argv[2]):.2f}x')" "$mmed" "$pmed"

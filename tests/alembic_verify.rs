@@ -134,6 +134,40 @@ fn postgres_alembic_projects() {
     broken_projects_fail_for_their_reason("postgres");
 }
 
+/// Production runs every `alembic upgrade` on a new connection; migcheck's driver keeps one
+/// and resets it between commands (`EngineReuse` in driver.py). The fixture's downs drop their
+/// tables by the schema production puts them in: a session `search_path` that outlived its
+/// command, or a database default the next command did not read, fails a round trip.
+#[test]
+fn postgres_alembic_commands_see_the_sessions_production_would() {
+    for fresh in ["0", "1"] {
+        let py = support::test_python();
+        let mut cmd = support::migcheck();
+        cmd.env("MIGCHECK_ALEMBIC_FRESH_CONNECTIONS", fresh);
+        let args = [
+            "--engine",
+            "postgres",
+            "--provider",
+            "local",
+            "--python",
+            py.to_str().unwrap(),
+            "--no-lint",
+            "-v",
+        ];
+        let r = support::verify_with(cmd, &fixture("alembic/session_state"), &args);
+        assert_eq!(r.code(), 0, "fresh connections {fresh}\n{}", r.describe());
+        let roundtrips = r
+            .checks()
+            .into_iter()
+            .filter(|c| c["name"] == "roundtrip" && c["status"] == "pass")
+            .count();
+        assert_eq!(roundtrips, 4, "{}", r.describe());
+        // The reuse is real when it is on: the driver said so at its stop.
+        let said = r.stderr().contains("Alembic driver connections");
+        assert_eq!(said, fresh == "0", "{}", r.describe());
+    }
+}
+
 #[test]
 fn mariadb_alembic_projects() {
     clean_projects_pass("mariadb");

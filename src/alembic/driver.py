@@ -8,6 +8,7 @@ runs, so stray prints cannot corrupt the protocol.
 
 Requests:  {"op": "upgrade", "target": "<rev>"}   {"op": "downgrade", "target": "<rev>"}
            {"op": "current"}   {"op": "heads"}   {"op": "stop"}
+           (stop answers with "connections": {"opened": N, "reused": M}: see EngineReuse)
 Responses: {"ok": true, "ms": 12, ...}  or
            {"ok": false, "error": "...", "kind": "NotImplementedError", "traceback": "..."}
 """
@@ -40,6 +41,151 @@ def fail(exc, ms=None):
     if ms is not None:
         out["ms"] = ms
     return out
+
+
+class EngineReuse:
+    """One connection for every command, reset to a new session's state between them.
+
+    `alembic upgrade` in production is a new process, and env.py builds a new Engine
+    (usually with NullPool): a new connection, a new server backend and SQLAlchemy's dialect
+    initialisation, 20-30 ms for every command, which the driver runs three times per
+    revision. Here `create_engine` (and `engine_from_config`, which calls it) return the Engine
+    made earlier for the same URL and arguments, with a pool that keeps its one connection.
+    What a new connection would not inherit is undone when env.py gives it back:
+    `DISCARD ALL` (settings, role, temporary tables, prepared statements, advisory locks,
+    LISTEN). Defaults a new connection would read again (`ALTER DATABASE/ROLE … SET`) are
+    watched: when `pg_db_role_setting` changes, the Engine is disposed and the next command
+    starts afresh, dialect included.
+
+    Only PostgreSQL through psycopg (3) or psycopg2, synchronous, with the default pool or
+    NullPool; anything else gets what it asked for. psycopg's automatic server-side prepared
+    statements are off on these connections (`DISCARD ALL` would drop them under it).
+    MIGCHECK_ALEMBIC_FRESH_CONNECTIONS=1 turns this off.
+    """
+
+    DRIVERS = ("psycopg", "psycopg2")
+    KEEP = 4  # engines kept at once; env.py's arguments rarely change between commands
+    FINGERPRINT = (
+        "SELECT coalesce(md5(string_agg(setdatabase::text || '/' || setrole::text || '/' "
+        "|| array_to_string(setconfig, ','), ';' ORDER BY setdatabase, setrole)), '') "
+        "FROM pg_catalog.pg_db_role_setting"
+    )
+
+    def __init__(self, sqlalchemy):
+        import sqlalchemy.engine.create as create_module
+        from sqlalchemy import pool
+
+        self.sa = sqlalchemy
+        self.pool = pool
+        self.original = create_module.create_engine
+        self.cache = {}  # key -> [engine, stale]
+        self.opened = 0
+        self.reused = 0
+        self.checkouts = 0
+        for module in (sqlalchemy, sqlalchemy.engine, create_module):
+            module.create_engine = self.create_engine
+
+    def key(self, url, kwargs):
+        try:
+            parsed = self.sa.engine.make_url(url)
+        except Exception:
+            return None
+        if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() not in self.DRIVERS:
+            return None
+        poolclass = kwargs.get("poolclass")
+        if poolclass not in (None, self.pool.NullPool, self.pool.QueuePool) or "pool" in kwargs or "creator" in kwargs:
+            return None
+        rest = {k: v for k, v in kwargs.items() if k != "poolclass"}
+        try:
+            return parsed.render_as_string(hide_password=False) + "\n" + repr(sorted(rest.items()))
+        except Exception:
+            return None
+
+    def create_engine(self, url, **kwargs):
+        key = self.key(url, kwargs)
+        if key is None:
+            return self.original(url, **kwargs)
+        found = self.cache.get(key)
+        if found is not None and not found[1]:
+            self.cache[key] = self.cache.pop(key)  # most recently used last
+            return found[0]
+        if found is not None:
+            self.drop(key)
+        args = dict(kwargs)
+        args.update(poolclass=self.pool.QueuePool, pool_size=1, max_overflow=-1)
+        engine = self.original(url, **args)
+        entry = [engine, False]
+        self.watch(engine, entry)
+        self.cache[key] = entry
+        while len(self.cache) > self.KEEP:
+            self.drop(next(iter(self.cache)))
+        return engine
+
+    def watch(self, engine, entry):
+        reuse = self
+
+        def on_connect(dbapi_conn, record):
+            reuse.opened += 1
+            if hasattr(dbapi_conn, "prepare_threshold"):
+                dbapi_conn.prepare_threshold = None
+            record.info["migcheck_fingerprint"] = reuse.fingerprint(dbapi_conn)
+
+        def on_checkout(dbapi_conn, record, proxy):
+            reuse.checkouts += 1
+
+        def on_checkin(dbapi_conn, record):
+            if dbapi_conn is None:
+                return
+            try:
+                before = dbapi_conn.autocommit
+                dbapi_conn.autocommit = True
+                cursor = dbapi_conn.cursor()
+                cursor.execute("DISCARD ALL")
+                cursor.close()
+                dbapi_conn.autocommit = before
+                if reuse.fingerprint(dbapi_conn) != record.info.get("migcheck_fingerprint"):
+                    entry[1] = True
+            except Exception as exc:  # a broken connection: never hand it out again
+                entry[1] = True
+                record.invalidate(exc)
+
+        self.sa.event.listen(engine, "connect", on_connect)
+        self.sa.event.listen(engine, "checkout", on_checkout)
+        self.sa.event.listen(engine, "checkin", on_checkin)
+
+    def fingerprint(self, dbapi_conn):
+        before = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute(self.FINGERPRINT)
+            return cursor.fetchone()[0]
+        finally:
+            cursor.close()
+            dbapi_conn.autocommit = before
+
+    def owns(self, engine):
+        return any(entry[0] is engine for entry in self.cache.values())
+
+    def drop(self, key):
+        engine, _ = self.cache.pop(key)
+        try:
+            engine.dispose()
+        except Exception:
+            pass
+
+    def after_command(self, failed):
+        """Start afresh after a failed command, or once the defaults a connection reads changed."""
+        for key, (engine, stale) in list(self.cache.items()):
+            if failed or stale:
+                self.drop(key)
+
+    def close(self):
+        self.after_command(True)
+
+    def counts(self):
+        # A checkout that opened no connection used one a previous command had.
+        return {"opened": self.opened, "reused": max(self.checkouts - self.opened, 0)}
 
 
 def main():
@@ -151,6 +297,8 @@ def main():
 
     ScriptDirectory.from_config = classmethod(cached_from_config)
 
+    engines = EngineReuse(sqlalchemy) if os.environ.get("MIGCHECK_ALEMBIC_FRESH_CONNECTIONS") != "1" else None
+
     def current_heads():
         cfg = make_config()
         engine = sqlalchemy.create_engine(cfg.get_main_option("sqlalchemy.url"), poolclass=sqlalchemy.pool.NullPool)
@@ -161,7 +309,8 @@ def main():
                 )
                 return sorted(ctx.get_current_heads())
         finally:
-            engine.dispose()
+            if engines is None or not engines.owns(engine):
+                engine.dispose()
 
     def version_table(cfg):
         # env.py may choose another table name; Alembic has no config key for it, so the driver
@@ -190,7 +339,11 @@ def main():
         start = time.perf_counter()
         try:
             if op == "stop":
-                send({"ok": True, "ms": 0})
+                resp = {"ok": True, "ms": 0}
+                if engines is not None:
+                    resp["connections"] = engines.counts()
+                    engines.close()
+                send(resp)
                 return 0
             elif op in ("upgrade", "downgrade"):
                 target = req.get("target")
@@ -207,6 +360,8 @@ def main():
                     error = exc
                     if state["current"] is not None:
                         state["current"]["failed"] = True
+                if engines is not None:
+                    engines.after_command(error is not None)
                 steps, preamble = state["steps"], state["preamble"]
                 state["steps"] = None
                 state["current"] = None
@@ -229,6 +384,8 @@ def main():
             else:
                 send({"ok": False, "kind": "ProtocolError", "error": "unknown op %r" % (op,)})
         except BaseException as exc:  # SystemExit from env.py, KeyboardInterrupt included
+            if engines is not None:
+                engines.after_command(True)
             ms = round((time.perf_counter() - start) * 1000, 3)
             send(fail(exc, ms))
             if isinstance(exc, KeyboardInterrupt):

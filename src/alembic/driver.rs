@@ -159,6 +159,14 @@ impl std::fmt::Display for StepError {
     }
 }
 
+/// How the driver's commands got their database connections (see `EngineReuse` in driver.py):
+/// `opened` new connections, `reused` checkouts of one an earlier command had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Connections {
+    pub opened: u64,
+    pub reused: u64,
+}
+
 /// The answer to one `upgrade` or `downgrade`.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepResult {
@@ -509,23 +517,39 @@ impl Driver {
     }
 
     /// Ask the process to exit, and wait for it (killing it if it does not exit in 5 s).
-    pub async fn stop(mut self) -> Result<()> {
+    /// Returns how the driver's commands got their connections, when it said so.
+    pub async fn stop(mut self) -> Result<Option<Connections>> {
+        let mut connections = None;
         if self.dead.is_none() {
-            let _ = tokio::time::timeout(
+            let stopped = tokio::time::timeout(
                 Duration::from_secs(5),
                 self.request(serde_json::json!({"op": "stop"})),
             )
             .await;
+            if let Ok(Ok(r)) = stopped {
+                connections = r
+                    .rest
+                    .get("connections")
+                    .and_then(|c| serde_json::from_value::<Connections>(c.clone()).ok());
+                if let Some(c) = &connections {
+                    tracing::info!(
+                        target: "migcheck::alembic",
+                        opened = c.opened,
+                        reused = c.reused,
+                        "Alembic driver connections"
+                    );
+                }
+            }
             self.stdin = None;
             if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
                 .await
                 .is_ok()
             {
-                return Ok(());
+                return Ok(connections);
             }
         }
         self.kill().await;
-        Ok(())
+        Ok(connections)
     }
 
     /// What the process wrote to stderr lately (scrubbed).

@@ -64,7 +64,7 @@ pub(super) async fn step_mode(
                 (upgrade, replayed_after, deployed)
             }
         };
-        let roundtrip = match roundtrip_step(session, plan, &after, settings).await? {
+        let roundtrip = match roundtrip_step(session, plan, &before, &after, settings).await? {
             Roundtrip::Decided(check, diverged) => {
                 if diverged {
                     // Later migrations must build on the schema the chain really produces.
@@ -171,7 +171,33 @@ pub(super) fn masked_notes(masks: &Masks, pairs: &[(&Snapshot, &Snapshot)]) -> V
 }
 
 /// A step applied, with the schema after it, or its failure.
-pub(super) type Applied = std::result::Result<(Duration, Snapshot), ApplyFailure>;
+pub(super) type Applied = std::result::Result<(Duration, Seen), ApplyFailure>;
+
+/// The schema a round-trip phase left. When it is exactly the one the phase had to give (the
+/// usual case) it is not kept: step mode then holds two whole schemas, not four (issue 14's
+/// memory budget on long chains).
+pub(super) enum Seen {
+    Expected,
+    Other(Snapshot),
+}
+
+impl Seen {
+    fn of(actual: Snapshot, expected: &Snapshot) -> Seen {
+        if actual == *expected {
+            Seen::Expected
+        } else {
+            Seen::Other(actual)
+        }
+    }
+
+    /// The schema itself, given the one the phase had to give.
+    pub(super) fn or<'a>(&'a self, expected: &'a Snapshot) -> &'a Snapshot {
+        match self {
+            Seen::Expected => expected,
+            Seen::Other(actual) => actual,
+        }
+    }
+}
 
 /// What a round trip did; judged against the expected schemas by `judge_step`.
 pub(super) struct StepRun {
@@ -194,6 +220,7 @@ pub(super) enum Roundtrip {
 pub(super) async fn roundtrip_step(
     session: &mut Session<'_>,
     plan: &Plan<'_>,
+    before: &Snapshot,
     after: &Snapshot,
     settings: &Settings<'_>,
 ) -> Result<Roundtrip> {
@@ -224,11 +251,11 @@ pub(super) async fn roundtrip_step(
                 duration: started.elapsed(),
             }));
         }
-        Ok(took) => Ok((took, session.snapshot().await?)),
+        Ok(took) => Ok((took, Seen::of(session.snapshot().await?, before))),
     };
     let reapply = match session.apply(&plan.up).await {
         Err(f) => Err(f),
-        Ok(took) => Ok((took, session.snapshot().await?)),
+        Ok(took) => Ok((took, Seen::of(session.snapshot().await?, after))),
     };
     Ok(Roundtrip::Ran(StepRun {
         down,
@@ -273,7 +300,7 @@ pub(super) fn judge_step(
         Ok((took, reverted)) => {
             let cmp = compare::compare_masked(
                 before,
-                reverted,
+                reverted.or(before),
                 &settings.policy,
                 masks,
                 &format!("schema before {id} (expected)"),
@@ -322,7 +349,7 @@ pub(super) fn judge_step(
         Some(Ok((took, reapplied))) => {
             let cmp = compare::compare_masked(
                 after,
-                reapplied,
+                reapplied.or(after),
                 &settings.policy,
                 masks,
                 &format!("schema after {id} (expected)"),
