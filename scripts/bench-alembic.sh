@@ -6,6 +6,8 @@
 #
 # Environment:
 #   MIGCHECK_BIN=path         measure this binary instead of building one
+#   FRESH=1                   also time migcheck with MIGCHECK_ALEMBIC_FRESH_CONNECTIONS=1 (a
+#                             new connection per Alembic command, what the driver did before)
 #   MIGCHECK_BENCH_VENV=dir   the virtualenv with Alembic, SQLAlchemy, psycopg, pytest and
 #                             pytest-alembic (default target/bench-venv; created when missing:
 #                             PyPI must be reachable)
@@ -190,6 +192,9 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 pytest_ms=()
 migcheck_ms=()
+fresh_ms=()
+cases=(migcheck)
+[ "${FRESH:-0}" = 1 ] && cases+=(fresh)
 printf '%-9s %4s %9s  %s\n' case run wall_ms detail
 for i in $(seq 1 "$runs"); do
   # pytest-alembic on a fresh database
@@ -208,26 +213,30 @@ for i in $(seq 1 "$runs"); do
   printf '%-9s %4s %9s  %s\n' pytest "$i" "$wall" "$(tail -1 "$work/pytest.log")"
 
   # migcheck on the same server
-  start=$(now_ms)
-  set +e
-  "$bin" verify "$project" --python "$venv/bin/python" --provider url --url "$admin" --url-privileged \
-    --quiet --json "$work/r.json" >"$work/migcheck.log" 2>&1
-  rc=$?
-  set -e
-  wall=$(( $(now_ms) - start ))
-  if [ "$rc" != 0 ]; then
-    cat "$work/migcheck.log" >&2
-    echo "migcheck exited $rc" >&2
-    exit 1
-  fi
-  migcheck_ms+=("$wall")
-  printf '%-9s %4s %9s  %s\n' migcheck "$i" "$wall" "$(python3 - "$work/r.json" <<'PY'
+  for case in "${cases[@]}"; do
+    fresh=0
+    [ "$case" = fresh ] && fresh=1
+    start=$(now_ms)
+    set +e
+    MIGCHECK_ALEMBIC_FRESH_CONNECTIONS=$fresh "$bin" verify "$project" --python "$venv/bin/python" \
+      --provider url --url "$admin" --url-privileged --quiet --json "$work/r.json" >"$work/migcheck.log" 2>&1
+    rc=$?
+    set -e
+    wall=$(( $(now_ms) - start ))
+    if [ "$rc" != 0 ]; then
+      cat "$work/migcheck.log" >&2
+      echo "migcheck exited $rc" >&2
+      exit 1
+    fi
+    if [ "$case" = fresh ]; then fresh_ms+=("$wall"); else migcheck_ms+=("$wall"); fi
+    printf '%-9s %4s %9s  %s\n' "$case" "$i" "$wall" "$(python3 - "$work/r.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); t = r["timings"]
 print(f"{r['verdict']}: {len(r['checks'])} checks; migrations {t['migrations_ms']} ms, "
       f"snapshots {t['snapshots_ms']} ms, compare {t.get('compare_ms', 0)} ms, other {t.get('other_ms', 0)} ms")
 PY
 )"
+  done
 done
 
 read -r pmin pmed pmax <<<"$(stats "${pytest_ms[@]}")"
@@ -236,4 +245,9 @@ echo
 echo "$n revisions, $runs runs (min / median / max wall ms)"
 echo "  pytest-alembic test_up_down_consistency: $pmin / $pmed / $pmax"
 echo "  migcheck verify (step mode):             $mmin / $mmed / $mmax"
+if [ ${#fresh_ms[@]} -gt 0 ]; then
+  read -r fmin fmed fmax <<<"$(stats "${fresh_ms[@]}")"
+  echo "  migcheck, a new connection per command:  $fmin / $fmed / $fmax"
+  python3 -c "import sys; print(f'  ratio of the medians, fresh connections / pytest-alembic: {int(sys.argv[1]) / int(sys.argv[2]):.2f}x')" "$fmed" "$pmed"
+fi
 python3 -c "import sys; print(f'  ratio of the medians, migcheck / pytest-alembic: {int(sys.argv[1]) / int(sys.argv[2]):.2f}x')" "$mmed" "$pmed"

@@ -65,10 +65,14 @@ class EngineReuse:
 
     DRIVERS = ("psycopg", "psycopg2")
     KEEP = 4  # engines kept at once; env.py's arguments rarely change between commands
+    # The defaults a new connection of this login role to this database starts from.
     FINGERPRINT = (
-        "SELECT coalesce(md5(string_agg(setdatabase::text || '/' || setrole::text || '/' "
-        "|| array_to_string(setconfig, ','), ';' ORDER BY setdatabase, setrole)), '') "
-        "FROM pg_catalog.pg_db_role_setting"
+        "SELECT coalesce(md5(string_agg(s.setdatabase::text || '/' || s.setrole::text || '/' "
+        "|| array_to_string(s.setconfig, ','), ';' ORDER BY s.setdatabase, s.setrole)), '') "
+        "FROM pg_catalog.pg_db_role_setting s "
+        "WHERE s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d "
+        "WHERE d.datname = pg_catalog.current_database())) "
+        "AND s.setrole IN (0, (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = session_user))"
     )
 
     def __init__(self, sqlalchemy):
@@ -96,6 +100,8 @@ class EngineReuse:
         if poolclass not in (None, self.pool.NullPool, self.pool.QueuePool) or "pool" in kwargs or "creator" in kwargs:
             return None
         rest = {k: v for k, v in kwargs.items() if k != "poolclass"}
+        if list(rest) == ["_coerce_config"]:
+            rest = {}  # engine_from_config's flag, a no-op without other options
         try:
             return parsed.render_as_string(hide_password=False) + "\n" + repr(sorted(rest.items()))
         except Exception:

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use similar::{ChangeTag, TextDiff};
 
-use crate::snapshot::Snapshot;
+use crate::snapshot::{SchemaObject, Snapshot};
 
 mod body;
 mod views;
@@ -334,7 +334,7 @@ fn compared(
         }
         // `actual` with those values, rendered without a copy of it.
         let shown = |path: &str| {
-            let mut shown = actual.objects.get(path)?.clone();
+            let mut shown = SchemaObject::clone(actual.objects.get(path)?);
             for (key, value) in hidden.get(path)? {
                 match value {
                     Some(v) => shown.properties.insert((*key).clone(), (*v).clone()),
@@ -448,7 +448,7 @@ mod tests {
         Snapshot {
             objects: objects
                 .into_iter()
-                .map(|(p, o)| (p.to_string(), o))
+                .map(|(p, o)| (p.to_string(), o.into()))
                 .collect(),
         }
     }
@@ -508,12 +508,13 @@ mod tests {
             .objects
             .get_mut("table public.users > column email")
             .map(|o| {
-                o.properties
+                std::sync::Arc::make_mut(o)
+                    .properties
                     .insert("type".into(), "character varying(200)".into())
             });
         actual.objects.insert(
             "view public.v".into(),
-            obj(&[("definition", "SELECT 1;")], &[]),
+            obj(&[("definition", "SELECT 1;")], &[]).into(),
         );
         let c = compare(&expected, &actual, CosmeticPolicy::Note, "before", "after");
         assert_eq!(
@@ -553,7 +554,9 @@ mod tests {
     fn moved() -> Snapshot {
         let mut s = base();
         if let Some(o) = s.objects.get_mut("table public.users > column email") {
-            o.cosmetic.insert("position".into(), "5".into());
+            std::sync::Arc::make_mut(o)
+                .cosmetic
+                .insert("position".into(), "5".into());
         }
         s
     }
@@ -596,7 +599,9 @@ mod tests {
     fn real_change_on_a_moved_column_still_notes_the_move() {
         let mut actual = moved();
         if let Some(o) = actual.objects.get_mut("table public.users > column email") {
-            o.properties.insert("not null".into(), "no".into());
+            std::sync::Arc::make_mut(o)
+                .properties
+                .insert("not null".into(), "no".into());
         }
         let c = compare(&base(), &actual, CosmeticPolicy::Note, "a", "b");
         assert_eq!(c.changes.len(), 1);
@@ -728,7 +733,7 @@ mod tests {
             ),
         ));
         Snapshot {
-            objects: objects.into_iter().collect(),
+            objects: objects.into_iter().map(|(p, o)| (p, o.into())).collect(),
         }
     }
 

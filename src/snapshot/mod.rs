@@ -6,6 +6,7 @@
 //! Two equal schemas serialise byte-identical (BTreeMaps, no positions or OIDs in the values).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::Result;
 use crate::provision::Conn;
@@ -31,7 +32,36 @@ pub const BOOKKEEPING_TABLES: &[&str] = &[
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
-    pub objects: BTreeMap<String, SchemaObject>,
+    /// Objects are shared between snapshots (`Arc`): a copy of a snapshot, and the next
+    /// snapshot of a step that changed one table, hold the unchanged objects once. Comparing
+    /// two shared objects is a pointer comparison.
+    #[serde(with = "shared_objects")]
+    pub objects: BTreeMap<String, Arc<SchemaObject>>,
+}
+
+/// Serde for the shared objects, in the same form as plain ones (serde's `rc` feature would
+/// do it too, at the price of rebuilding every crate that depends on serde).
+mod shared_objects {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::SchemaObject;
+
+    pub fn serialize<S: Serializer>(
+        objects: &BTreeMap<String, Arc<SchemaObject>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(objects.iter().map(|(path, object)| (path, &**object)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<String, Arc<SchemaObject>>, D::Error> {
+        let plain = BTreeMap::<String, SchemaObject>::deserialize(deserializer)?;
+        Ok(plain.into_iter().map(|(p, o)| (p, Arc::new(o))).collect())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -111,7 +141,7 @@ impl Snapshot {
         let mut out = String::new();
         for (path, obj) in &self.objects {
             let replacement = replaced(path);
-            let obj = replacement.as_ref().unwrap_or(obj);
+            let obj = replacement.as_ref().unwrap_or(&**obj);
             out.push_str(path);
             out.push('\n');
             render_props(&mut out, &obj.properties, "");
@@ -141,7 +171,7 @@ impl Snapshot {
         loop {
             if let std::collections::btree_map::Entry::Vacant(slot) = self.objects.entry(candidate)
             {
-                slot.insert(obj);
+                slot.insert(Arc::new(obj));
                 return;
             }
             candidate = format!("{path} ({n})");

@@ -214,7 +214,8 @@ impl State {
                 SchemaObject {
                     properties: e.properties,
                     cosmetic: e.cosmetic,
-                },
+                }
+                .into(),
             );
         }
         true

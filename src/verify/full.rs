@@ -77,7 +77,7 @@ pub(super) fn inherit_step(
             entry.before
         };
         if let Some(object) = expected {
-            out.objects.insert(entry.path, object);
+            out.objects.insert(entry.path, object.into());
         }
     }
     out
@@ -306,10 +306,10 @@ fn learn_from_series(
                 continue;
             }
             if let Some(object) = entry.before {
-                before.objects.insert(entry.path.clone(), object);
+                before.objects.insert(entry.path.clone(), object.into());
             }
             if let Some(object) = entry.after {
-                after.objects.insert(entry.path, object);
+                after.objects.insert(entry.path, object.into());
             }
         }
         note_creators(&differing, &before, &after, j, &mut creators);
@@ -453,7 +453,7 @@ mod tests {
         Snapshot {
             objects: paths
                 .iter()
-                .map(|p| (p.to_string(), snapshot::SchemaObject::default()))
+                .map(|p| (p.to_string(), Default::default()))
                 .collect(),
         }
     }
@@ -483,7 +483,7 @@ mod tests {
                 object
                     .properties
                     .insert("left".to_string(), "over".to_string());
-                s.objects.insert(path.to_string(), object);
+                s.objects.insert(path.to_string(), object.into());
             }
             s
         };

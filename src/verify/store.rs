@@ -89,7 +89,7 @@ fn unpack(bytes: &[u8]) -> Snapshot {
     let mut snapshot = Snapshot::default();
     while !r.done() {
         let path = r.string();
-        snapshot.objects.insert(path, r.object());
+        snapshot.objects.insert(path, r.object().into());
     }
     snapshot
 }
@@ -222,7 +222,7 @@ impl Delta {
     fn apply(&self, snapshot: &mut Snapshot, forward: bool) {
         for entry in self.entries().filter(|e| !e.context) {
             match if forward { entry.after } else { entry.before } {
-                Some(object) => snapshot.objects.insert(entry.path, object),
+                Some(object) => snapshot.objects.insert(entry.path, object.into()),
                 None => snapshot.objects.remove(&entry.path),
             };
         }
@@ -366,7 +366,7 @@ impl Cursor<'_> {
 pub(super) mod tests {
     use super::*;
 
-    fn object(props: &[(&str, &str)]) -> SchemaObject {
+    fn object(props: &[(&str, &str)]) -> std::sync::Arc<SchemaObject> {
         SchemaObject {
             properties: props
                 .iter()
@@ -374,6 +374,7 @@ pub(super) mod tests {
                 .collect(),
             cosmetic: BTreeMap::new(),
         }
+        .into()
     }
 
     /// A chain of states like a growing schema, with a change, a removal and a cosmetic
@@ -413,7 +414,7 @@ pub(super) mod tests {
                         .objects
                         .get_mut("table public.t2 > column id")
                         .expect("column");
-                    column
+                    std::sync::Arc::make_mut(column)
                         .cosmetic
                         .insert("position".to_string(), "3".to_string());
                 }
@@ -474,7 +475,10 @@ pub(super) mod tests {
         assert_eq!(context.before, context.after);
         assert_eq!(
             context.before.as_ref(),
-            states[3].objects.get("table public.t1 > column id")
+            states[3]
+                .objects
+                .get("table public.t1 > column id")
+                .map(|o| &**o)
         );
     }
 
