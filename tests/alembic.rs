@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use migcheck::alembic::driver::{Connections, Driver, DriverOptions};
+use migcheck::alembic::driver::{Connections, Direction, Driver, DriverOptions};
 use migcheck::alembic::Graph;
 use migcheck::engine::Engine;
 use migcheck::provision::Database;
@@ -563,6 +563,55 @@ fn driver_on_postgres() {
 #[test]
 fn driver_on_mariadb() {
     driver_suite(Engine::Mariadb);
+}
+
+/// A held command (`Driver::hold`) runs up to its first revision while migcheck reads a
+/// snapshot; the same command finishes it, anything else cancels it and its transaction rolls
+/// back (PostgreSQL).
+#[test]
+fn held_commands_finish_or_roll_back() {
+    runtime().block_on(async {
+        let server = local_server(Engine::Postgres).await;
+        let graph = Graph::load(&fixture("alembic/linear")).unwrap();
+        let (first, second) = (&graph.revisions[0].id, &graph.revisions[1].id);
+        let db = Database::create(server.as_ref(), false).await.unwrap();
+        let mut driver = Driver::start(&graph.project, Engine::Postgres, &db.url, &driver_options())
+            .await
+            .unwrap();
+        // Held, then finished by the same command.
+        driver.hold(Direction::Upgrade, first).await.unwrap();
+        let up = driver.upgrade(first).await.unwrap();
+        assert!(up.is_ok(), "{:?}", up.error);
+        assert_eq!(up.steps.len(), 1);
+        assert_eq!(&up.steps[0].revision, first);
+        assert_eq!(driver.current().await.unwrap(), vec![first.clone()]);
+        // Held, then another command: the held one is cancelled and leaves nothing behind.
+        driver.hold(Direction::Upgrade, second).await.unwrap();
+        let back = driver
+            .downgrade(&graph.step_back_target(first))
+            .await
+            .unwrap();
+        assert!(back.is_ok(), "{:?}", back.error);
+        assert_eq!(driver.current().await.unwrap(), Vec::<String>::new());
+        // Held, then a question: cancelled too.
+        driver.hold(Direction::Upgrade, first).await.unwrap();
+        assert_eq!(driver.current().await.unwrap(), Vec::<String>::new());
+        // A held command with nothing to run answers without stopping.
+        driver.upgrade(first).await.unwrap();
+        driver.hold(Direction::Upgrade, first).await.unwrap();
+        let again = driver.upgrade(first).await.unwrap();
+        assert!(again.is_ok() && again.steps.is_empty(), "{again:?}");
+        // Held at the end of a run: stop cancels it.
+        driver.hold(Direction::Upgrade, second).await.unwrap();
+        driver.stop().await.unwrap();
+        let mut check = Driver::start(&graph.project, Engine::Postgres, &db.url, &driver_options())
+            .await
+            .unwrap();
+        assert_eq!(check.current().await.unwrap(), vec![first.clone()]);
+        check.stop().await.unwrap();
+        db.drop_database(server.as_ref()).await.unwrap();
+        server.shutdown().await.unwrap();
+    });
 }
 
 #[test]

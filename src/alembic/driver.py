@@ -7,6 +7,8 @@ C extensions) goes to stderr: file descriptor 1 is pointed at stderr before any 
 runs, so stray prints cannot corrupt the protocol.
 
 Requests:  {"op": "upgrade", "target": "<rev>"}   {"op": "downgrade", "target": "<rev>"}
+           with "hold": true the command answers {"held": true} before its first revision
+           runs and waits for {"op": "release"} (or {"op": "cancel"}: it rolls back)
            {"op": "current"}   {"op": "heads"}   {"op": "stop"}
            (stop answers with "connections": {"opened": N, "reused": M}: see EngineReuse)
 Responses: {"ok": true, "ms": 12, ...}  or
@@ -41,6 +43,11 @@ def fail(exc, ms=None):
     if ms is not None:
         out["ms"] = ms
     return out
+
+
+class HoldCancelled(BaseException):
+    """Raised in a held command that migcheck cancelled (a BaseException, so that env.py's
+    `except Exception` cannot swallow it): the command's transaction rolls back."""
 
 
 class EngineReuse:
@@ -238,7 +245,23 @@ def main():
         return cfg
 
     # SQL capture: every statement any Engine executes, attributed to the revision step running.
-    state = {"steps": None, "current": None, "preamble": None}
+    state = {"steps": None, "current": None, "preamble": None, "hold": False, "released": None}
+
+    def hold():
+        """A held command (`"hold": true`) stops here, before its first revision runs, and says
+        so; migcheck releases it when the schema snapshot of the previous step is read, so the
+        command's own set-up (env.py, the engine, the version table) overlaps that snapshot.
+        Nothing the command did so far is committed: a cancelled command rolls back."""
+        state["hold"] = False
+        send({"ok": True, "held": True})
+        line = sys.stdin.readline()
+        try:
+            req = json.loads(line) if line.strip() else {}
+        except ValueError:
+            req = {}
+        state["released"] = time.perf_counter()
+        if req.get("op") != "release":
+            raise HoldCancelled("the held command was cancelled")
 
     def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
         if state["steps"] is None:
@@ -273,6 +296,8 @@ def main():
                 "direction": "upgrade" if step.is_upgrade else "downgrade",
                 "statements": [],
             }
+            if state["hold"]:
+                hold()
             if state["steps"] is not None:
                 state["steps"].append(record)
                 state["current"] = record
@@ -358,6 +383,8 @@ def main():
                 state["steps"] = []
                 state["current"] = None
                 state["preamble"] = []
+                state["hold"] = req.get("hold") is True
+                state["released"] = None
                 error = None
                 try:
                     fn = command.upgrade if op == "upgrade" else command.downgrade
@@ -372,6 +399,9 @@ def main():
                 state["steps"] = None
                 state["current"] = None
                 state["preamble"] = None
+                state["hold"] = False
+                # A held command's time counts from its release.
+                start = state["released"] or start
                 ms = round((time.perf_counter() - start) * 1000, 3)
                 resp = fail(error, ms) if error is not None else {"ok": True, "ms": ms}
                 resp["steps"] = steps

@@ -234,7 +234,16 @@ pub struct Driver {
     python: PathBuf,
     request_timeout: Duration,
     dead: Option<String>,
+    /// A command sent with `hold` and not answered for yet.
+    held: Option<Held>,
     pub versions: Versions,
+}
+
+/// A command sent with `hold` (see `Driver::hold`).
+struct Held {
+    direction: Direction,
+    target: String,
+    body: serde_json::Value,
 }
 
 impl std::fmt::Debug for Driver {
@@ -410,6 +419,7 @@ impl Driver {
             python: python.clone(),
             request_timeout: options.request_timeout,
             dead: None,
+            held: None,
             versions: Versions::default(),
         };
         let hello =
@@ -500,6 +510,7 @@ impl Driver {
 
     /// The rows of the version table (sorted; empty at base).
     pub async fn current(&mut self) -> Result<Vec<String>> {
+        self.cancel_held().await?;
         let r = self.request(serde_json::json!({"op": "current"})).await?;
         if !r.ok {
             return Err(self.failure("reading the current revision", &r));
@@ -509,6 +520,7 @@ impl Driver {
 
     /// The script directory's heads as Alembic itself computes them.
     pub async fn heads(&mut self) -> Result<Vec<String>> {
+        self.cancel_held().await?;
         let r = self.request(serde_json::json!({"op": "heads"})).await?;
         if !r.ok {
             return Err(self.failure("reading the heads", &r));
@@ -521,6 +533,7 @@ impl Driver {
     pub async fn stop(mut self) -> Result<Option<Connections>> {
         let mut connections = None;
         if self.dead.is_none() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.cancel_held()).await;
             let stopped = tokio::time::timeout(
                 Duration::from_secs(5),
                 self.request(serde_json::json!({"op": "stop"})),
@@ -579,15 +592,78 @@ impl Driver {
         )
     }
 
+    /// Send `upgrade`/`downgrade` `target` now and let it run up to its first revision (env.py,
+    /// the engine, the version table) while the caller reads the schema of the previous step;
+    /// `upgrade`/`downgrade` of the same target finishes it, anything else cancels it (its
+    /// transaction rolls back). Only for engines with transactional DDL: the held command's
+    /// set-up must change nothing another connection can see.
+    pub async fn hold(&mut self, direction: Direction, target: &str) -> Result<()> {
+        if let Some(h) = self.held.take() {
+            self.cancel(h).await?;
+        }
+        let op = match direction {
+            Direction::Upgrade => "upgrade",
+            Direction::Downgrade => "downgrade",
+        };
+        let body = serde_json::json!({"op": op, "target": target, "hold": true});
+        self.send(&body).await?;
+        self.held = Some(Held {
+            direction,
+            target: target.to_string(),
+            body,
+        });
+        Ok(())
+    }
+
+    /// End a held command without running it.
+    async fn cancel(&mut self, h: Held) -> Result<()> {
+        let first = self.receive(&h.body).await?;
+        if first.rest.get("held") == Some(&serde_json::Value::Bool(true)) {
+            let cancel = serde_json::json!({"op": "cancel"});
+            self.send(&cancel).await?;
+            self.receive(&h.body).await?;
+        }
+        Ok(())
+    }
+
+    async fn cancel_held(&mut self) -> Result<()> {
+        match self.held.take() {
+            Some(h) => self.cancel(h).await,
+            None => Ok(()),
+        }
+    }
+
     async fn step(&mut self, direction: Direction, target: &str) -> Result<StepResult> {
         let op = match direction {
             Direction::Upgrade => "upgrade",
             Direction::Downgrade => "downgrade",
         };
-        let started = Instant::now();
-        let r = self
-            .request(serde_json::json!({"op": op, "target": target}))
-            .await?;
+        let body = serde_json::json!({"op": op, "target": target});
+        let held = match self.held.take() {
+            Some(h) if h.direction == direction && h.target == target => Some(h),
+            other => {
+                if let Some(h) = other {
+                    self.cancel(h).await?;
+                }
+                None
+            }
+        };
+        let mut started = Instant::now();
+        let r = match held {
+            Some(h) => {
+                let first = self.receive(&h.body).await?;
+                if first.rest.get("held") == Some(&serde_json::Value::Bool(true)) {
+                    // Its set-up overlapped the snapshot; its time counts from here.
+                    started = Instant::now();
+                    let release = serde_json::json!({"op": "release"});
+                    self.send(&release).await?;
+                    self.receive(&h.body).await?
+                } else {
+                    first // it ended before reaching a revision (nothing to run, or an error)
+                }
+            }
+            None => self.request(body).await?,
+        };
         let wall = started.elapsed();
         let mut steps = r.steps.unwrap_or_default();
         for s in &mut steps {
@@ -620,6 +696,12 @@ impl Driver {
     }
 
     async fn request(&mut self, body: serde_json::Value) -> Result<Response> {
+        self.send(&body).await?;
+        self.receive(&body).await
+    }
+
+    /// Write one request line, without waiting for its answer.
+    async fn send(&mut self, body: &serde_json::Value) -> Result<()> {
         if let Some(why) = &self.dead {
             return Err(Error::environment(
                 format!("the Alembic driver is no longer running: {why}"),
@@ -640,6 +722,17 @@ impl Driver {
             return Err(self.died(&why).await);
         }
         let _ = stdin.flush().await;
+        Ok(())
+    }
+
+    /// The answer to `body`, sent before.
+    async fn receive(&mut self, body: &serde_json::Value) -> Result<Response> {
+        if let Some(why) = &self.dead {
+            return Err(Error::environment(
+                format!("the Alembic driver is no longer running: {why}"),
+                None,
+            ));
+        }
         match tokio::time::timeout(self.request_timeout, self.read_response()).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => {

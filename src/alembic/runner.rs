@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::driver::{Driver, DriverOptions};
+use super::driver::{Direction, Driver, DriverOptions};
 use super::graph::Graph;
 use crate::apply::ApplyFailure;
 use crate::chain::Chain;
@@ -97,6 +97,29 @@ struct AlembicApplier {
 
 #[async_trait]
 impl Applier for AlembicApplier {
+    /// PostgreSQL only: its DDL is transactional, so the held command's set-up (which may
+    /// create the version table) is invisible to the snapshot it overlaps. A driver that cannot
+    /// take the request is reported by the `apply` that follows.
+    async fn prepare(&mut self, step: &Step) {
+        if self.engine.dialect() == Dialect::Mysql {
+            return;
+        }
+        let (Some(revision), Some(driver)) =
+            (self.graph.revisions.get(step.index), self.driver.as_mut())
+        else {
+            return;
+        };
+        let (direction, target) = if step.down {
+            (
+                Direction::Downgrade,
+                self.graph.step_back_target(&revision.id),
+            )
+        } else {
+            (Direction::Upgrade, revision.id.clone())
+        };
+        let _ = driver.hold(direction, &target).await;
+    }
+
     /// One upgrade or downgrade through the driver. An exception in the revision is a failure
     /// of the step; a driver that died is too.
     async fn apply(

@@ -124,6 +124,12 @@ pub trait Applier: Send {
         step: &Step,
     ) -> std::result::Result<Applied, ApplyFailure>;
 
+    /// The step `apply` will be given next, told before the schema of the last one is read: a
+    /// runner may start it up to where it would change the database (Alembic: env.py, the
+    /// engine, the version table), so that work overlaps the snapshot. `apply` of the same
+    /// step finishes it; any other call first undoes it.
+    async fn prepare(&mut self, _step: &Step) {}
+
     /// The statement of `step` at `index` (from `ApplyContext::running`), for a step that ran
     /// out of time.
     fn statement(&self, _step: &Step, _index: usize) -> Option<Statement> {

@@ -316,6 +316,13 @@ impl<'a> Session<'a> {
         self.applier = parts.applier;
     }
 
+    /// Tell the runner the step `apply` gets next, before a snapshot (see `Applier::prepare`).
+    pub(super) async fn prepare(&mut self, step: &Step) {
+        if let Some(applier) = self.applier.as_mut() {
+            applier.prepare(step).await;
+        }
+    }
+
     pub(super) async fn apply(&mut self, step: &Step) -> Result<Duration, ApplyFailure> {
         self.apply_with(step, None).await
     }

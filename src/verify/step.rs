@@ -27,6 +27,10 @@ pub(super) async fn step_mode(
         printer.working_on("verifying", id);
         let (upgrade, mut after, deployed) = match session.apply_first(&plan.up, id).await {
             Ok(took) => {
+                // The round trip's down comes next whatever the snapshot holds.
+                if let Some(down) = &plan.down {
+                    session.prepare(down).await;
+                }
                 let after = session.snapshot().await?;
                 let deployed = session.check_deployed(plan).await;
                 (upgrade_passed(plan, took), after, deployed)
@@ -251,7 +255,10 @@ pub(super) async fn roundtrip_step(
                 duration: started.elapsed(),
             }));
         }
-        Ok(took) => Ok((took, Seen::of(session.snapshot().await?, before))),
+        Ok(took) => {
+            session.prepare(&plan.up).await;
+            Ok((took, Seen::of(session.snapshot().await?, before)))
+        }
     };
     let reapply = match session.apply(&plan.up).await {
         Err(f) => Err(f),
