@@ -46,35 +46,14 @@ if ! "$venv/bin/python" -c 'import pytest_alembic, psycopg' 2>/dev/null; then
 fi
 
 work=$(mktemp -d)
-chmod 755 "$work"
-server_pid=
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    as_pg "$pgbin/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# ---- the server ----
-pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)")
-[ -x "$pgbin/initdb" ] || pgbin=$(dirname "$(command -v initdb)")
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-password=bench$RANDOM$RANDOM
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir "$work/data"
-[ "$(id -u)" = 0 ] && chown postgres "$work/data"
-echo "$password" >"$work/pw"
-chmod 644 "$work/pw"
-as_pg "$pgbin/initdb" -D "$work/data" -U bench --pwfile="$work/pw" --auth=scram-sha-256 -E UTF8 >/dev/null
-as_pg "$pgbin/pg_ctl" -D "$work/data" -l "$work/data/server.log" -w -o "-p $port -k $work/data \
-  -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-  -c wal_level=minimal -c max_wal_senders=0 -c autovacuum=off -c jit=off -c shared_buffers=32MB \
-  -c max_connections=40 -c TimeZone=UTC" start >/dev/null
-server_pid=started
-admin="postgres://bench:$password@127.0.0.1:$port/postgres"
-psql_admin() { PGPASSWORD=$password psql -X -q -h 127.0.0.1 -p "$port" -U bench -d postgres "$@"; }
-echo "server: PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on port $port"
+# shellcheck source=scripts/bench-servers.sh
+. scripts/bench-servers.sh
+trap 'bench_stop_servers; rm -rf "$work"' EXIT
+bench_start_postgres "$work"
+admin=$PG_URL
+psql_admin() { bench_psql -d postgres "$@"; }
+port=$PG_PORT
+password=$PG_PASSWORD
 
 # ---- the project ----
 project=$work/project

@@ -37,33 +37,9 @@ fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# shellcheck disable=SC2086
-python3 - "$out" $sizes <<'PY'
-import os, sys
-root = sys.argv[1]
-
-def write(d, name, up, down):
-    os.makedirs(d, exist_ok=True)
-    open(os.path.join(d, name + ".up.sql"), "w").write(up)
-    open(os.path.join(d, name + ".down.sql"), "w").write(down)
-
-def table(t, parent):
-    fk = f" REFERENCES public.t{parent}" if parent is not None else ""
-    sql = (f"CREATE TABLE public.t{t} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-           f"parent_id bigint{fk}, name text NOT NULL DEFAULT '', created_at timestamptz NOT NULL DEFAULT now());\n"
-           f"CREATE INDEX t{t}_name ON public.t{t} (name);\n")
-    if t % 10 == 0:
-        sql += f"CREATE VIEW public.v{t} AS SELECT id, name FROM public.t{t};\n"
-    return sql
-
-def drop(t):
-    return (f"DROP VIEW public.v{t};\n" if t % 10 == 0 else "") + f"DROP TABLE public.t{t};\n"
-
-for size in map(int, sys.argv[2:]):
-    d = os.path.join(root, f"chain-{size}")
-    for t in range(size):
-        write(d, f"{t + 1:06}_t{t}", table(t, t - 1 if t else None), drop(t))
-PY
+for size in $sizes; do
+  python3 scripts/gen-chain.py growing "$out/chain-$size" "$size"
+done
 
 # Follows the child of the `time` process whose pid it is given (migcheck) and prints its
 # peak RSS in MB, read from VmHWM (a high-water mark) until the process is gone, and the

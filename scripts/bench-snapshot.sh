@@ -23,55 +23,9 @@ bin=$target/release/migcheck
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-python3 - "$out" <<'PY'
-import os, sys
-root = sys.argv[1]
-
-def write(d, name, up, down):
-    os.makedirs(d, exist_ok=True)
-    open(os.path.join(d, name + ".up.sql"), "w").write(up)
-    open(os.path.join(d, name + ".down.sql"), "w").write(down)
-
-def table(t, parent):
-    fk = f" REFERENCES public.t{parent}" if parent is not None else ""
-    sql = (f"CREATE TABLE public.t{t} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-           f"parent_id bigint{fk}, name text NOT NULL DEFAULT '', created_at timestamptz NOT NULL DEFAULT now());\n"
-           f"CREATE INDEX t{t}_name ON public.t{t} (name);\n")
-    if t % 10 == 0:
-        sql += f"CREATE VIEW public.v{t} AS SELECT id, name FROM public.t{t};\n"
-    return sql
-
-def drop(t):
-    return (f"DROP VIEW public.v{t};\n" if t % 10 == 0 else "") + f"DROP TABLE public.t{t};\n"
-
-growing = os.path.join(root, "growing")
-for t in range(400):
-    write(growing, f"{t + 1:06}_t{t}", table(t, t - 1 if t else None), drop(t))
-
-for case, steps in (("base", 0), ("steps", 50)):
-    d = os.path.join(root, "wide-" + case)
-    for m in range(10):
-        ts = range(m * 39, (m + 1) * 39)
-        write(d, f"{m + 1:06}_wide_{m}", "".join(table(t, t - 1 if t else None) for t in ts),
-              "".join(drop(t) for t in reversed(ts)))
-    for s in range(steps):
-        n = 11 + s
-        if s % 2 == 0:
-            t = 390 + s // 2
-            write(d, f"{n:06}_add_t{t}",
-                  f"CREATE TABLE public.t{t} (id bigint PRIMARY KEY, t5_id bigint REFERENCES public.t5, note text);\n"
-                  f"CREATE INDEX t{t}_note ON public.t{t} (note);\n",
-                  f"DROP TABLE public.t{t};\n")
-        else:
-            k = (s // 2) * 10
-            write(d, f"{n:06}_alter_t{k}",
-                  f"ALTER TABLE public.t{k} ADD COLUMN score int NOT NULL DEFAULT 0;\n"
-                  f"ALTER TABLE public.t{k} RENAME COLUMN name TO title;\n"
-                  f"CREATE INDEX t{k}_score ON public.t{k} (score);\n",
-                  f"DROP INDEX public.t{k}_score;\n"
-                  f"ALTER TABLE public.t{k} RENAME COLUMN title TO name;\n"
-                  f"ALTER TABLE public.t{k} DROP COLUMN score;\n")
-PY
+python3 scripts/gen-chain.py growing "$out/growing" 400
+python3 scripts/gen-chain.py wide "$out/wide-base" 0
+python3 scripts/gen-chain.py wide "$out/wide-steps" 50
 
 cases=(
   "growing $out/growing"

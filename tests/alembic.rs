@@ -575,9 +575,10 @@ fn held_commands_finish_or_roll_back() {
         let graph = Graph::load(&fixture("alembic/linear")).unwrap();
         let (first, second) = (&graph.revisions[0].id, &graph.revisions[1].id);
         let db = Database::create(server.as_ref(), false).await.unwrap();
-        let mut driver = Driver::start(&graph.project, Engine::Postgres, &db.url, &driver_options())
-            .await
-            .unwrap();
+        let mut driver =
+            Driver::start(&graph.project, Engine::Postgres, &db.url, &driver_options())
+                .await
+                .unwrap();
         // Held, then finished by the same command.
         driver.hold(Direction::Upgrade, first).await.unwrap();
         let up = driver.upgrade(first).await.unwrap();

@@ -27,9 +27,12 @@ pub(super) async fn step_mode(
         printer.working_on("verifying", id);
         let (upgrade, mut after, deployed) = match session.apply_first(&plan.up, id).await {
             Ok(took) => {
-                // The round trip's down comes next whatever the snapshot holds.
-                if let Some(down) = &plan.down {
-                    session.prepare(down).await;
+                // The round trip's down comes next whatever the snapshot holds (without a
+                // down, the next migration's up, unless this one fails to compare).
+                match (&plan.down, plans.get(i + 1)) {
+                    (Some(down), _) => session.prepare(down).await,
+                    (None, Some(next)) => session.prepare(&next.up).await,
+                    (None, None) => {}
                 }
                 let after = session.snapshot().await?;
                 let deployed = session.check_deployed(plan).await;
@@ -68,7 +71,9 @@ pub(super) async fn step_mode(
                 (upgrade, replayed_after, deployed)
             }
         };
-        let roundtrip = match roundtrip_step(session, plan, &before, &after, settings).await? {
+        let next = plans.get(i + 1).map(|p| &p.up);
+        let roundtrip = match roundtrip_step(session, plan, next, &before, &after, settings).await?
+        {
             Roundtrip::Decided(check, diverged) => {
                 if diverged {
                     // Later migrations must build on the schema the chain really produces.
@@ -224,6 +229,7 @@ pub(super) enum Roundtrip {
 pub(super) async fn roundtrip_step(
     session: &mut Session<'_>,
     plan: &Plan<'_>,
+    next: Option<&Step>,
     before: &Snapshot,
     after: &Snapshot,
     settings: &Settings<'_>,
@@ -262,7 +268,14 @@ pub(super) async fn roundtrip_step(
     };
     let reapply = match session.apply(&plan.up).await {
         Err(f) => Err(f),
-        Ok(took) => Ok((took, Seen::of(session.snapshot().await?, after))),
+        Ok(took) => {
+            // The next migration's up comes next unless this round trip fails: a runner that
+            // starts it early undoes it when something else comes instead.
+            if let Some(next) = next {
+                session.prepare(next).await;
+            }
+            Ok((took, Seen::of(session.snapshot().await?, after)))
+        }
     };
     Ok(Roundtrip::Ran(StepRun {
         down,
