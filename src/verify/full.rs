@@ -231,7 +231,7 @@ pub(super) async fn full_mode(
             None => replayed = Some(Series::new(0, &schema)),
         };
         match session
-            .replay_each(versioned, Replayed::EveryStep, &mut keep)
+            .replay_each(versioned, Replayed::EveryStep, false, &mut keep)
             .await
         {
             Ok(()) => {

@@ -569,7 +569,7 @@ impl<'a> Session<'a> {
         which: Replayed,
     ) -> Result<Vec<Snapshot>> {
         let mut schemas = Vec::new();
-        self.replay_each(plans, which, &mut |s| schemas.push(s))
+        self.replay_each(plans, which, false, &mut |s| schemas.push(s))
             .await?;
         Ok(schemas)
     }
@@ -580,6 +580,7 @@ impl<'a> Session<'a> {
         &mut self,
         plans: &[Plan<'_>],
         which: Replayed,
+        stay: bool,
         keep: &mut (dyn FnMut(Snapshot) + Send),
     ) -> Result<()> {
         let _replaying = timing::enter(Bucket::Replay);
@@ -590,8 +591,8 @@ impl<'a> Session<'a> {
         let previous = self.detach();
         let outcome = self.replay_here(plans, which, keep).await;
         let discarded = match outcome {
-            Ok(_) => previous,
-            Err(_) => {
+            Ok(_) if !stay => previous,
+            _ => {
                 let failed = self.detach();
                 self.attach(previous);
                 failed
@@ -602,9 +603,17 @@ impl<'a> Session<'a> {
     }
 
     /// The replay's schemas before and after the last up of `plans` (not empty).
-    pub(super) async fn replay_ends(&mut self, plans: &[Plan<'_>]) -> Result<(Snapshot, Snapshot)> {
+    ///
+    /// `stay`: the caller only wants the second run's schemas (its database already holds the
+    /// schema the chain produces: the round trip ended where it began); the session keeps its
+    /// database and no copy is made.
+    pub(super) async fn replay_ends(
+        &mut self,
+        plans: &[Plan<'_>],
+        stay: bool,
+    ) -> Result<(Snapshot, Snapshot)> {
         if self.shadow_possible() {
-            match self.replay_from_shadow(plans).await {
+            match self.replay_from_shadow(plans, stay).await {
                 Ok(ends) => return Ok(ends),
                 Err(ShadowFailure::Replay(e)) => return Err(e),
                 Err(ShadowFailure::Copy(e)) => {
@@ -615,7 +624,9 @@ impl<'a> Session<'a> {
                 }
             }
         }
-        let mut schemas = self.replay(plans, Replayed::LastTwo).await?;
+        let mut schemas = Vec::new();
+        self.replay_each(plans, Replayed::LastTwo, stay, &mut |s| schemas.push(s))
+            .await?;
         let last = schemas.pop().unwrap_or_default();
         let before = schemas.pop().unwrap_or_else(|| last.clone());
         Ok((before, last))
@@ -638,6 +649,7 @@ impl<'a> Session<'a> {
     async fn replay_from_shadow(
         &mut self,
         plans: &[Plan<'_>],
+        stay: bool,
     ) -> std::result::Result<(Snapshot, Snapshot), ShadowFailure> {
         let _replaying = timing::enter(Bucket::Replay);
         let Some(last) = plans.len().checked_sub(1) else {
@@ -663,6 +675,18 @@ impl<'a> Session<'a> {
         let main = self.detach();
         let outcome = self.advance_shadow(plans).await;
         match outcome {
+            Ok(ends) if stay => {
+                // The second run's schemas are all the caller needs: the shadow goes back to
+                // waiting for the next replay, the session to its own database.
+                let shadow_parts = self.detach();
+                self.attach(main);
+                self.shadow = Some(Shadow {
+                    parts: shadow_parts,
+                    applied: plans.len(),
+                    failed: None,
+                });
+                Ok(ends)
+            }
             Ok(ends) => {
                 // The shadow's parts are attached now: copy its database for the session.
                 match self.copy_shadow(plans.len()).await {

@@ -44,7 +44,7 @@ pub(super) async fn step_mode(
                 // left rows or a sequence value behind). Then the up is not what is broken.
                 let rounds_before = plans[..i].iter().any(|p| p.down.is_some());
                 let retried = if rounds_before && session.fatal.is_none() {
-                    session.replay_ends(&plans[..=i]).await.ok()
+                    session.replay_ends(&plans[..=i], false).await.ok()
                 } else {
                     None
                 };
@@ -77,7 +77,7 @@ pub(super) async fn step_mode(
             Roundtrip::Decided(check, diverged) => {
                 if diverged {
                     // Later migrations must build on the schema the chain really produces.
-                    match session.replay_ends(&plans[..=i]).await {
+                    match session.replay_ends(&plans[..=i], false).await {
                         Ok(ends) => after = ends.1,
                         Err(e) => halted_by = Some(replay_halt(id, &e)),
                     }
@@ -88,10 +88,12 @@ pub(super) async fn step_mode(
                 let judged = judge_step(plan, &before, &after, &run, settings, &found.masks);
                 if judged.diverged || judged.mismatch {
                     // A second run of the same ups: a difference that recurs between two runs
-                    // of identical SQL is not the down's fault. The replay is also the schema
-                    // later migrations build on.
+                    // of identical SQL is not the down's fault. When the round trip left the
+                    // database elsewhere than after the up, the replay is also the schema
+                    // later migrations build on; otherwise the session keeps its database.
+                    let stay = !judged.diverged;
                     let (replayed_before, replayed_after) = match session
-                        .replay_ends(&plans[..=i])
+                        .replay_ends(&plans[..=i], stay)
                         .await
                     {
                         Ok(ends) => ends,
@@ -135,7 +137,11 @@ pub(super) async fn step_mode(
                     } else {
                         judged.check
                     };
-                    after = per_step.last().cloned().unwrap_or(replayed_after);
+                    if let Some(last) = per_step.last() {
+                        after = last.clone();
+                    } else if !stay {
+                        after = replayed_after;
+                    }
                     check
                 } else {
                     judged.check
