@@ -31,14 +31,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-300}
 runs=${2:-5}
-if [ -n "${MIGCHECK_BIN:-}" ]; then
-  bin=$MIGCHECK_BIN
-else
-  cargo build --release --quiet
-  target=${CARGO_TARGET_DIR:-target}
-  case $target in /*) ;; *) target=$(pwd)/$target ;; esac
-  bin=$target/release/migcheck
-fi
+# shellcheck source=scripts/bench-servers.sh
+. scripts/bench-servers.sh
+bin=$(bench_migcheck_bin)
 venv=${MIGCHECK_BENCH_VENV:-$(pwd)/target/bench-venv}
 if ! "$venv/bin/python" -c 'import pytest_alembic, psycopg' 2>/dev/null; then
   scripts/alembic-venv.sh "$venv" >/dev/null
@@ -46,8 +41,6 @@ if ! "$venv/bin/python" -c 'import pytest_alembic, psycopg' 2>/dev/null; then
 fi
 
 work=$(mktemp -d)
-# shellcheck source=scripts/bench-servers.sh
-. scripts/bench-servers.sh
 trap 'bench_stop_servers; rm -rf "$work"' EXIT
 bench_start_postgres "$work"
 admin=$PG_URL

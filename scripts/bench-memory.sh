@@ -26,14 +26,9 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 sizes=${SIZES:-400 1000}
 modes=${MODES:-step full}
-if [ -n "${MIGCHECK_BIN:-}" ]; then
-  bin=$MIGCHECK_BIN
-else
-  cargo build --release --quiet
-  target=${CARGO_TARGET_DIR:-target}
-  case $target in /*) ;; *) target=$(pwd)/$target ;; esac
-  bin=$target/release/migcheck
-fi
+# shellcheck source=scripts/bench-servers.sh
+. scripts/bench-servers.sh
+bin=$(bench_migcheck_bin)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 

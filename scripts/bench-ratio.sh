@@ -23,17 +23,10 @@ runs=${1:-3}
 pg_size=${PG_SIZE:-400}
 my_size=${MY_SIZE:-100}
 engines=${ENGINES:-postgres mariadb}
-if [ -n "${MIGCHECK_BIN:-}" ]; then
-  bin=$MIGCHECK_BIN
-else
-  cargo build --release --quiet
-  target=${CARGO_TARGET_DIR:-target}
-  case $target in /*) ;; *) target=$(pwd)/$target ;; esac
-  bin=$target/release/migcheck
-fi
-work=$(mktemp -d)
 # shellcheck source=scripts/bench-servers.sh
 . scripts/bench-servers.sh
+bin=$(bench_migcheck_bin)
+work=$(mktemp -d)
 trap 'bench_stop_servers; rm -rf "$work"' EXIT
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }

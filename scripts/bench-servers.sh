@@ -7,9 +7,22 @@
 #   bench_start_mariadb DIR    sets MY_URL (mysql://root:PASSWORD@127.0.0.1:PORT/mysql), MY_PORT,
 #                              MY_PASSWORD; `bench_mariadb ARGS...` runs the client against it
 #   bench_stop_servers         stops what was started (call it from the caller's EXIT trap)
+#   bench_migcheck_bin         prints the binary to measure: $MIGCHECK_BIN, else a release build
+#                              (built here; a relative CARGO_TARGET_DIR made absolute)
 
 bench_pg_dir=
 bench_my_dir=
+
+bench_migcheck_bin() {
+  if [ -n "${MIGCHECK_BIN:-}" ]; then
+    echo "$MIGCHECK_BIN"
+    return
+  fi
+  cargo build --release --quiet >&2
+  local target=${CARGO_TARGET_DIR:-target}
+  case $target in /*) ;; *) target=$(pwd)/$target ;; esac
+  echo "$target/release/migcheck"
+}
 
 bench_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
