@@ -31,8 +31,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-300}
 runs=${2:-5}
-# shellcheck source=scripts/bench-servers.sh
-. scripts/bench-servers.sh
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 bin=$(bench_migcheck_bin)
 venv=${MIGCHECK_BENCH_VENV:-$(pwd)/target/bench-venv}
 if ! "$venv/bin/python" -c 'import pytest_alembic, psycopg' 2>/dev/null; then
@@ -157,11 +157,6 @@ cat >"$work/pytest/test_migrations.py" <<'PY'
 from pytest_alembic.tests import test_up_down_consistency  # noqa: F401
 PY
 
-stats() { # values... -> "min median max"
-  printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[1], a[int((NR+1)/2)], a[NR]}'
-}
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-
 pytest_ms=()
 migcheck_ms=()
 fresh_ms=()
@@ -171,7 +166,7 @@ printf '%-9s %4s %9s  %s\n' case run wall_ms detail
 for i in $(seq 1 "$runs"); do
   # pytest-alembic on a fresh database
   psql_admin -c "CREATE DATABASE bench_pytest"
-  start=$(now_ms)
+  start=$(bench_now_ms)
   if ! (cd "$work/pytest" && BENCH_PROJECT=$project \
       BENCH_URL="postgresql+psycopg://bench:$password@127.0.0.1:$port/bench_pytest" \
       "$venv/bin/python" -m pytest -q -p no:cacheprovider test_migrations.py >"$work/pytest.log" 2>&1); then
@@ -179,7 +174,7 @@ for i in $(seq 1 "$runs"); do
     echo "pytest-alembic failed" >&2
     exit 1
   fi
-  wall=$(( $(now_ms) - start ))
+  wall=$(( $(bench_now_ms) - start ))
   psql_admin -c "DROP DATABASE bench_pytest"
   pytest_ms+=("$wall")
   printf '%-9s %4s %9s  %s\n' pytest "$i" "$wall" "$(tail -1 "$work/pytest.log")"
@@ -188,37 +183,21 @@ for i in $(seq 1 "$runs"); do
   for case in "${cases[@]}"; do
     fresh=0
     [ "$case" = fresh ] && fresh=1
-    start=$(now_ms)
-    set +e
-    MIGCHECK_ALEMBIC_FRESH_CONNECTIONS=$fresh "$bin" verify "$project" --python "$venv/bin/python" \
-      --provider url --url "$admin" --url-privileged --quiet --json "$work/r.json" >"$work/migcheck.log" 2>&1
-    rc=$?
-    set -e
-    wall=$(( $(now_ms) - start ))
-    if [ "$rc" != 0 ]; then
-      cat "$work/migcheck.log" >&2
-      echo "migcheck exited $rc" >&2
-      exit 1
-    fi
+    wall=$(MIGCHECK_ALEMBIC_FRESH_CONNECTIONS=$fresh bench_verify_url "$bin" "$work/r.json" "$admin" \
+      "$project" --python "$venv/bin/python")
     if [ "$case" = fresh ]; then fresh_ms+=("$wall"); else migcheck_ms+=("$wall"); fi
-    printf '%-9s %4s %9s  %s\n' "$case" "$i" "$wall" "$(python3 - "$work/r.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1])); t = r["timings"]
-print(f"{r['verdict']}: {len(r['checks'])} checks; migrations {t['migrations_ms']} ms, "
-      f"snapshots {t['snapshots_ms']} ms, compare {t.get('compare_ms', 0)} ms, other {t.get('other_ms', 0)} ms")
-PY
-)"
+    printf '%-9s %4s %9s\n' "$case" "$i" "$wall"
   done
 done
 
-read -r pmin pmed pmax <<<"$(stats "${pytest_ms[@]}")"
-read -r mmin mmed mmax <<<"$(stats "${migcheck_ms[@]}")"
+read -r pmin pmed pmax <<<"$(bench_stats "${pytest_ms[@]}")"
+read -r mmin mmed mmax <<<"$(bench_stats "${migcheck_ms[@]}")"
 echo
 echo "$n revisions, $runs runs (min / median / max wall ms)"
 echo "  pytest-alembic test_up_down_consistency: $pmin / $pmed / $pmax"
 echo "  migcheck verify (step mode):             $mmin / $mmed / $mmax"
 if [ ${#fresh_ms[@]} -gt 0 ]; then
-  read -r fmin fmed fmax <<<"$(stats "${fresh_ms[@]}")"
+  read -r fmin fmed fmax <<<"$(bench_stats "${fresh_ms[@]}")"
   echo "  migcheck, a new connection per command:  $fmin / $fmed / $fmax"
   python3 -c "import sys; print(f'  ratio of the medians, fresh connections / pytest-alembic: {int(sys.argv[1]) / int(sys.argv[2]):.2f}x')" "$fmed" "$pmed"
 fi

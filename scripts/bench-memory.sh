@@ -26,8 +26,8 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 sizes=${SIZES:-400 1000}
 modes=${MODES:-step full}
-# shellcheck source=scripts/bench-servers.sh
-. scripts/bench-servers.sh
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 bin=$(bench_migcheck_bin)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

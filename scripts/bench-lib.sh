@@ -1,6 +1,7 @@
-# Sourced by the benchmarks that time a reference tool next to migcheck on one server: starts
-# PostgreSQL or MariaDB from this machine's binaries in a directory of the caller's, with the
-# settings migcheck's local provider uses (durability off), a password, TCP on 127.0.0.1.
+# Sourced by the benchmarks: the binary to measure, timing helpers, and servers of their own for
+# the ones that time a reference tool next to migcheck: PostgreSQL or MariaDB from this
+# machine's binaries in a directory of the caller's, with the settings migcheck's local provider
+# uses (durability off), a password, TCP on 127.0.0.1.
 #
 #   bench_start_postgres DIR   sets PG_URL (postgres://bench:PASSWORD@127.0.0.1:PORT/postgres),
 #                              PG_PORT, PG_PASSWORD; `bench_psql ARGS...` runs psql against it
@@ -9,6 +10,11 @@
 #   bench_stop_servers         stops what was started (call it from the caller's EXIT trap)
 #   bench_migcheck_bin         prints the binary to measure: $MIGCHECK_BIN, else a release build
 #                              (built here; a relative CARGO_TARGET_DIR made absolute)
+#   bench_now_ms, bench_stats VALUES...   a clock in ms; "min median max" of the values
+#   bench_verify_url BIN REPORT URL ARGS...
+#                              `BIN verify ARGS --provider url --url URL --url-privileged`, its
+#                              JSON report in REPORT; prints the wall ms, and the report's time
+#                              split on stderr; a non-zero exit stops the benchmark
 
 bench_pg_dir=
 bench_my_dir=
@@ -22,6 +28,37 @@ bench_migcheck_bin() {
   local target=${CARGO_TARGET_DIR:-target}
   case $target in /*) ;; *) target=$(pwd)/$target ;; esac
   echo "$target/release/migcheck"
+}
+
+bench_now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+bench_stats() {
+  printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[1], a[int((NR+1)/2)], a[NR]}'
+}
+
+bench_verify_url() {
+  local bin=$1 report=$2 url=$3 start wall rc
+  shift 3
+  start=$(bench_now_ms)
+  set +e
+  "$bin" verify "$@" --provider url --url "$url" --url-privileged --quiet --json "$report" \
+    >"$report.log" 2>&1
+  rc=$?
+  set -e
+  wall=$(( $(bench_now_ms) - start ))
+  if [ "$rc" != 0 ]; then
+    cat "$report.log" >&2
+    echo "migcheck verify $* exited $rc" >&2
+    exit 1
+  fi
+  python3 - "$report" >&2 <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); t = r["timings"]
+print(f"    {r['verdict']}: {len(r['checks'])} checks; migrations {t['migrations_ms']} ms, "
+      f"observation {t.get('observation_ms', 0)} ms, snapshots {t['snapshots_ms']} ms, "
+      f"compare {t.get('compare_ms', 0)} ms, other {t.get('other_ms', 0)} ms")
+PY
+  echo "$wall"
 }
 
 bench_free_port() {
