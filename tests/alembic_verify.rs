@@ -6,9 +6,21 @@
 
 mod support;
 
+use std::path::Path;
+
 use support::{fixture, verify, Run};
 
 fn run(engine: &str, name: &str, extra: &[&str]) -> Run {
+    run_project(
+        support::migcheck(),
+        engine,
+        &fixture(&format!("alembic/{name}")),
+        extra,
+    )
+}
+
+/// `verify` of an Alembic project on the local provider, through `cmd` (its environment).
+fn run_project(cmd: std::process::Command, engine: &str, project: &Path, extra: &[&str]) -> Run {
     let py = support::test_python();
     let mut args = vec![
         "--engine",
@@ -19,7 +31,7 @@ fn run(engine: &str, name: &str, extra: &[&str]) -> Run {
         py.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    verify(&fixture(&format!("alembic/{name}")), &args)
+    support::verify_with(cmd, project, &args)
 }
 
 fn check(run: &Run, name: &str, migration: Option<&str>) -> serde_json::Value {
@@ -141,20 +153,10 @@ fn postgres_alembic_projects() {
 #[test]
 fn postgres_alembic_commands_see_the_sessions_production_would() {
     for fresh in ["0", "1"] {
-        let py = support::test_python();
         let mut cmd = support::migcheck();
         cmd.env("MIGCHECK_ALEMBIC_FRESH_CONNECTIONS", fresh);
-        let args = [
-            "--engine",
-            "postgres",
-            "--provider",
-            "local",
-            "--python",
-            py.to_str().unwrap(),
-            "--no-lint",
-            "-v",
-        ];
-        let r = support::verify_with(cmd, &fixture("alembic/session_state"), &args);
+        let project = fixture("alembic/session_state");
+        let r = run_project(cmd, "postgres", &project, &["--no-lint", "-v"]);
         assert_eq!(r.code(), 0, "fresh connections {fresh}\n{}", r.describe());
         let roundtrips = r
             .checks()
@@ -264,20 +266,12 @@ fn statement_timeout_reaches_alembic_on_postgres() {
          def downgrade():\n    pass\n",
     )
     .unwrap();
-    let py = support::test_python();
     // Without the timeout this run would not end: the statement sleeps for a day.
-    let run = verify(
+    let run = run_project(
+        support::migcheck(),
+        "postgres",
         &project,
-        &[
-            "--engine",
-            "postgres",
-            "--provider",
-            "local",
-            "--python",
-            py.to_str().unwrap(),
-            "--statement-timeout",
-            "1",
-        ],
+        &["--statement-timeout", "1"],
     );
     assert_eq!(run.code(), 1, "{}", run.describe());
     let up = check(&run, "upgrade", Some("1a2b3c4d5e05"));
@@ -308,16 +302,7 @@ fn syntax_error_is_reported_at_its_file_and_migration_timeout_reaches_alembic() 
          def downgrade():\n    pass\n",
     )
     .unwrap();
-    let py = support::test_python();
-    let args = [
-        "--engine",
-        "postgres",
-        "--provider",
-        "local",
-        "--python",
-        py.to_str().unwrap(),
-    ];
-    let run = verify(&project, &args);
+    let run = run_project(support::migcheck(), "postgres", &project, &[]);
     assert_eq!(run.code(), 1, "{}", run.describe());
     let failed: Vec<serde_json::Value> = run
         .checks()
@@ -348,9 +333,12 @@ fn syntax_error_is_reported_at_its_file_and_migration_timeout_reaches_alembic() 
          def downgrade():\n    pass\n",
     )
     .unwrap();
-    let mut with_timeout = args.to_vec();
-    with_timeout.extend(["--migration-timeout", "2"]);
-    let run = verify(&project, &with_timeout);
+    let run = run_project(
+        support::migcheck(),
+        "postgres",
+        &project,
+        &["--migration-timeout", "2"],
+    );
     assert_eq!(run.code(), 1, "{}", run.describe());
     let up = check(&run, "upgrade", Some("1a2b3c4d5e05"));
     assert_eq!(up["status"], "fail", "{}", run.describe());
