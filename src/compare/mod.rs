@@ -216,6 +216,32 @@ pub fn changes(
     compared(expected, actual, &policy.into(), &Masks::new(), None).changes
 }
 
+/// Every path of two sorted maps in order, with its value in each: one walk along both (a
+/// snapshot at 400 tables holds ~5,000 objects, and step mode compares three pairs per
+/// migration; collecting the paths into a set and looking each up in both maps cost ~25 string
+/// comparisons per path).
+fn side_by_side<'a, V>(
+    left: &'a BTreeMap<String, V>,
+    right: &'a BTreeMap<String, V>,
+) -> impl Iterator<Item = (&'a String, Option<&'a V>, Option<&'a V>)> {
+    let mut left = left.iter().peekable();
+    let mut right = right.iter().peekable();
+    std::iter::from_fn(move || match (left.peek(), right.peek()) {
+        (Some((l, _)), Some((r, _))) => match l.cmp(r) {
+            std::cmp::Ordering::Less => left.next().map(|(k, v)| (k, Some(v), None)),
+            std::cmp::Ordering::Greater => right.next().map(|(k, v)| (k, None, Some(v))),
+            std::cmp::Ordering::Equal => {
+                let (k, l) = left.next()?;
+                let (_, r) = right.next()?;
+                Some((k, Some(l), Some(r)))
+            }
+        },
+        (Some(_), None) => left.next().map(|(k, v)| (k, Some(v), None)),
+        (None, Some(_)) => right.next().map(|(k, v)| (k, None, Some(v))),
+        (None, None) => None,
+    })
+}
+
 /// `compare_masked`, with a diff when `labels` are given.
 fn compared(
     expected: &Snapshot,
@@ -232,13 +258,8 @@ fn compared(
     // noted here and applied when it is rendered.
     let mut hidden_values: Vec<(&str, &String, Option<&String>)> = Vec::new();
 
-    let paths: BTreeSet<&String> = expected
-        .objects
-        .keys()
-        .chain(actual.objects.keys())
-        .collect();
-    for path in paths {
-        let (e, a) = match (expected.objects.get(path), actual.objects.get(path)) {
+    for (path, e, a) in side_by_side(&expected.objects, &actual.objects) {
+        let (e, a) = match (e, a) {
             (Some(e), Some(a)) => (e, a),
             (e, _) => {
                 changes.push(ObjectChange {
@@ -430,6 +451,35 @@ fn cosmetic_differences(
 mod tests {
     use super::*;
     use crate::snapshot::SchemaObject;
+
+    #[test]
+    fn side_by_side_walks_every_path_once_in_order() {
+        let left: BTreeMap<String, u8> = [("a", 1), ("c", 3), ("d", 4)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let right: BTreeMap<String, u8> = [("b", 20), ("c", 30), ("e", 50)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let walked: Vec<(&str, Option<u8>, Option<u8>)> = side_by_side(&left, &right)
+            .map(|(k, l, r)| (k.as_str(), l.copied(), r.copied()))
+            .collect();
+        assert_eq!(
+            walked,
+            vec![
+                ("a", Some(1), None),
+                ("b", None, Some(20)),
+                ("c", Some(3), Some(30)),
+                ("d", Some(4), None),
+                ("e", None, Some(50)),
+            ]
+        );
+        let empty = BTreeMap::new();
+        assert_eq!(side_by_side(&left, &empty).count(), 3);
+        assert_eq!(side_by_side(&empty, &right).count(), 3);
+        assert_eq!(side_by_side::<u8>(&empty, &empty).count(), 0);
+    }
 
     fn obj(props: &[(&str, &str)], cosmetic: &[(&str, &str)]) -> SchemaObject {
         SchemaObject {
