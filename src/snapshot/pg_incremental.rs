@@ -75,8 +75,12 @@ const INSTALL: &[&str] = &[
 /// (a renamed role renames grants), `pg_shdepend` of this database (owners other than the
 /// bootstrap superuser, grants to roles: `REASSIGN OWNED` changes them unlogged) and the
 /// clustered indexes (`CLUSTER ... USING`). Plus the number of migcheck's event triggers that
-/// are enabled always (2 when the log can be trusted).
-const FINGERPRINT: &str = "\
+/// are enabled always (2 when the log can be trusted). Then the log, drained: its rows as
+/// arrays (kind, classid, objid, command tag, in an extension), each read from the same
+/// `drained` rows in the same order. One round trip for both.
+const FINGERPRINT_AND_DRAIN: &str = "\
+WITH drained AS (DELETE FROM _migcheck_ddl.events \
+  RETURNING kind::text AS kind, classid::int8 AS classid, objid::int8 AS objid, tag, in_extension) \
 SELECT pg_catalog.md5(pg_catalog.concat_ws('|', \
   (SELECT pg_catalog.string_agg(r.oid::text || ' ' || r.rolname, ',' ORDER BY r.oid) FROM pg_catalog.pg_roles r), \
   (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', d.classid, d.objid, d.objsubid, d.refclassid, d.refobjid, d.deptype), ',' \
@@ -87,24 +91,37 @@ SELECT pg_catalog.md5(pg_catalog.concat_ws('|', \
   (SELECT count(*) FROM pg_catalog.pg_event_trigger e \
    WHERE e.evtname IN ('migcheck_ddl_end', 'migcheck_sql_drop') AND e.evtenabled = 'A' \
    AND e.evtfoid IN (SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-     WHERE n.nspname = '_migcheck_ddl'))";
+     WHERE n.nspname = '_migcheck_ddl')), \
+  (SELECT pg_catalog.array_agg(kind) FROM drained), (SELECT pg_catalog.array_agg(classid) FROM drained), \
+  (SELECT pg_catalog.array_agg(objid) FROM drained), (SELECT pg_catalog.array_agg(tag) FROM drained), \
+  (SELECT pg_catalog.array_agg(in_extension) FROM drained)";
 
-const DRAIN: &str = "DELETE FROM _migcheck_ddl.events \
-RETURNING kind::text, classid::int8, objid::int8, objsubid, tag, in_extension";
+/// Begins a tracked snapshot's transaction, in the round trip of its `BEGIN`: `search_path`
+/// only `pg_catalog` (as `postgres::begin`), the log consumed in a throwaway database (its
+/// commit need not wait for the disk), and how the queries are planned (see `set_full_plans`).
+const BEGIN: &str = "BEGIN; SELECT pg_catalog.set_config('search_path', 'pg_catalog', true), \
+pg_catalog.set_config('synchronous_commit', 'off', true), \
+pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true), \
+pg_catalog.set_config('enable_hashjoin', 'off', true), \
+pg_catalog.set_config('enable_mergejoin', 'off', true), \
+pg_catalog.set_config('enable_seqscan', 'off', true)";
 
-/// The objects that depend on the objects ($1 classids, $2 objids): one level of `pg_depend`.
-const DEPENDENTS: &str = "\
-SELECT d.classid::int8, d.objid::int8 FROM unnest($1::oid[], $2::oid[]) AS s(c, o) \
-JOIN pg_catalog.pg_depend d ON d.refclassid = s.c AND d.refobjid = s.o";
+/// At most this many objects are followed through `pg_depend`: past it, a full read.
+const MAX_DEPENDENTS: i64 = 50_000;
 
-/// The objects ($1 classids, $2 objids) mapped to the owners of snapshot entries (`classid`,
-/// `oid`). Going up from a sub-object to its owner uses the catalogs' own columns (an index's
+/// The objects ($1 classids, $2 objids) and everything that depends on them through
+/// `pg_depend`, recursively (at most `MAX_DEPENDENTS` + 1 of them: the walk stops there), mapped
+/// to the owners of snapshot entries (`classid`, `oid`), and a last row (-1, how many objects
+/// the walk found). One round trip; it used to be one per level of `pg_depend`. Going up from a sub-object to its owner uses the catalogs' own columns (an index's
 /// table, a constraint's table or domain, a composite type's class) and `i`/`a` dependencies on
 /// relations and types (an identity or owned sequence's table, an array's element type).
 const OWNERS: &str = "\
-WITH dep(classid, objid) AS ( \
+WITH RECURSIVE walk(classid, objid) AS ( \
     SELECT s.c, s.o FROM unnest($1::oid[], $2::oid[]) AS s(c, o) \
-), owners(cls, oid) AS ( \
+  UNION \
+    SELECT d.classid, d.objid FROM walk \
+    JOIN pg_catalog.pg_depend d ON d.refclassid = walk.classid AND d.refobjid = walk.objid \
+), dep AS MATERIALIZED (SELECT classid, objid FROM walk LIMIT 50001), owners(cls, oid) AS ( \
   SELECT 1259::oid, CASE WHEN c.relkind IN ('i', 'I') THEN x.indrelid WHEN c.relkind = 'c' THEN 0::oid ELSE c.oid END \
     FROM dep JOIN pg_catalog.pg_class c ON dep.classid = 1259 AND c.oid = dep.objid \
     LEFT JOIN pg_catalog.pg_index x ON x.indexrelid = c.oid \
@@ -134,7 +151,9 @@ WITH dep(classid, objid) AS ( \
   UNION ALL \
   SELECT 1259::oid, w.ev_class FROM dep JOIN pg_catalog.pg_rewrite w ON dep.classid = 2618 AND w.oid = dep.objid \
 ) \
-SELECT DISTINCT cls::int8, oid::int8 FROM owners WHERE oid <> 0";
+SELECT DISTINCT cls::int8, oid::int8 FROM owners WHERE oid <> 0 \
+UNION ALL \
+SELECT -1::int8, count(*)::int8 FROM dep";
 
 /// Counts over the whole process, for the check switch's closing line.
 static INCREMENTAL: AtomicU64 = AtomicU64::new(0);
@@ -363,29 +382,11 @@ impl Tracker {
     async fn take_tracked(&mut self, conn: &mut sqlx::PgConnection) -> Result<(Snapshot, bool)> {
         let previous = self.state.take();
         let dirty = std::mem::replace(&mut self.dirty, false);
-        let mut tx = postgres::begin(conn).await?;
-        // Plans: see `set_plans`. The log is consumed in a throwaway database: its commit need
-        // not wait for the disk.
-        sqlx::query(
-            "SELECT pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true), \
-             pg_catalog.set_config('synchronous_commit', 'off', true)",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| failed("plan_cache_mode", e))?;
-        let row = sqlx::query(FINGERPRINT)
-            .fetch_one(&mut *tx)
+        let mut tx = conn
+            .begin_with(BEGIN)
             .await
-            .map_err(|e| failed("DDL log fingerprint", e))?;
-        let fingerprint: String = row.try_get(0).map_err(|e| failed("fingerprint", e))?;
-        let triggers: i64 = row.try_get(1).map_err(|e| failed("fingerprint", e))?;
-        if triggers != 2 {
-            return Err(Error::environment(
-                "migcheck's event triggers are missing or disabled".to_string(),
-                None,
-            ));
-        }
-        let events = drain(&mut tx).await?;
+            .map_err(|e| failed("begin", e))?;
+        let (fingerprint, events) = fingerprint_and_drain(&mut tx).await?;
 
         let mut plan = None;
         if let Some(state) = previous {
@@ -408,7 +409,7 @@ impl Tracker {
                 let entries = if by_class.is_empty() {
                     Vec::new()
                 } else {
-                    postgres::read_entries(&mut tx, Some(&by_class)).await?
+                    postgres::read_owners(&mut tx, &by_class).await?
                 };
                 if state.add(entries) {
                     (state.snapshot.clone(), Some(state), true)
@@ -428,39 +429,73 @@ impl Tracker {
     }
 }
 
-async fn drain(tx: &mut sqlx::PgConnection) -> Result<Vec<Event>> {
-    let rows = sqlx::query(DRAIN)
-        .fetch_all(&mut *tx)
+/// The fingerprint (see `FINGERPRINT_AND_DRAIN`) and the drained log.
+async fn fingerprint_and_drain(tx: &mut sqlx::PgConnection) -> Result<(String, Vec<Event>)> {
+    let row = sqlx::query(FINGERPRINT_AND_DRAIN)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| failed("DDL log", e))?;
-    let mut events = Vec::with_capacity(rows.len());
-    for row in rows {
-        let kind: String = row.try_get(0).map_err(|e| failed("DDL log", e))?;
-        let classid: Option<i64> = row.try_get(1).map_err(|e| failed("DDL log", e))?;
-        let objid: Option<i64> = row.try_get(2).map_err(|e| failed("DDL log", e))?;
-        let tag: String = row.try_get(4).map_err(|e| failed("DDL log", e))?;
-        let in_extension: Option<bool> = row.try_get(5).map_err(|e| failed("DDL log", e))?;
-        events.push(Event {
+    let fingerprint: String = row.try_get(0).map_err(|e| failed("fingerprint", e))?;
+    let triggers: i64 = row.try_get(1).map_err(|e| failed("fingerprint", e))?;
+    if triggers != 2 {
+        return Err(Error::environment(
+            "migcheck's event triggers are missing or disabled".to_string(),
+            None,
+        ));
+    }
+    let log = |e| failed("DDL log", e);
+    let kinds: Option<Vec<String>> = row.try_get(2).map_err(log)?;
+    let classids: Option<Vec<Option<i64>>> = row.try_get(3).map_err(log)?;
+    let objids: Option<Vec<Option<i64>>> = row.try_get(4).map_err(log)?;
+    let tags: Option<Vec<String>> = row.try_get(5).map_err(log)?;
+    let in_extension: Option<Vec<Option<bool>>> = row.try_get(6).map_err(log)?;
+    let kinds = kinds.unwrap_or_default();
+    let (classids, objids) = (classids.unwrap_or_default(), objids.unwrap_or_default());
+    let (tags, in_extension) = (tags.unwrap_or_default(), in_extension.unwrap_or_default());
+    let n = kinds.len();
+    if [classids.len(), objids.len(), tags.len(), in_extension.len()] != [n; 4] {
+        return Err(Error::environment(
+            "reading the schema (DDL log): its columns differ in length".to_string(),
+            None,
+        ));
+    }
+    let events = kinds
+        .into_iter()
+        .zip(classids)
+        .zip(objids)
+        .zip(tags)
+        .zip(in_extension)
+        .map(|((((kind, classid), objid), tag), in_extension)| Event {
             drop: kind == "d",
             classid: classid.map(|c| c as u32),
             objid: objid.map(|o| o as u32),
             tag,
             in_extension: in_extension.unwrap_or(false),
-        });
-    }
-    Ok(events)
+        })
+        .collect();
+    Ok((fingerprint, events))
 }
 
-/// How the next queries are planned, for the rest of the transaction. The log, dependency and
-/// restricted reads are planned once per connection and the plans reused (`force_generic_plan`,
-/// set when the transaction starts: planning them costs more than running them); a full read
-/// plans each query for reading everything (`force_custom_plan`).
-async fn set_plans(tx: &mut sqlx::PgConnection, mode: &'static str) -> Result<()> {
-    sqlx::query("SELECT pg_catalog.set_config('plan_cache_mode', $1, true)")
-        .bind(mode)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| failed("plan_cache_mode", e))?;
+/// How queries are planned. When a snapshot's transaction begins: the log, dependency and
+/// restricted reads are planned once per connection and the plans reused
+/// (`force_generic_plan`: planning them costs more than running them), as lookups by index. A
+/// plan made once is made for the catalogs as they were then: in the first incremental
+/// snapshot of a database, when they hold a few hundred rows, a hash join over `pg_depend` or
+/// a scan of `pg_class` looks cheaper than a few index lookups, and that plan then ran for
+/// every later snapshot (at 400 tables 1-2 ms a query, where the lookups take 0.05 ms). Hash
+/// and merge joins and sequential scans are therefore off while they are planned (the planner
+/// still scans where no index serves). A full read (`set_full_plans`) plans each query for
+/// reading everything, with every plan type.
+async fn set_full_plans(tx: &mut sqlx::PgConnection) -> Result<()> {
+    sqlx::query(
+        "SELECT pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true), \
+         pg_catalog.set_config('enable_hashjoin', 'on', true), \
+         pg_catalog.set_config('enable_mergejoin', 'on', true), \
+         pg_catalog.set_config('enable_seqscan', 'on', true)",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| failed("plan_cache_mode", e))?;
     Ok(())
 }
 
@@ -469,8 +504,8 @@ async fn read_full(
     tx: &mut sqlx::PgConnection,
     fingerprint: String,
 ) -> Result<(Snapshot, Option<State>)> {
-    set_plans(tx, "force_custom_plan").await?;
-    let entries = postgres::read_entries(tx, None).await?;
+    set_full_plans(tx).await?;
+    let entries = postgres::read_entries(tx).await?;
     let mut seen = HashSet::new();
     if entries.iter().all(|e| seen.insert(e.path.as_str())) {
         let mut state = State::new(fingerprint);
@@ -520,48 +555,21 @@ async fn affected(
         }
     }
     if !seed_classes.is_empty() {
-        // Everything that depends on the logged objects, one level of pg_depend per round trip
-        // (a recursive query costs more to plan than these cost to run).
-        let mut seen: HashSet<(u32, u32)> = seed_classes
-            .iter()
-            .zip(&seed_objects)
-            .map(|(c, o)| (c.0, o.0))
-            .collect();
-        let (mut classes, mut objects) = (seed_classes.clone(), seed_objects.clone());
-        while !classes.is_empty() {
-            if seen.len() > 50_000 {
-                return Ok(None);
-            }
-            let rows = sqlx::query(DEPENDENTS)
-                .bind(&classes)
-                .bind(&objects)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(|e| failed("dependencies", e))?;
-            classes.clear();
-            objects.clear();
-            for row in rows {
-                let class: i64 = row.try_get(0).map_err(|e| failed("dependencies", e))?;
-                let oid: i64 = row.try_get(1).map_err(|e| failed("dependencies", e))?;
-                if seen.insert((class as u32, oid as u32)) {
-                    classes.push(sqlx::postgres::types::Oid(class as u32));
-                    objects.push(sqlx::postgres::types::Oid(oid as u32));
-                }
-            }
-        }
-        let (classes, objects): (Vec<_>, Vec<_>) = seen
-            .into_iter()
-            .map(|(c, o)| (sqlx::postgres::types::Oid(c), sqlx::postgres::types::Oid(o)))
-            .unzip();
         let rows = sqlx::query(OWNERS)
-            .bind(&classes)
-            .bind(&objects)
+            .bind(&seed_classes)
+            .bind(&seed_objects)
             .fetch_all(&mut *tx)
             .await
             .map_err(|e| failed("dependencies", e))?;
         for row in rows {
             let class: i64 = row.try_get(0).map_err(|e| failed("dependencies", e))?;
             let oid: i64 = row.try_get(1).map_err(|e| failed("dependencies", e))?;
+            if class == -1 {
+                if oid > MAX_DEPENDENTS {
+                    return Ok(None);
+                }
+                continue;
+            }
             owners.insert(key(class as u32, oid as u32));
         }
     }
