@@ -44,13 +44,18 @@ UNION ALL \
 SELECT 'N'::text, n.oid::int8, ''::text, 0::int8, 0::int8, pg_catalog.quote_ident(n.nspname::text), 0::int8 \
 FROM pg_catalog.pg_namespace n";
 
-/// After each statement outside a transaction (the locks are gone by then): the storage of
-/// every pre-existing relation ($1) and the sequential scans of every pre-existing table ($2)
-/// counted in this transaction. Both are read by oid through the backend's caches, not by
-/// scanning a catalog: the cost does not depend on how the catalogs were when the statement
-/// was planned (it is prepared once per connection, and a plan made when `pg_class` held a
-/// few hundred rows scanned it whole at 400 tables).
+/// After each statement outside a transaction: the relation locks this backend still holds
+/// (normally none by then), the storage of every pre-existing relation ($1) and the sequential
+/// scans of every pre-existing table ($2) counted in this transaction. Storage and scans are
+/// read by oid through the backend's caches, not by scanning a catalog: the cost does not
+/// depend on how the catalogs were when the statement was planned (it is prepared once per
+/// connection, and a plan made when `pg_class` held a few hundred rows scanned it whole at 400
+/// tables).
 const PG_AFTER_STATEMENT: &str = "\
+SELECT 'L'::text, l.relation::int8, l.mode::text, 0::int8 FROM pg_catalog.pg_locks l \
+WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
+  AND l.relation >= 16384 \
+UNION ALL \
 SELECT 'F'::text, x.oid::int8, ''::text, pg_catalog.pg_relation_filenode(x.oid)::int8 \
 FROM pg_catalog.unnest($1::oid[]) AS x(oid) \
 WHERE pg_catalog.pg_relation_filenode(x.oid) IS NOT NULL \
