@@ -44,25 +44,65 @@ UNION ALL \
 SELECT 'N'::text, n.oid::int8, ''::text, 0::int8, 0::int8, pg_catalog.quote_ident(n.nspname::text), 0::int8 \
 FROM pg_catalog.pg_namespace n";
 
+/// The relation locks this backend holds on user relations (`relation`, `mode`).
+macro_rules! own_locks {
+    () => {
+        "SELECT l.relation, l.mode FROM pg_catalog.pg_locks l \
+         WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
+         AND l.relation >= 16384"
+    };
+}
+
+/// `L` rows: the locks in `$locks` (an `own_locks!` relation named `l`).
+macro_rules! lock_rows {
+    ($locks:expr) => {
+        concat!(
+            "SELECT 'L'::text, l.relation::int8, l.mode::text, 0::int8 FROM ",
+            $locks
+        )
+    };
+}
+
+/// `F` rows: the storage of the relations in `$relations` (oids in `x.oid`) that still have it,
+/// read by oid through the backend's caches.
+macro_rules! filenode_rows {
+    ($relations:literal) => {
+        concat!(
+            "SELECT 'F'::text, x.oid::int8, ''::text, pg_catalog.pg_relation_filenode(x.oid)::int8 \
+             FROM ",
+            $relations,
+            " WHERE pg_catalog.pg_relation_filenode(x.oid) IS NOT NULL"
+        )
+    };
+}
+
+/// `S` rows: the sequential scans counted in this transaction of the tables in `$tables` (oids
+/// in `t.oid`) that were scanned. (These are the `seq_scan` counts of `pg_stat_xact_user_tables`,
+/// whose view aggregates over every table.)
+macro_rules! scan_rows {
+    ($tables:literal) => {
+        concat!(
+            "SELECT 'S'::text, t.oid::int8, ''::text, \
+             pg_catalog.pg_stat_get_xact_numscans(t.oid)::int8 FROM ",
+            $tables,
+            " WHERE pg_catalog.pg_stat_get_xact_numscans(t.oid) > 0"
+        )
+    };
+}
+
 /// After each statement outside a transaction: the relation locks this backend still holds
 /// (normally none by then), the storage of every pre-existing relation ($1) and the sequential
 /// scans of every pre-existing table ($2) counted in this transaction. Storage and scans are
-/// read by oid through the backend's caches, not by scanning a catalog: the cost does not
-/// depend on how the catalogs were when the statement was planned (it is prepared once per
-/// connection, and a plan made when `pg_class` held a few hundred rows scanned it whole at 400
-/// tables).
-const PG_AFTER_STATEMENT: &str = "\
-SELECT 'L'::text, l.relation::int8, l.mode::text, 0::int8 FROM pg_catalog.pg_locks l \
-WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
-  AND l.relation >= 16384 \
-UNION ALL \
-SELECT 'F'::text, x.oid::int8, ''::text, pg_catalog.pg_relation_filenode(x.oid)::int8 \
-FROM pg_catalog.unnest($1::oid[]) AS x(oid) \
-WHERE pg_catalog.pg_relation_filenode(x.oid) IS NOT NULL \
-UNION ALL \
-SELECT 'S'::text, t.oid::int8, ''::text, pg_catalog.pg_stat_get_xact_numscans(t.oid)::int8 \
-FROM pg_catalog.unnest($2::oid[]) AS t(oid) \
-WHERE pg_catalog.pg_stat_get_xact_numscans(t.oid) > 0";
+/// read by oid, not by scanning a catalog: the cost does not depend on how the catalogs were
+/// when the statement was planned (it is prepared once per connection, and a plan made when
+/// `pg_class` held a few hundred rows scanned it whole at 400 tables).
+const PG_AFTER_STATEMENT: &str = concat!(
+    lock_rows!(concat!("(", own_locks!(), ") AS l")),
+    " UNION ALL ",
+    filenode_rows!("pg_catalog.unnest($1::oid[]) AS x(oid)"),
+    " UNION ALL ",
+    scan_rows!("pg_catalog.unnest($2::oid[]) AS t(oid)"),
+);
 
 /// The same inside a transaction, in one round trip: the relation locks this backend holds,
 /// and the storage and scans read only around what it locked. A relation's storage cannot
@@ -71,32 +111,28 @@ WHERE pg_catalog.pg_stat_get_xact_numscans(t.oid) > 0";
 /// have changed; among the pre-existing relations ($1, with their parent $2 and grandparent
 /// $3: an index's table, a TOAST table's owner, a TOAST index's TOAST table and its owner)
 /// those are the ones locked or whose parent or grandparent is locked. $4: the pre-existing
-/// tables, whose scans count. (The sequential-scan counts of `pg_stat_xact_user_tables` are
-/// `pg_stat_get_xact_numscans`; the view itself aggregates over every table.)
-const PG_AFTER_STATEMENT_IN_TRANSACTION: &str = "\
-WITH l AS MATERIALIZED (SELECT l.relation, l.mode FROM pg_catalog.pg_locks l \
-  WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
-    AND l.relation >= 16384), \
-m AS MATERIALIZED (SELECT x.oid FROM ROWS FROM (pg_catalog.unnest($1::oid[]), \
-    pg_catalog.unnest($2::oid[]), pg_catalog.unnest($3::oid[])) AS x(oid, parent, grand) \
-  WHERE x.oid IN (SELECT relation FROM l) OR x.parent IN (SELECT relation FROM l) \
-    OR x.grand IN (SELECT relation FROM l)), \
-t AS MATERIALIZED (SELECT DISTINCT l.relation AS oid FROM l WHERE l.relation = ANY($4::oid[])) \
-SELECT 'L'::text, l.relation::int8, l.mode::text, 0::int8 FROM l \
-UNION ALL \
-SELECT 'F'::text, m.oid::int8, ''::text, pg_catalog.pg_relation_filenode(m.oid)::int8 FROM m \
-WHERE pg_catalog.pg_relation_filenode(m.oid) IS NOT NULL \
-UNION ALL \
-SELECT 'S'::text, t.oid::int8, ''::text, pg_catalog.pg_stat_get_xact_numscans(t.oid)::int8 FROM t \
-WHERE pg_catalog.pg_stat_get_xact_numscans(t.oid) > 0";
+/// tables, whose scans count.
+const PG_AFTER_STATEMENT_IN_TRANSACTION: &str = concat!(
+    "WITH l AS MATERIALIZED (",
+    own_locks!(),
+    "), \
+     m AS MATERIALIZED (SELECT x.oid FROM ROWS FROM (pg_catalog.unnest($1::oid[]), \
+       pg_catalog.unnest($2::oid[]), pg_catalog.unnest($3::oid[])) AS x(oid, parent, grand) \
+       WHERE x.oid IN (SELECT relation FROM l) OR x.parent IN (SELECT relation FROM l) \
+       OR x.grand IN (SELECT relation FROM l)), \
+     t AS MATERIALIZED (SELECT DISTINCT l.relation AS oid FROM l \
+       WHERE l.relation = ANY($4::oid[])) ",
+    lock_rows!("l"),
+    " UNION ALL ",
+    filenode_rows!("m AS x"),
+    " UNION ALL ",
+    scan_rows!("t"),
+);
 
 /// When a transaction begins: the scan counters of the pre-existing tables ($1) it starts
 /// from. They are not zero: the backend keeps counts of earlier transactions that it has not
 /// reported yet (PostgreSQL 15 reports at most once a second), for any table, locked or not.
-const PG_SCANS: &str = "\
-SELECT 'S'::text, t.oid::int8, ''::text, pg_catalog.pg_stat_get_xact_numscans(t.oid)::int8 \
-FROM pg_catalog.unnest($1::oid[]) AS t(oid) \
-WHERE pg_catalog.pg_stat_get_xact_numscans(t.oid) > 0";
+const PG_SCANS: &str = scan_rows!("pg_catalog.unnest($1::oid[]) AS t(oid)");
 
 /// Postgres table-level lock modes, weakest first.
 const LOCK_MODES: &[&str] = &[

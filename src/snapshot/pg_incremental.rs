@@ -96,11 +96,10 @@ SELECT pg_catalog.md5(pg_catalog.concat_ws('|', \
   (SELECT pg_catalog.array_agg(objid) FROM drained), (SELECT pg_catalog.array_agg(tag) FROM drained), \
   (SELECT pg_catalog.array_agg(in_extension) FROM drained)";
 
-/// Begins a tracked snapshot's transaction, in the round trip of its `BEGIN`: `search_path`
-/// only `pg_catalog` (as `postgres::begin`), the log consumed in a throwaway database (its
-/// commit need not wait for the disk), and how the queries are planned (see `set_full_plans`).
-const BEGIN: &str = "BEGIN; SELECT pg_catalog.set_config('search_path', 'pg_catalog', true), \
-pg_catalog.set_config('synchronous_commit', 'off', true), \
+/// A tracked snapshot's transaction settings, set in the round trip of its `BEGIN` (see
+/// `postgres::begin`): the log is consumed in a throwaway database (its commit need not wait
+/// for the disk), and how the queries are planned (see `set_full_plans`).
+const SETTINGS: &str = ", pg_catalog.set_config('synchronous_commit', 'off', true), \
 pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true), \
 pg_catalog.set_config('enable_hashjoin', 'off', true), \
 pg_catalog.set_config('enable_mergejoin', 'off', true), \
@@ -382,10 +381,7 @@ impl Tracker {
     async fn take_tracked(&mut self, conn: &mut sqlx::PgConnection) -> Result<(Snapshot, bool)> {
         let previous = self.state.take();
         let dirty = std::mem::replace(&mut self.dirty, false);
-        let mut tx = conn
-            .begin_with(BEGIN)
-            .await
-            .map_err(|e| failed("begin", e))?;
+        let mut tx = postgres::begin(conn, SETTINGS).await?;
         let (fingerprint, events) = fingerprint_and_drain(&mut tx).await?;
 
         let mut plan = None;

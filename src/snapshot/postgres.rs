@@ -627,20 +627,21 @@ fn entry(row: &sqlx::postgres::PgRow, offset: usize, q: &Query) -> Result<Entry>
     })
 }
 
-/// Start the snapshot's transaction: `search_path` only `pg_catalog`, local to it.
-pub(super) async fn begin(
-    conn: &mut sqlx::PgConnection,
-) -> Result<sqlx::Transaction<'_, sqlx::Postgres>> {
-    let mut tx = conn.begin().await.map_err(|e| failed("begin", e))?;
-    sqlx::query("SELECT pg_catalog.set_config('search_path', 'pg_catalog', true)")
-        .execute(&mut *tx)
+/// Start the snapshot's transaction, in the round trip of its `BEGIN`: `search_path` only
+/// `pg_catalog`, local to it, and the further `settings` (more `set_config` calls, or empty).
+pub(super) async fn begin<'c>(
+    conn: &'c mut sqlx::PgConnection,
+    settings: &str,
+) -> Result<sqlx::Transaction<'c, sqlx::Postgres>> {
+    let sql =
+        format!("BEGIN; SELECT pg_catalog.set_config('search_path', 'pg_catalog', true){settings}");
+    conn.begin_with(sqlx::AssertSqlSafe(sql))
         .await
-        .map_err(|e| failed("search_path", e))?;
-    Ok(tx)
+        .map_err(|e| failed("begin", e))
 }
 
 pub(super) async fn take(conn: &mut sqlx::PgConnection) -> Result<Snapshot> {
-    let mut tx = begin(conn).await?;
+    let mut tx = begin(conn, "").await?;
     let entries = read_entries(&mut tx).await?;
     let mut snapshot = Snapshot::default();
     for e in entries {
