@@ -200,6 +200,7 @@ impl Applier for AlembicApplier {
         Ok(Applied {
             took: result.wall,
             ran,
+            touched: None,
         })
     }
 

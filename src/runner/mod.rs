@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::observe::Recorder;
 use crate::provision::{Conn, Database};
 use crate::report::CheckReport;
+use crate::snapshot::Touched;
 use crate::sql::Statement;
 
 pub mod sql;
@@ -63,6 +64,9 @@ pub struct RunnerOptions {
 pub struct Applied {
     pub took: Duration,
     pub ran: Vec<Script>,
+    /// What the step can have changed in the schema, where the runner sent its statements
+    /// itself and knows (MySQL/MariaDB snapshots read only that; see `snapshot::Tracker`).
+    pub touched: Option<Touched>,
 }
 
 /// What the pipeline lends an applier for one step.

@@ -13,6 +13,7 @@ use crate::chain::{self, Chain, Format};
 use crate::engine::Dialect;
 use crate::error::Result;
 use crate::provision::{Conn, Database};
+use crate::snapshot::{self, Touched};
 use crate::sql::{self, Statement};
 
 /// Every migration's scripts, split for the engine's dialect before any database starts.
@@ -20,6 +21,18 @@ pub struct SqlRunner {
     format: Format,
     dialect: Dialect,
     scripts: Arc<Vec<(PreparedScript, Option<PreparedScript>)>>,
+    touched: Arc<Vec<StepTouches>>,
+}
+
+/// What each migration's up and down can change (MySQL/MariaDB; see `snapshot::Touched`).
+type StepTouches = (Option<Touched>, Option<Touched>);
+
+/// What `script`'s statements can change, read once before any database starts.
+fn touched_by(script: &PreparedScript, dialect: Dialect) -> Option<Touched> {
+    match dialect {
+        Dialect::Mysql => snapshot::mysql_touched(script.statements.iter().map(|s| s.sql.as_str())),
+        Dialect::Postgres => None,
+    }
 }
 
 impl SqlRunner {
@@ -45,10 +58,20 @@ impl SqlRunner {
             .iter()
             .map(|m| Ok((prepare(&m.up)?, m.down.as_ref().map(prepare).transpose()?)))
             .collect::<Result<Vec<_>>>()?;
+        let touched = scripts
+            .iter()
+            .map(|(up, down)| {
+                (
+                    touched_by(up, dialect),
+                    down.as_ref().and_then(|d| touched_by(d, dialect)),
+                )
+            })
+            .collect();
         Ok(SqlRunner {
             format: chain.format,
             dialect,
             scripts: Arc::new(scripts),
+            touched: Arc::new(touched),
         })
     }
 }
@@ -108,6 +131,7 @@ impl Runner for SqlRunner {
         Ok(Box::new(SqlApplier {
             dialect: self.dialect,
             scripts: Arc::clone(&self.scripts),
+            touched: Arc::clone(&self.touched),
         }))
     }
 }
@@ -115,6 +139,7 @@ impl Runner for SqlRunner {
 struct SqlApplier {
     dialect: Dialect,
     scripts: Arc<Vec<(PreparedScript, Option<PreparedScript>)>>,
+    touched: Arc<Vec<StepTouches>>,
 }
 
 impl SqlApplier {
@@ -152,9 +177,14 @@ impl Applier for SqlApplier {
             }
         }
         let took = apply::apply_tracked(cx.conn, script, cx.recorder, cx.running).await?;
+        let touched = self
+            .touched
+            .get(step.index)
+            .and_then(|(up, down)| if step.down { down } else { up }.clone());
         Ok(Applied {
             took,
             ran: Vec::new(),
+            touched,
         })
     }
 

@@ -11,11 +11,15 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::provision::Conn;
 
+mod my_incremental;
 mod mysql;
 mod pg_incremental;
 mod postgres;
+mod tracking;
 
-pub use pg_incremental::{check_enabled, counts as incremental_counts, SCHEMA as PRIVATE_SCHEMA};
+pub use my_incremental::{touched as mysql_touched, Touched};
+pub use pg_incremental::SCHEMA as PRIVATE_SCHEMA;
+pub use tracking::{check_enabled, counts as incremental_counts};
 
 /// Tables that migration tools keep for their own bookkeeping; never part of the schema model.
 pub const BOOKKEEPING_TABLES: &[&str] = &[
@@ -82,44 +86,81 @@ pub async fn take(conn: &mut Conn) -> Result<Snapshot> {
     }
 }
 
-/// Snapshots of one throwaway database that cost what each step changed (PostgreSQL; see
-/// `pg_incremental`). Take every snapshot of that database through it, and call `invalidate`
-/// after a step that failed.
-pub struct Tracker(pg_incremental::Tracker);
+/// Snapshots of one throwaway database that cost what each step changed: PostgreSQL reads
+/// the DDL log of its event triggers (`pg_incremental`), MySQL/MariaDB what the steps' own
+/// statements name (`my_incremental`). Take every snapshot of that database through it, tell
+/// it what each step that applied can have changed (`note`), and call `invalidate` after a
+/// step that failed.
+pub struct Tracker(Tracking);
+
+enum Tracking {
+    Postgres(pg_incremental::Tracker),
+    Mysql(my_incremental::Tracker),
+}
 
 impl Tracker {
-    /// Set up DDL tracking in the database `conn` is connected to (it must be a throwaway
-    /// database: this creates a schema and event triggers in it). `None`: full snapshots only.
+    /// Set up tracking in the database `conn` is connected to (it must be a throwaway
+    /// database: on PostgreSQL this creates a schema and event triggers in it). `None`: full
+    /// snapshots only.
     pub async fn install(conn: &mut Conn) -> Option<Tracker> {
         match conn {
-            Conn::Postgres(c) => pg_incremental::Tracker::install(c).await.map(Tracker),
-            Conn::Mysql(_) => None,
+            Conn::Postgres(c) => pg_incremental::Tracker::install(c)
+                .await
+                .map(|t| Tracker(Tracking::Postgres(t))),
+            Conn::Mysql(_) => Some(Tracker(Tracking::Mysql(my_incremental::Tracker::new()))),
         }
     }
 
     /// The tracker of a copy of this tracker's database made right after a snapshot (the copy
     /// holds the same objects and DDL log).
     pub fn fork(&self) -> Tracker {
-        Tracker(self.0.fork())
+        Tracker(match &self.0 {
+            Tracking::Postgres(t) => Tracking::Postgres(t.fork()),
+            Tracking::Mysql(t) => Tracking::Mysql(t.clone()),
+        })
     }
 
     /// A snapshot byte-identical to `take`'s.
     pub async fn take(&mut self, conn: &mut Conn) -> Result<Snapshot> {
-        match conn {
-            Conn::Postgres(c) => self.0.take(c).await,
-            Conn::Mysql(_) => take(conn).await,
+        match (&mut self.0, conn) {
+            (Tracking::Postgres(t), Conn::Postgres(c)) => t.take(c).await,
+            (Tracking::Mysql(t), Conn::Mysql(c)) => t.take(c).await,
+            (_, conn) => take(conn).await,
+        }
+    }
+
+    /// A step applied. `touched`: what its runner knows it can have changed (MySQL/MariaDB
+    /// read it; `None`, not known, makes their next snapshot a full one). PostgreSQL's DDL log
+    /// sees for itself.
+    pub fn note(&mut self, touched: Option<&Touched>) {
+        if let Tracking::Mysql(t) = &mut self.0 {
+            t.note(touched);
+        }
+    }
+
+    /// Statements the steps do not account for ran on the applying connection (its set-up
+    /// after a reconnect): a tracker that learns from the steps reads in full next.
+    pub fn unseen_statements(&mut self) {
+        if let Tracking::Mysql(t) = &mut self.0 {
+            t.invalidate();
         }
     }
 
     /// The last step failed: the next snapshot is a full one.
     pub fn invalidate(&mut self) {
-        self.0.invalidate();
+        match &mut self.0 {
+            Tracking::Postgres(t) => t.invalidate(),
+            Tracking::Mysql(t) => t.invalidate(),
+        }
     }
 
     /// Free the tracker's copy of the schema until the next snapshot (a full one), for a
     /// while when none is taken.
     pub fn release(&mut self) {
-        self.0.release();
+        match &mut self.0 {
+            Tracking::Postgres(t) => t.release(),
+            Tracking::Mysql(t) => t.release(),
+        }
     }
 }
 

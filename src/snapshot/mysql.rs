@@ -5,7 +5,7 @@
 //! writes it into a definition (view bodies) it is stripped. Every selected value is text
 //! (numbers are `CAST` to `CHAR`), so rows decode the same over either server flavour.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{AssertSqlSafe, Row};
 
@@ -49,15 +49,31 @@ fn failed(what: &str, e: sqlx::Error) -> Error {
     Error::environment(format!("reading the schema ({what}) failed: {e}"), None)
 }
 
-/// Run `sql` with the database name bound to its single `?`; every column as optional text.
+/// `AND column IN (?, ...)` for a read restricted to `names`; nothing for a full read.
+fn only(column: &str, names: Option<&[String]>) -> String {
+    match names {
+        None => String::new(),
+        Some(names) => format!(" AND {column} IN ({})", vec!["?"; names.len()].join(", ")),
+    }
+}
+
+/// Run `sql` with the database name bound to its first `?` and `names` (see `only`) to the
+/// rest; every column as optional text. A read restricted to no names reads nothing.
 async fn fetch(
     conn: &mut sqlx::MySqlConnection,
     what: &str,
     sql: String,
     db: &str,
+    names: Option<&[String]>,
 ) -> Result<Rows> {
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(db)
+    if names.is_some_and(|n| n.is_empty()) {
+        return Ok(Rows::new());
+    }
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(db);
+    for name in names.unwrap_or_default() {
+        query = query.bind(name);
+    }
+    let rows = query
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| failed(what, e))?;
@@ -117,6 +133,18 @@ fn strip_db(text: &str, db: &str) -> String {
 }
 
 pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
+    Ok(read(conn, None).await?.0)
+}
+
+/// Read the schema; with `wanted`, only the tables, sequences and views of those names (as the
+/// server matches names) with what belongs to them, and no routines. Also returns the names of
+/// the tables, sequences and views read.
+pub(super) async fn read(
+    conn: &mut sqlx::MySqlConnection,
+    wanted: Option<&BTreeSet<String>>,
+) -> Result<(Snapshot, BTreeSet<String>)> {
+    let wanted: Option<Vec<String>> = wanted.map(|w| w.iter().cloned().collect());
+    let wanted = wanted.as_deref();
     let row = sqlx::query("SELECT CAST(VERSION() AS CHAR), CAST(DATABASE() AS CHAR)")
         .fetch_one(&mut *conn)
         .await
@@ -142,12 +170,16 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
         "SELECT TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COLLATION, ROW_FORMAT, CREATE_OPTIONS, \
          TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
          AND TABLE_TYPE NOT IN ('VIEW', 'SYSTEM VIEW', 'TEMPORARY')"
-            .to_string(),
+            .to_string()
+            + &only("TABLE_NAME", wanted),
         &db,
+        wanted,
     )
     .await?;
+    let mut seen = BTreeSet::new();
     for r in &rows {
         let name = col(r, 0);
+        seen.insert(name.to_string());
         if is_bookkeeping(name) {
             continue;
         }
@@ -173,6 +205,9 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
         put(&mut props, "options", Some(&create_options(col(r, 5))));
         snapshot.insert(path, props, Props::new());
     }
+    // A restricted read reads the parts of the tables it found.
+    let found: Option<Vec<String>> = wanted.map(|_| tables.keys().cloned().collect());
+    let found = found.as_deref();
 
     // Columns.
     let rows = fetch(
@@ -181,8 +216,10 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
         "SELECT TABLE_NAME, COLUMN_NAME, CAST(ORDINAL_POSITION AS CHAR), COLUMN_DEFAULT, \
          IS_NULLABLE, COLUMN_TYPE, CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, COLUMN_COMMENT, \
          GENERATION_EXPRESSION FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?"
-            .to_string(),
+            .to_string()
+            + &only("TABLE_NAME", found),
         &db,
+        found,
     )
     .await?;
     for r in &rows {
@@ -234,9 +271,11 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
         format!(
             "SELECT TABLE_NAME, INDEX_NAME, CAST(NON_UNIQUE AS CHAR), CAST(SEQ_IN_INDEX AS CHAR), \
              COLUMN_NAME, CAST(SUB_PART AS CHAR), COLLATION, INDEX_TYPE, INDEX_COMMENT, \
-             {visibility}, {expression} FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ?"
+             {visibility}, {expression} FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ?{}",
+            only("TABLE_NAME", found)
         ),
         &db,
+        found,
     )
     .await?;
     // (table, index) -> (first row, [(seq, key part)])
@@ -299,8 +338,10 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
          REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME \
          FROM information_schema.KEY_COLUMN_USAGE \
          WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME IS NOT NULL"
-            .to_string(),
+            .to_string()
+            + &only("TABLE_NAME", found),
         &db,
+        found,
     )
     .await?;
     let rule_rows = fetch(
@@ -308,8 +349,10 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
         "foreign key actions",
         "SELECT TABLE_NAME, CONSTRAINT_NAME, UPDATE_RULE, DELETE_RULE \
          FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?"
-            .to_string(),
+            .to_string()
+            + &only("TABLE_NAME", found),
         &db,
+        found,
     )
     .await?;
     let fk_rules: BTreeMap<(&str, &str), FkActions> = rule_rows
@@ -369,23 +412,26 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
 
     // Check constraints (MariaDB lists column-level checks here too).
     let checks = if flavour.mariadb {
-        Some(
+        Some((
             "SELECT TABLE_NAME, CONSTRAINT_NAME, CHECK_CLAUSE, NULL \
              FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
-        )
+            "TABLE_NAME",
+        ))
     } else if flavour.version >= 80016 {
-        Some(
+        Some((
             "SELECT tc.TABLE_NAME, cc.CONSTRAINT_NAME, cc.CHECK_CLAUSE, tc.ENFORCED \
              FROM information_schema.TABLE_CONSTRAINTS tc \
              JOIN information_schema.CHECK_CONSTRAINTS cc \
              ON cc.CONSTRAINT_SCHEMA = tc.CONSTRAINT_SCHEMA AND cc.CONSTRAINT_NAME = tc.CONSTRAINT_NAME \
              WHERE tc.TABLE_SCHEMA = ? AND tc.CONSTRAINT_TYPE = 'CHECK'",
-        )
+            "tc.TABLE_NAME",
+        ))
     } else {
         None
     };
-    if let Some(sql) = checks {
-        let rows = fetch(conn, "check constraints", sql.to_string(), &db).await?;
+    if let Some((sql, table)) = checks {
+        let sql = sql.to_string() + &only(table, found);
+        let rows = fetch(conn, "check constraints", sql, &db, found).await?;
         for r in &rows {
             let Some(table) = tables.get(col(r, 0)) else {
                 continue;
@@ -409,12 +455,15 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
         "views",
         format!(
             "SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, SECURITY_TYPE, {algorithm} \
-             FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?"
+             FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?{}",
+            only("TABLE_NAME", wanted)
         ),
         &db,
+        wanted,
     )
     .await?;
     for r in &rows {
+        seen.insert(col(r, 0).to_string());
         let mut props = Props::new();
         props.insert("definition".into(), strip_db(col(r, 1), &db));
         put(&mut props, "check option", opt(r, 2));
@@ -423,7 +472,49 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
         snapshot.insert(format!("view {}", col(r, 0)), props, Props::new());
     }
 
-    // Routines and their parameters.
+    // Routines and their parameters (a restricted read keeps the last ones: see
+    // `my_incremental`).
+    if wanted.is_none() {
+        read_routines(conn, &db, &mut snapshot).await?;
+    }
+
+    // Triggers.
+    let rows = fetch(
+        conn,
+        "triggers",
+        "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, \
+         CAST(ACTION_ORDER AS CHAR), ACTION_STATEMENT, ACTION_ORIENTATION \
+         FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?"
+            .to_string()
+            + &only("EVENT_OBJECT_TABLE", found),
+        &db,
+        found,
+    )
+    .await?;
+    for r in &rows {
+        let Some(table) = tables.get(col(r, 0)) else {
+            continue;
+        };
+        let mut props = Props::new();
+        props.insert("timing".into(), format!("{} {}", col(r, 2), col(r, 3)));
+        put(&mut props, "order", opt(r, 4));
+        put(&mut props, "statement", opt(r, 5));
+        put(&mut props, "for each", opt(r, 6));
+        snapshot.insert(
+            format!("{table} > trigger {}", col(r, 1)),
+            props,
+            Props::new(),
+        );
+    }
+
+    Ok((snapshot, seen))
+}
+
+async fn read_routines(
+    conn: &mut sqlx::MySqlConnection,
+    db: &str,
+    snapshot: &mut Snapshot,
+) -> Result<()> {
     let params = fetch(
         conn,
         "routine parameters",
@@ -431,7 +522,8 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
          PARAMETER_NAME, DTD_IDENTIFIER FROM information_schema.PARAMETERS \
          WHERE SPECIFIC_SCHEMA = ? AND ORDINAL_POSITION > 0"
             .to_string(),
-        &db,
+        db,
+        None,
     )
     .await?;
     let mut by_routine: BTreeMap<(String, String), Vec<(u32, String)>> = BTreeMap::new();
@@ -454,7 +546,8 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
          IS_DETERMINISTIC, SQL_DATA_ACCESS, SECURITY_TYPE, ROUTINE_COMMENT \
          FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?"
             .to_string(),
-        &db,
+        db,
+        None,
     )
     .await?;
     for r in &rows {
@@ -486,34 +579,7 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
         );
     }
 
-    // Triggers.
-    let rows = fetch(
-        conn,
-        "triggers",
-        "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, \
-         CAST(ACTION_ORDER AS CHAR), ACTION_STATEMENT, ACTION_ORIENTATION \
-         FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?"
-            .to_string(),
-        &db,
-    )
-    .await?;
-    for r in &rows {
-        let Some(table) = tables.get(col(r, 0)) else {
-            continue;
-        };
-        let mut props = Props::new();
-        props.insert("timing".into(), format!("{} {}", col(r, 2), col(r, 3)));
-        put(&mut props, "order", opt(r, 4));
-        put(&mut props, "statement", opt(r, 5));
-        put(&mut props, "for each", opt(r, 6));
-        snapshot.insert(
-            format!("{table} > trigger {}", col(r, 1)),
-            props,
-            Props::new(),
-        );
-    }
-
-    Ok(snapshot)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -28,12 +28,11 @@
 //! takes a full snapshot after every incremental one and fails the run when they differ.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::{Connection, Row};
 
 use super::postgres::{self, failed, key, Entry, PG_EXTENSION};
-use super::{SchemaObject, Snapshot};
+use super::{tracking, SchemaObject, Snapshot};
 use crate::error::{Error, Result};
 
 /// The private schema; `user_ns!` in postgres.rs names it too.
@@ -154,31 +153,6 @@ SELECT DISTINCT cls::int8, oid::int8 FROM owners WHERE oid <> 0 \
 UNION ALL \
 SELECT -1::int8, count(*)::int8 FROM dep";
 
-/// Counts over the whole process, for the check switch's closing line.
-static INCREMENTAL: AtomicU64 = AtomicU64::new(0);
-static FULL: AtomicU64 = AtomicU64::new(0);
-static CHECKED: AtomicU64 = AtomicU64::new(0);
-
-/// (incremental snapshots, full snapshots of tracked databases, incremental ones compared with
-/// a full one) taken by this process.
-pub fn counts() -> (u64, u64, u64) {
-    (
-        INCREMENTAL.load(Ordering::Relaxed),
-        FULL.load(Ordering::Relaxed),
-        CHECKED.load(Ordering::Relaxed),
-    )
-}
-
-/// `MIGCHECK_SNAPSHOT_CHECK=1`: compare every incremental snapshot with a full one.
-pub fn check_enabled() -> bool {
-    std::env::var("MIGCHECK_SNAPSHOT_CHECK").is_ok_and(|v| v == "1")
-}
-
-/// `MIGCHECK_SNAPSHOT_INCREMENTAL=0`: always take full snapshots (for measuring).
-fn incremental_enabled() -> bool {
-    std::env::var("MIGCHECK_SNAPSHOT_INCREMENTAL").map_or(true, |v| v != "0")
-}
-
 /// The snapshot state of one throwaway database.
 pub struct Tracker {
     state: Option<State>,
@@ -271,7 +245,7 @@ impl Tracker {
     /// when switched off, before PostgreSQL 12 (`plan_cache_mode`), when the role is not a
     /// superuser (a sandbox role on a server you name) or when the setup fails.
     pub async fn install(conn: &mut sqlx::PgConnection) -> Option<Tracker> {
-        if !incremental_enabled() {
+        if !tracking::incremental_enabled() {
             return None;
         }
         let able: std::result::Result<bool, sqlx::Error> = sqlx::query_scalar(
@@ -310,7 +284,7 @@ impl Tracker {
                 state: None,
                 enabled: true,
                 dirty: false,
-                check: check_enabled(),
+                check: tracking::check_enabled(),
             }),
             Err(e) => {
                 tracing::warn!("incremental snapshots are off: cannot set up the DDL log: {e}");
@@ -342,20 +316,20 @@ impl Tracker {
 
     pub async fn take(&mut self, conn: &mut sqlx::PgConnection) -> Result<Snapshot> {
         if !self.enabled {
-            FULL.fetch_add(1, Ordering::Relaxed);
+            tracking::count_full();
             return postgres::take(conn).await;
         }
         match self.take_tracked(conn).await {
             Ok((snapshot, incremental)) => {
                 if !incremental {
-                    FULL.fetch_add(1, Ordering::Relaxed);
+                    tracking::count_full();
                     return Ok(snapshot);
                 }
-                INCREMENTAL.fetch_add(1, Ordering::Relaxed);
+                tracking::count_incremental();
                 if self.check {
                     let full = postgres::take(conn).await?;
-                    CHECKED.fetch_add(1, Ordering::Relaxed);
-                    if let Some(message) = difference(&snapshot, &full) {
+                    tracking::count_checked();
+                    if let Some(message) = tracking::difference(&snapshot, &full) {
                         return Err(Error::environment(
                             format!(
                                 "MIGCHECK_SNAPSHOT_CHECK: the incremental snapshot differs from \
@@ -371,7 +345,7 @@ impl Tracker {
                 tracing::warn!("incremental snapshots are off for this database: {e}");
                 self.enabled = false;
                 self.state = None;
-                FULL.fetch_add(1, Ordering::Relaxed);
+                tracking::count_full();
                 postgres::take(conn).await
             }
         }
@@ -573,31 +547,4 @@ async fn affected(
         return Ok(None);
     }
     Ok(Some(owners))
-}
-
-/// The first difference between two snapshots' JSON renderings, if any.
-fn difference(incremental: &Snapshot, full: &Snapshot) -> Option<String> {
-    let a = serde_json::to_string(incremental).unwrap_or_default();
-    let b = serde_json::to_string(full).unwrap_or_default();
-    if a == b {
-        return None;
-    }
-    for (path, obj) in &full.objects {
-        match incremental.objects.get(path) {
-            None => return Some(format!("`{path}` is missing")),
-            Some(o) if o != obj => {
-                return Some(format!(
-                    "`{path}` differs: incremental {:?}, full {:?}",
-                    o, obj
-                ))
-            }
-            _ => {}
-        }
-    }
-    for path in incremental.objects.keys() {
-        if !full.objects.contains_key(path) {
-            return Some(format!("`{path}` is left over"));
-        }
-    }
-    Some("the renderings differ".to_string())
 }

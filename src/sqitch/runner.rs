@@ -233,6 +233,7 @@ impl Applier for SqitchApplier {
             Ok(()) => Ok(Applied {
                 took: started.elapsed(),
                 ran: Vec::new(),
+                touched: None,
             }),
             Err(outcome) => {
                 let mut f = fail(outcome.message, outcome.detail, outcome.line.unwrap_or(1));

@@ -259,7 +259,13 @@ impl<'a> Session<'a> {
         // In the throwaway database, which migcheck owns: the DDL log incremental snapshots
         // read (not on a sandboxed database: its role cannot create event triggers).
         self.tracker = match tracker {
-            Some(tracker) => Some(tracker),
+            Some(mut tracker) => {
+                // The session SQL just ran again on this database.
+                if !self.session_sql.is_empty() {
+                    tracker.unseen_statements();
+                }
+                Some(tracker)
+            }
             None if self.sandboxed => None,
             None => snapshot::Tracker::install(&mut snapshot_conn).await,
         };
@@ -386,6 +392,9 @@ impl<'a> Session<'a> {
         };
         let result = match outcome {
             Some(Ok(applied)) => {
+                if let Some(tracker) = self.tracker.as_mut() {
+                    tracker.note(applied.touched.as_ref());
+                }
                 if let Some(id) = first_upgrade_of {
                     self.captured
                         .extend(applied.ran.into_iter().map(|s| (id.to_string(), s)));
@@ -466,6 +475,9 @@ impl<'a> Session<'a> {
             if let Err(e) = self.set_up_apply_conn(&mut conn, false).await {
                 conn.close().await;
                 return Err(e);
+            }
+            if let Some(tracker) = self.tracker.as_mut() {
+                tracker.unseen_statements();
             }
             self.apply_conn = Some(conn);
         }
