@@ -100,10 +100,11 @@ enum Tracking {
 
 impl Tracker {
     /// Set up tracking in the database `conn` is connected to (it must be a throwaway
-    /// database: on PostgreSQL this creates a schema and event triggers in it). `None`: full
-    /// snapshots only.
-    pub async fn install(conn: &mut Conn) -> Option<Tracker> {
+    /// database: on PostgreSQL this creates a schema and event triggers in it, which a
+    /// `sandboxed` database's role cannot). `None`: full snapshots only.
+    pub async fn install(conn: &mut Conn, sandboxed: bool) -> Option<Tracker> {
         match conn {
+            Conn::Postgres(_) if sandboxed => None,
             Conn::Postgres(c) => pg_incremental::Tracker::install(c)
                 .await
                 .map(|t| Tracker(Tracking::Postgres(t))),

@@ -237,10 +237,19 @@ async fn read_changed(
     }
     let mut wanted: BTreeSet<String> = names.clone();
     wanted.extend(referencing(&previous, names));
-    let (fresh, seen) = mysql::read(conn, Some(&wanted)).await?;
-    // The server compares names by its collation (case-insensitively); drop what it returned
-    // and everything that matches a wanted name without case, then put back what it returned.
+    // The server compares names by its collation (without case on MariaDB; MySQL 8 may compare
+    // them exactly): ask for every known name that matches a wanted one without case, drop
+    // those and whatever the server returned, then put back what it returned.
     let folded: BTreeSet<String> = wanted.iter().map(|n| n.to_lowercase()).collect();
+    let same_but_case: Vec<String> = previous
+        .objects
+        .keys()
+        .filter_map(|path| owner(path))
+        .filter(|name| folded.contains(&name.to_lowercase()))
+        .map(str::to_string)
+        .collect();
+    wanted.extend(same_but_case);
+    let (fresh, seen) = mysql::read(conn, Some(&wanted)).await?;
     previous.objects.retain(|path, _| match owner(path) {
         Some(name) => !(seen.contains(name) || folded.contains(&name.to_lowercase())),
         None => true,

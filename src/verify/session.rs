@@ -256,8 +256,7 @@ impl<'a> Session<'a> {
         // The snapshot connection keeps the server's defaults: session SQL cannot change what
         // a snapshot reads.
         let mut snapshot_conn = db.connect().await?;
-        // In the throwaway database, which migcheck owns: the DDL log incremental snapshots
-        // read (not on a sandboxed database: its role cannot create event triggers).
+        // In the throwaway database, which migcheck owns: what incremental snapshots read.
         self.tracker = match tracker {
             Some(mut tracker) => {
                 // The session SQL just ran again on this database.
@@ -266,8 +265,7 @@ impl<'a> Session<'a> {
                 }
                 Some(tracker)
             }
-            None if self.sandboxed => None,
-            None => snapshot::Tracker::install(&mut snapshot_conn).await,
+            None => snapshot::Tracker::install(&mut snapshot_conn, self.sandboxed).await,
         };
         self.snapshot_conn = Some(snapshot_conn);
         tracing::info!(database = %db.name, "throwaway database ready");
