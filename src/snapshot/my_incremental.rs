@@ -37,6 +37,8 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Touched {
     names: BTreeSet<String>,
+    /// A statement that can create, change, rename or drop a view ran.
+    views: bool,
 }
 
 impl Touched {
@@ -48,16 +50,23 @@ impl Touched {
 /// What `statements` (the SQL texts one script sends, in order) can change, or `None` when one
 /// of them is not a form whose effect is known.
 pub fn touched<'a>(statements: impl IntoIterator<Item = &'a str>) -> Option<Touched> {
-    let mut names = BTreeSet::new();
+    let mut touched = Touched::default();
     for sql in statements {
         let parsed = Parser::parse_sql(&MySqlDialect {}, sql).ok()?;
         for statement in &parsed {
-            if !add_names(statement, &mut names) {
+            if !add_names(statement, &mut touched.names) {
                 return None;
             }
+            touched.views |= matches!(
+                statement,
+                Statement::CreateView(_)
+                    | Statement::AlterView { .. }
+                    | Statement::RenameTable(_)
+                    | Statement::Drop { .. }
+            );
         }
     }
-    Some(Touched { names })
+    Some(touched)
 }
 
 /// The last part of a name (`db.t` -> `t`): a qualified name may point into this database, and
@@ -146,7 +155,7 @@ enum Pending {
     /// Nothing the tracker was told of (a snapshot with nothing in between reads in full: it
     /// cannot tell that nothing else ran).
     Nothing,
-    Known(BTreeSet<String>),
+    Known(Touched),
     Unknown,
 }
 
@@ -176,10 +185,11 @@ impl Tracker {
             touched,
         ) {
             (Pending::Unknown, _) | (_, None) => Pending::Unknown,
-            (Pending::Nothing, Some(t)) => Pending::Known(t.names.clone()),
-            (Pending::Known(mut names), Some(t)) => {
-                names.extend(t.names.iter().cloned());
-                Pending::Known(names)
+            (Pending::Nothing, Some(t)) => Pending::Known(t.clone()),
+            (Pending::Known(mut known), Some(t)) => {
+                known.names.extend(t.names.iter().cloned());
+                known.views |= t.views;
+                Pending::Known(known)
             }
         };
     }
@@ -197,8 +207,8 @@ impl Tracker {
         let pending = std::mem::replace(&mut self.pending, Pending::Nothing);
         let previous = self.last.take();
         let snapshot = match (previous, pending) {
-            (Some(previous), Pending::Known(names)) if self.enabled => {
-                let snapshot = read_changed(conn, previous, &names).await?;
+            (Some(previous), Pending::Known(touched)) if self.enabled => {
+                let snapshot = read_changed(conn, previous, &touched).await?;
                 tracking::count_incremental();
                 if self.check {
                     let full = mysql::take(conn).await?;
@@ -207,7 +217,8 @@ impl Tracker {
                         return Err(Error::environment(
                             format!(
                                 "MIGCHECK_SNAPSHOT_CHECK: the incremental snapshot differs from \
-                                 a full one after a step naming {names:?}: {message}"
+                                 a full one after a step naming {:?}: {message}",
+                                touched.names
                             ),
                             None,
                         ));
@@ -230,8 +241,9 @@ impl Tracker {
 async fn read_changed(
     conn: &mut sqlx::MySqlConnection,
     mut previous: Snapshot,
-    names: &BTreeSet<String>,
+    touched: &Touched,
 ) -> Result<Snapshot> {
+    let names = &touched.names;
     if names.is_empty() {
         return Ok(previous);
     }
@@ -249,7 +261,21 @@ async fn read_changed(
         .map(str::to_string)
         .collect();
     wanted.extend(same_but_case);
-    let (fresh, seen) = mysql::read(conn, Some(&wanted)).await?;
+    // Triggers appear only through statements that make the read full (`CREATE TRIGGER`),
+    // views only through those `touched` marks; otherwise read them only where a wanted name
+    // had some (they are dropped below with the rest of the name's objects).
+    let had = |kind: &str| {
+        previous.objects.keys().any(|path| {
+            owner(path).is_some_and(|name| folded.contains(&name.to_lowercase()))
+                && (path.starts_with(kind) || path.contains(&format!(" > {kind}")))
+        })
+    };
+    let read = mysql::Wanted {
+        views: touched.views || had("view "),
+        triggers: had("trigger "),
+        names: wanted,
+    };
+    let (fresh, seen) = mysql::read(conn, Some(&read)).await?;
     previous.objects.retain(|path, _| match owner(path) {
         Some(name) => !(seen.contains(name) || folded.contains(&name.to_lowercase())),
         None => true,
@@ -324,6 +350,12 @@ mod tests {
             Some(vec!["t1".into(), "t2".into()])
         );
         assert_eq!(names(&[]), Some(vec![]));
+        let views = |sql: &str| touched([sql]).map(|t| t.views);
+        assert_eq!(views("CREATE TABLE t (id INT)"), Some(false));
+        assert_eq!(views("ALTER TABLE t ADD COLUMN x INT"), Some(false));
+        assert_eq!(views("CREATE OR REPLACE VIEW v AS SELECT 1"), Some(true));
+        assert_eq!(views("RENAME TABLE a TO b"), Some(true));
+        assert_eq!(views("DROP TABLE a"), Some(true));
     }
 
     #[test]

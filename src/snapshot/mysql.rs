@@ -136,14 +136,22 @@ pub(super) async fn take(conn: &mut sqlx::MySqlConnection) -> Result<Snapshot> {
     Ok(read(conn, None).await?.0)
 }
 
+/// What a restricted read reads: the tables, sequences and views of `names`; views and
+/// triggers only when asked (a step can make them appear only in ways that ask).
+pub(super) struct Wanted {
+    pub names: BTreeSet<String>,
+    pub views: bool,
+    pub triggers: bool,
+}
+
 /// Read the schema; with `wanted`, only the tables, sequences and views of those names (as the
 /// server matches names) with what belongs to them, and no routines. Also returns the names of
 /// the tables, sequences and views read.
 pub(super) async fn read(
     conn: &mut sqlx::MySqlConnection,
-    wanted: Option<&BTreeSet<String>>,
+    restrict: Option<&Wanted>,
 ) -> Result<(Snapshot, BTreeSet<String>)> {
-    let wanted: Option<Vec<String>> = wanted.map(|w| w.iter().cloned().collect());
+    let wanted: Option<Vec<String>> = restrict.map(|w| w.names.iter().cloned().collect());
     let wanted = wanted.as_deref();
     let row = sqlx::query("SELECT CAST(VERSION() AS CHAR), CAST(DATABASE() AS CHAR)")
         .fetch_one(&mut *conn)
@@ -450,16 +458,20 @@ pub(super) async fn read(
 
     // Views.
     let algorithm = if flavour.mariadb { "ALGORITHM" } else { "NULL" };
+    let views = match restrict {
+        Some(r) if !r.views => Some(&[][..]),
+        _ => wanted,
+    };
     let rows = fetch(
         conn,
         "views",
         format!(
             "SELECT TABLE_NAME, VIEW_DEFINITION, CHECK_OPTION, SECURITY_TYPE, {algorithm} \
              FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?{}",
-            only("TABLE_NAME", wanted)
+            only("TABLE_NAME", views)
         ),
         &db,
-        wanted,
+        views,
     )
     .await?;
     for r in &rows {
@@ -474,11 +486,15 @@ pub(super) async fn read(
 
     // Routines and their parameters (a restricted read keeps the last ones: see
     // `my_incremental`).
-    if wanted.is_none() {
+    if restrict.is_none() {
         read_routines(conn, &db, &mut snapshot).await?;
     }
 
     // Triggers.
+    let triggers = match restrict {
+        Some(r) if !r.triggers => Some(&[][..]),
+        _ => found,
+    };
     let rows = fetch(
         conn,
         "triggers",
@@ -486,9 +502,9 @@ pub(super) async fn read(
          CAST(ACTION_ORDER AS CHAR), ACTION_STATEMENT, ACTION_ORIENTATION \
          FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?"
             .to_string()
-            + &only("EVENT_OBJECT_TABLE", found),
+            + &only("EVENT_OBJECT_TABLE", triggers),
         &db,
-        found,
+        triggers,
     )
     .await?;
     for r in &rows {
