@@ -31,7 +31,7 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
 use super::{mysql, tracking, Snapshot};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The tables and views a script's statements can change, as written in the statements.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,12 +39,6 @@ pub struct Touched {
     names: BTreeSet<String>,
     /// A statement that can create, change, rename or drop a view ran.
     views: bool,
-}
-
-impl Touched {
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(String::as_str)
-    }
 }
 
 /// What `statements` (the SQL texts one script sends, in order) can change, or `None` when one
@@ -211,18 +205,8 @@ impl Tracker {
                 let snapshot = read_changed(conn, previous, &touched).await?;
                 tracking::count_incremental();
                 if self.check {
-                    let full = mysql::take(conn).await?;
-                    tracking::count_checked();
-                    if let Some(message) = tracking::difference(&snapshot, &full) {
-                        return Err(Error::environment(
-                            format!(
-                                "MIGCHECK_SNAPSHOT_CHECK: the incremental snapshot differs from \
-                                 a full one after a step naming {:?}: {message}",
-                                touched.names
-                            ),
-                            None,
-                        ));
-                    }
+                    let after = format!(" after a step naming {:?}", touched.names);
+                    tracking::check(&snapshot, &mysql::take(conn).await?, &after)?;
                 }
                 snapshot
             }
@@ -321,7 +305,7 @@ mod tests {
     use super::*;
 
     fn names(sql: &[&str]) -> Option<Vec<String>> {
-        touched(sql.iter().copied()).map(|t| t.names().map(str::to_string).collect())
+        touched(sql.iter().copied()).map(|t| t.names.into_iter().collect())
     }
 
     #[test]

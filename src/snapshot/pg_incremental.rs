@@ -327,17 +327,7 @@ impl Tracker {
                 }
                 tracking::count_incremental();
                 if self.check {
-                    let full = postgres::take(conn).await?;
-                    tracking::count_checked();
-                    if let Some(message) = tracking::difference(&snapshot, &full) {
-                        return Err(Error::environment(
-                            format!(
-                                "MIGCHECK_SNAPSHOT_CHECK: the incremental snapshot differs from \
-                                 a full one: {message}"
-                            ),
-                            None,
-                        ));
-                    }
+                    tracking::check(&snapshot, &postgres::take(conn).await?, "")?;
                 }
                 Ok(snapshot)
             }

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Snapshot;
+use crate::error::{Error, Result};
 
 /// Counts over the whole process, for the check switch's closing line.
 static INCREMENTAL: AtomicU64 = AtomicU64::new(0);
@@ -38,12 +39,24 @@ pub fn count_full() {
     FULL.fetch_add(1, Ordering::Relaxed);
 }
 
-pub fn count_checked() {
+/// The check switch: count the comparison of an incremental snapshot with a full one, and fail
+/// when they differ (`after`: what ran before them, for the message).
+pub fn check(incremental: &Snapshot, full: &Snapshot, after: &str) -> Result<()> {
     CHECKED.fetch_add(1, Ordering::Relaxed);
+    match difference(incremental, full) {
+        None => Ok(()),
+        Some(message) => Err(Error::environment(
+            format!(
+                "MIGCHECK_SNAPSHOT_CHECK: the incremental snapshot differs from a full one\
+                 {after}: {message}"
+            ),
+            None,
+        )),
+    }
 }
 
 /// The first difference between two snapshots' JSON renderings, if any.
-pub fn difference(incremental: &Snapshot, full: &Snapshot) -> Option<String> {
+fn difference(incremental: &Snapshot, full: &Snapshot) -> Option<String> {
     let a = serde_json::to_string(incremental).unwrap_or_default();
     let b = serde_json::to_string(full).unwrap_or_default();
     if a == b {
