@@ -45,10 +45,19 @@ pub struct Touched {
 /// of them is not a form whose effect is known.
 pub fn touched<'a>(statements: impl IntoIterator<Item = &'a str>) -> Option<Touched> {
     let mut touched = Touched::default();
+    // Which statement made the step's snapshot a full one (`MIGCHECK_LOG=migcheck=debug`).
+    let unknown = |sql: &str| {
+        let head: String = sql.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
+        tracing::debug!("snapshots after this script are full: not a known form: {head}");
+    };
     for sql in statements {
-        let parsed = Parser::parse_sql(&MySqlDialect {}, sql).ok()?;
+        let Ok(parsed) = Parser::parse_sql(&MySqlDialect {}, sql) else {
+            unknown(sql);
+            return None;
+        };
         for statement in &parsed {
             if !add_names(statement, &mut touched.names) {
+                unknown(sql);
                 return None;
             }
             touched.views |= matches!(
