@@ -530,3 +530,139 @@ fn discard_all_in_a_migration_does_not_break_the_observation() {
         run.describe()
     );
 }
+
+/// `(compared, partial reads, differed)` from `MIGCHECK_OBSERVE_CHECK`'s closing line.
+fn relation_check_counts(stderr: &str) -> (u64, u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("MIGCHECK_OBSERVE_CHECK: ") && l.contains("partial reads"))
+        .unwrap_or_else(|| panic!("no MIGCHECK_OBSERVE_CHECK line:\n{stderr}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match numbers[..] {
+        [checked, partial, differed] => (checked, partial, differed),
+        _ => panic!("unexpected line {line}"),
+    }
+}
+
+/// `(rule, file name, line, message)` of the observed findings, sorted.
+fn observed_keys(run: &Run) -> Vec<(String, String, u64, String)> {
+    let mut keys: Vec<_> = observed(run)
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or("").to_string(),
+                Path::new(f["file"].as_str().unwrap_or(""))
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                f["line"].as_u64().unwrap_or(0),
+                f["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The relations each migration starts from are read in full once, then by what changed since
+/// the previous migration (`pg_catalog.pg_class` rows by `xmin`). The `cached` chain changes
+/// what such a read must catch between two observed ups: storage replaced by the round trips
+/// of a type change and by a TRUNCATE in a down, a schema renamed, a table renamed. Every
+/// partial read equals a full one (the check switch), the findings equal those of full reads
+/// only, and the findings name what a reader expects: no rewrite where only the catalog
+/// changed, the new names where a rewrite happened after a rename.
+#[test]
+fn relations_read_by_what_changed_equal_full_reads() {
+    for chain in ["observe/postgres/cached", "observe/postgres/risky"] {
+        let mut cmd = support::migcheck();
+        cmd.env("MIGCHECK_OBSERVE_CHECK", "1");
+        let checked = support::verify_with(
+            cmd,
+            &fixture(chain),
+            &["--engine", "postgres", "--provider", "local"],
+        );
+        assert!(matches!(checked.code(), 0 | 1), "{}", checked.describe());
+        let (compared, partial, differed) = relation_check_counts(&checked.stderr());
+        assert_eq!(differed, 0, "{chain}:\n{}", checked.stderr());
+        assert!(
+            compared >= 6 && compared == partial,
+            "{chain}: {compared} of {partial} partial reads compared"
+        );
+
+        let mut cmd = support::migcheck();
+        cmd.env("MIGCHECK_OBSERVE_INCREMENTAL", "0");
+        let full = support::verify_with(
+            cmd,
+            &fixture(chain),
+            &["--engine", "postgres", "--provider", "local"],
+        );
+        assert_eq!(
+            observed_keys(&checked),
+            observed_keys(&full),
+            "{chain}: the findings depend on how the relations were read"
+        );
+        if chain.ends_with("risky") {
+            continue;
+        }
+        let fs = observed(&checked);
+        let rewrites: Vec<(String, u64)> = at_rule(&fs, "observed-table-rewrite");
+        assert_eq!(
+            rewrites,
+            vec![
+                ("0002_amount_to_bigint.up.sql".to_string(), 1),
+                ("0005_balance_to_float.up.sql".to_string(), 1),
+                ("0007_add_tag.up.sql".to_string(), 2),
+            ],
+            "{}",
+            describe(&fs)
+        );
+        expect(
+            &fs,
+            "observed-table-rewrite",
+            "0005_balance_to_float.up.sql",
+            1,
+            &["`bank.accounts`"],
+        );
+        expect(
+            &fs,
+            "observed-table-rewrite",
+            "0007_add_tag.up.sql",
+            2,
+            &["`entries`"],
+        );
+        for file in [
+            "0003_add_memo.up.sql",
+            "0004_rename_schema.up.sql",
+            "0006_rename_ledger.up.sql",
+        ] {
+            assert!(
+                fs.iter()
+                    .all(|f| !f["file"].as_str().is_some_and(|p| p.ends_with(file))),
+                "{file} only changed the catalog:\n{}",
+                describe(&fs)
+            );
+        }
+    }
+}
+
+/// `(file name, line)` of every finding of `rule`, sorted.
+fn at_rule(fs: &[Value], rule: &str) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = fs
+        .iter()
+        .filter(|f| f["rule"] == rule)
+        .map(|f| {
+            (
+                Path::new(f["file"].as_str().unwrap_or(""))
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                f["line"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}

@@ -30,6 +30,7 @@
 //!   and the config, `migcheck:ignore` directives included.
 
 mod mysql;
+mod pg_relations;
 mod postgres;
 mod reconcile;
 mod sql;
@@ -120,6 +121,11 @@ pub struct Recorder {
     observation: Observation,
     /// MySQL/MariaDB: where the server lists InnoDB table ids, detected on the first script.
     innodb_source: mysql::InnodbSource,
+    /// PostgreSQL: the relations before the last script that finished, for the next one to
+    /// read only what changed since.
+    pg_relations: Option<pg_relations::PgRelations>,
+    /// `MIGCHECK_OBSERVE_CHECK=1`: where a partial read of the relations differed from a full one.
+    relation_mismatches: Vec<String>,
 }
 
 impl Recorder {
@@ -128,6 +134,18 @@ impl Recorder {
     }
 
     pub fn finish(self) -> Observation {
+        if pg_relations::check_enabled() {
+            // The developer switch's evidence that the partial reads ran and matched.
+            let (partial, checked) = pg_relations::counts();
+            eprintln!(
+                "migcheck: MIGCHECK_OBSERVE_CHECK: {checked} of {partial} partial reads of the \
+                 relations compared with full ones, {} differed",
+                self.relation_mismatches.len()
+            );
+            for m in &self.relation_mismatches {
+                eprintln!("migcheck: MIGCHECK_OBSERVE_CHECK: a partial read differs: {m}");
+            }
+        }
         self.observation
     }
 
@@ -140,7 +158,7 @@ impl Recorder {
     ) -> Result<ScriptWatch, sqlx::Error> {
         let _observing = crate::timing::enter(crate::timing::Bucket::Observation);
         let started = Instant::now();
-        let engine = Engine::start(conn, &mut self.innodb_source, &mut self.observation).await?;
+        let engine = Engine::start(conn, self).await?;
         self.observation.time += started.elapsed();
         let watched = ObservedScript::new(script, migration);
         // What `reconcile` may judge: the statements observed so far (a failing migration
@@ -230,6 +248,9 @@ impl Recorder {
                 &mut self.observation.findings,
             )
             .await?;
+        if let Engine::Postgres(pg) = watch.engine {
+            self.pg_relations = Some(pg.into_relations());
+        }
         if observed {
             self.observation.statements += statements.len();
             if let Some(seen) = self.observation.scripts.last_mut() {
@@ -272,17 +293,20 @@ enum Engine {
 
 impl Engine {
     /// Before anything of the script ran.
-    async fn start(
-        conn: &mut Conn,
-        innodb_source: &mut mysql::InnodbSource,
-        observation: &mut Observation,
-    ) -> Result<Self, sqlx::Error> {
+    async fn start(conn: &mut Conn, recorder: &mut Recorder) -> Result<Self, sqlx::Error> {
         Ok(match conn {
-            Conn::Postgres(c) => Engine::Postgres(Box::new(postgres::PgWatch::start(c).await?)),
-            Conn::Mysql(c) => match mysql::MysqlWatch::start(c, innodb_source).await? {
+            Conn::Postgres(c) => {
+                let cached = recorder.pg_relations.take();
+                let mismatches = &mut recorder.relation_mismatches;
+                Engine::Postgres(Box::new(
+                    postgres::PgWatch::start(c, cached, mismatches).await?,
+                ))
+            }
+            Conn::Mysql(c) => match mysql::MysqlWatch::start(c, &mut recorder.innodb_source).await?
+            {
                 Some(watch) => Engine::Mysql(watch),
                 None => {
-                    observation.unavailable = Some(mysql::UNAVAILABLE.to_string());
+                    recorder.observation.unavailable = Some(mysql::UNAVAILABLE.to_string());
                     Engine::Off
                 }
             },

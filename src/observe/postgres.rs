@@ -1,10 +1,12 @@
 //! PostgreSQL observation.
 //!
-//! Before the migration one query records every user relation (table, index, materialized
-//! view, TOAST) with its `relfilenode`: the pre-existing set. After each statement, inside the
-//! migration's transaction, one query reads the relation locks migcheck's own backend holds
-//! (`pg_locks WHERE pid = pg_backend_pid()`), the current relfilenodes and the sequential scans
-//! counted in the transaction (`pg_stat_xact_user_tables`). A blocking lock held on a
+//! Before the migration one query brings the pre-existing set up to date: every user relation
+//! (table, index, materialized view, TOAST) with its `relfilenode`, read in full on the first
+//! script of a database and by what changed on the next ones (`pg_relations.rs`). After each
+//! statement, inside the migration's transaction, a query reads the relation locks migcheck's
+//! own backend holds (`pg_locks WHERE pid = pg_backend_pid()`), then another the current
+//! relfilenodes and the sequential scans counted in the transaction
+//! (`pg_stat_xact_user_tables`) of the relations around them. A blocking lock held on a
 //! pre-existing table while it was read or rewritten, a changed relfilenode, and statements that
 //! run while an ACCESS EXCLUSIVE lock taken earlier in the transaction is still held become
 //! findings on the statement's file and line. Statements of a non-transactional migration run
@@ -18,31 +20,12 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::postgres::types::Oid;
 use sqlx::Row;
 
+use super::pg_relations::PgRelations;
 use super::sql::{excerpt, is_transaction_control};
 use super::{default_severity, BriefLock, Observation, ObservedScript};
 use crate::lint::rules;
 use crate::report::Finding;
 use crate::sql::Statement;
-
-/// The relations that existed before the migration, with their storage, in one round trip of
-/// three row kinds: `R` every user relation (table, index, materialized view, TOAST) with its
-/// kind, `relfilenode`, schema, quoted name and TOAST table; `I` every user index with its
-/// table; `N` every schema with its quoted name. The joins (an index's table, a TOAST table's
-/// owner, a relation's schema) are made by the client: made by the server they cost four times
-/// the reads (6.5 ms against 1.5 ms at 400 tables, once per migration). 16384 is
-/// `FirstNormalObjectId`: every object a user creates (TOAST tables included) has an oid at or
-/// above it, so catalogs and the observation's own locks on them stay out.
-const PG_RELATIONS: &str = "\
-SELECT 'R'::text, c.oid::int8, c.relkind::text, c.relfilenode::int8, c.relnamespace::int8, \
-  pg_catalog.quote_ident(c.relname::text), c.reltoastrelid::int8 \
-FROM pg_catalog.pg_class c \
-WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'm', 'i', 'I', 't') \
-UNION ALL \
-SELECT 'I'::text, i.indexrelid::int8, ''::text, 0::int8, 0::int8, ''::text, i.indrelid::int8 \
-FROM pg_catalog.pg_index i WHERE i.indexrelid >= 16384 \
-UNION ALL \
-SELECT 'N'::text, n.oid::int8, ''::text, 0::int8, 0::int8, pg_catalog.quote_ident(n.nspname::text), 0::int8 \
-FROM pg_catalog.pg_namespace n";
 
 /// The relation locks this backend holds on user relations (`relation`, `mode`).
 macro_rules! own_locks {
@@ -92,9 +75,8 @@ macro_rules! scan_rows {
 
 /// After each statement outside a transaction: the relation locks this backend still holds
 /// (normally none by then), the storage of every pre-existing relation ($1) and the sequential
-/// scans of every pre-existing table ($2) counted in this transaction. Inside one, the same
-/// with only the relations around the locks (see `PG_OWN_LOCKS`). Storage and scans are
-/// read by oid, not by scanning a catalog: the cost does not depend on how the catalogs were
+/// scans of every pre-existing table ($2) counted in this transaction. (Inside one:
+/// `PG_OWN_LOCKS`, then `PG_STORAGE`.) Storage and scans are read by oid, not by scanning a catalog: the cost does not depend on how the catalogs were
 /// when the statement was planned (it is prepared once per connection, and a plan made when
 /// `pg_class` held a few hundred rows scanned it whole at 400 tables).
 const PG_AFTER_STATEMENT: &str = concat!(
@@ -105,14 +87,23 @@ const PG_AFTER_STATEMENT: &str = concat!(
     scan_rows!("pg_catalog.unnest($2::oid[]) AS t(oid)"),
 );
 
-/// Inside a transaction, first: the relation locks this backend holds. Then
-/// `PG_AFTER_STATEMENT` reads the storage and scans only around them: a relation's storage
-/// cannot change, nor a table be scanned, without a lock that the transaction then holds until
-/// it ends, so the locked relations, their TOAST tables and the indexes of both are all that
-/// can have changed. Choosing those in the client (`PgWatch::around`) and sending a few oids
-/// costs a round trip of a few rows; sending every pre-existing relation with its parent and
-/// grandparent for the server to choose cost 2-3 ms per statement at 2,000 relations.
-const PG_OWN_LOCKS: &str = own_locks!();
+/// Inside a transaction, first: the relation locks this backend holds (`L` rows). Then
+/// `PG_STORAGE` reads the storage and scans only around them, and only when a relation that
+/// existed before is among them: a relation's storage cannot change, nor a table be scanned,
+/// without a lock that the transaction then holds until it ends, so the locked relations, their
+/// TOAST tables and the indexes of both are all that can have changed. Choosing those in the
+/// client (`PgWatch::around`) and sending a few oids costs a round trip of a few rows; sending
+/// every pre-existing relation with its parent and grandparent for the server to choose cost
+/// 2-3 ms per statement at 2,000 relations.
+const PG_OWN_LOCKS: &str = lock_rows!(concat!("(", own_locks!(), ") AS l"));
+
+/// Inside a transaction, after `PG_OWN_LOCKS`: the storage of the relations ($1) and the
+/// sequential scans of the tables ($2) around the locks.
+const PG_STORAGE: &str = concat!(
+    filenode_rows!("pg_catalog.unnest($1::oid[]) AS x(oid)"),
+    " UNION ALL ",
+    scan_rows!("pg_catalog.unnest($2::oid[]) AS t(oid)"),
+);
 
 /// When a transaction begins: the scan counters of the pre-existing tables ($1) it starts
 /// from. They are not zero: the backend keeps counts of earlier transactions that it has not
@@ -161,25 +152,12 @@ fn blocks(rank: usize) -> Option<&'static str> {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Relation {
-    kind: char,
-    name: String,
-    /// Index: its table; TOAST table: its owner; TOAST index: the TOAST table.
-    parent: i64,
-}
-
 /// The observation of one script in progress.
 #[derive(Debug)]
 pub(super) struct PgWatch {
-    relations: HashMap<i64, Relation>,
-    /// The pre-existing relations as the queries' parameters, and the tables among them.
-    oids: Vec<Oid>,
-    tables: Vec<Oid>,
-    /// The pre-existing relations whose parent is each one (an index's table, a TOAST
-    /// table's owner, a TOAST index's TOAST table).
-    children: HashMap<i64, Vec<i64>>,
-    /// Last seen relfilenode of every pre-existing relation.
+    /// The relations that existed before the script, with their storage then.
+    relations: PgRelations,
+    /// The storage of the pre-existing relations whose storage changed during the script.
     filenodes: HashMap<i64, i64>,
     /// Strongest lock held on each pre-existing table after the previous statement.
     held: HashMap<i64, usize>,
@@ -210,80 +188,26 @@ struct PgState {
 }
 
 impl PgWatch {
-    pub(super) async fn start(conn: &mut sqlx::PgConnection) -> Result<Self, sqlx::Error> {
-        let rows = sqlx::query(PG_RELATIONS).fetch_all(&mut *conn).await?;
-        // (oid, kind, filenode, schema, quoted name, TOAST table)
-        let mut found = Vec::new();
-        let mut index_tables: HashMap<i64, i64> = HashMap::new();
-        let mut schemas: HashMap<i64, String> = HashMap::new();
-        for row in rows {
-            let what: String = row.try_get(0)?;
-            let oid: i64 = row.try_get(1)?;
-            match what.as_str() {
-                "R" => {
-                    let kind: String = row.try_get(2)?;
-                    found.push((
-                        oid,
-                        kind.chars().next().unwrap_or('r'),
-                        row.try_get::<i64, _>(3)?,
-                        row.try_get::<i64, _>(4)?,
-                        row.try_get::<String, _>(5)?,
-                        row.try_get::<i64, _>(6)?,
-                    ));
-                }
-                "I" => {
-                    index_tables.insert(oid, row.try_get(6)?);
-                }
-                _ => {
-                    schemas.insert(oid, row.try_get(5)?);
-                }
-            }
-        }
-        let toast_owners: HashMap<i64, i64> = found
-            .iter()
-            .filter(|r| r.5 != 0)
-            .map(|r| (r.5, r.0))
-            .collect();
-        let mut relations = HashMap::new();
-        let mut filenodes = HashMap::new();
-        for (oid, kind, filenode, schema, name, _) in found {
-            // Schema-qualified outside `public`.
-            let name = match schemas.get(&schema) {
-                Some(s) if s != "public" => format!("{s}.{name}"),
-                _ => name,
-            };
-            let parent = index_tables
-                .get(&oid)
-                .or_else(|| toast_owners.get(&oid))
-                .copied()
-                .unwrap_or(0);
-            relations.insert(oid, Relation { kind, name, parent });
-            filenodes.insert(oid, filenode);
-        }
-        let oid = |o: i64| Oid(o as u32);
-        let mut oids = Vec::with_capacity(relations.len());
-        let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
-        let mut tables = Vec::new();
-        for (&o, r) in &relations {
-            oids.push(oid(o));
-            if r.parent != 0 {
-                children.entry(r.parent).or_default().push(o);
-            }
-            if matches!(r.kind, 'r' | 'p' | 'm') {
-                tables.push(oid(o));
-            }
-        }
+    /// Before the script: `cached`, the relations before the previous script on this
+    /// connection, when there is one (see `pg_relations`).
+    pub(super) async fn start(
+        conn: &mut sqlx::PgConnection,
+        cached: Option<PgRelations>,
+        mismatches: &mut Vec<String>,
+    ) -> Result<Self, sqlx::Error> {
         Ok(PgWatch {
-            relations,
-            oids,
-            children,
-            tables,
-            filenodes,
+            relations: PgRelations::read(conn, cached, mismatches).await?,
+            filenodes: HashMap::new(),
             held: HashMap::new(),
             exclusive_since: HashMap::new(),
             under: None,
             scans: HashMap::new(),
         })
+    }
+
+    /// The relations as they were before the script, for the next one to start from.
+    pub(super) fn into_relations(self) -> PgRelations {
+        self.relations
     }
 
     /// The pre-existing relations that are locked or whose parent or grandparent is (see
@@ -292,15 +216,15 @@ impl PgWatch {
         let mut oids = Vec::new();
         let mut tables = Vec::new();
         for &l in locked {
-            if let Some(r) = self.relations.get(&l) {
+            if let Some(kind) = self.relations.kind(l) {
                 oids.push(l);
-                if matches!(r.kind, 'r' | 'p' | 'm') {
+                if matches!(kind, 'r' | 'p' | 'm') {
                     tables.push(l);
                 }
             }
-            for &child in self.children.get(&l).into_iter().flatten() {
+            for &child in self.relations.children(l) {
                 oids.push(child);
-                oids.extend(self.children.get(&child).into_iter().flatten());
+                oids.extend(self.relations.children(child));
             }
         }
         let oid = |o: i64| Oid(o as u32);
@@ -326,19 +250,22 @@ impl PgWatch {
         observation: &mut Observation,
     ) -> Result<(), sqlx::Error> {
         let state = if in_transaction {
-            let locked: Vec<i64> = sqlx::query_scalar::<_, Oid>(PG_OWN_LOCKS)
-                .fetch_all(&mut *conn)
-                .await?
-                .into_iter()
-                .map(|o| i64::from(o.0))
-                .collect();
+            let mut state = pg_state(conn, sqlx::query(PG_OWN_LOCKS), false).await?;
+            let locked: Vec<i64> = state.locks.keys().copied().collect();
             let (oids, tables) = self.around(&locked);
-            let query = sqlx::query(PG_AFTER_STATEMENT).bind(oids).bind(tables);
-            pg_state(conn, query, false).await?
+            // Only relations created by this transaction locked: nothing that existed before
+            // can have been rewritten or scanned.
+            if !oids.is_empty() {
+                let query = sqlx::query(PG_STORAGE).bind(oids).bind(tables);
+                let storage = pg_state(conn, query, false).await?;
+                state.filenodes = storage.filenodes;
+                state.scans = storage.scans;
+            }
+            state
         } else {
             let query = sqlx::query(PG_AFTER_STATEMENT)
-                .bind(&self.oids)
-                .bind(&self.tables);
+                .bind(self.relations.oids())
+                .bind(self.relations.tables());
             pg_state(conn, query, true).await?
         };
         self.statement(script, index, statement, state, observation);
@@ -350,24 +277,22 @@ impl PgWatch {
         &mut self,
         conn: &mut sqlx::PgConnection,
     ) -> Result<(), sqlx::Error> {
-        let query = sqlx::query(PG_SCANS).bind(&self.tables);
+        let query = sqlx::query(PG_SCANS).bind(self.relations.tables());
         self.scans = pg_state(conn, query, true).await?.scans;
         Ok(())
     }
 
     fn is_table(&self, oid: i64) -> bool {
-        self.relations
-            .get(&oid)
-            .is_some_and(|r| matches!(r.kind, 'r' | 'p' | 'm'))
+        self.relations.is_table(oid)
     }
 
     /// The table a relation belongs to (itself for a table).
     fn owner(&self, oid: i64) -> i64 {
         let mut current = oid;
         for _ in 0..3 {
-            match self.relations.get(&current) {
-                Some(r) if !matches!(r.kind, 'r' | 'p' | 'm') && r.parent != 0 => {
-                    current = r.parent;
+            match (self.relations.kind(current), self.relations.parent(current)) {
+                (Some(kind), parent) if !matches!(kind, 'r' | 'p' | 'm') && parent != 0 => {
+                    current = parent;
                 }
                 _ => break,
             }
@@ -377,8 +302,7 @@ impl PgWatch {
 
     fn name(&self, oid: i64) -> String {
         self.relations
-            .get(&oid)
-            .map(|r| r.name.clone())
+            .name(oid)
             .unwrap_or_else(|| format!("relation {oid}"))
     }
 
@@ -440,15 +364,16 @@ impl PgWatch {
         // Rewrites: pre-existing relations whose storage changed, grouped by table.
         let mut rewritten: BTreeMap<i64, (bool, Vec<String>)> = BTreeMap::new();
         for (oid, filenode) in &state.filenodes {
-            let Some(previous) = self.filenodes.get_mut(oid) else {
+            let previous = self.filenodes.get(oid).copied();
+            let Some(previous) = previous.or_else(|| self.relations.filenode(*oid)) else {
                 continue;
             };
-            if *previous == *filenode || *filenode == 0 {
+            if previous == *filenode || *filenode == 0 {
                 continue;
             }
-            *previous = *filenode;
+            self.filenodes.insert(*oid, *filenode);
             let entry = rewritten.entry(self.owner(*oid)).or_default();
-            match self.relations.get(oid).map(|r| r.kind) {
+            match self.relations.kind(*oid) {
                 Some('i' | 'I') if !self.is_toast_index(*oid) => entry.1.push(self.name(*oid)),
                 _ => entry.0 = true,
             }
@@ -557,10 +482,7 @@ impl PgWatch {
     }
 
     fn is_toast_index(&self, oid: i64) -> bool {
-        self.relations
-            .get(&oid)
-            .and_then(|r| self.relations.get(&r.parent))
-            .is_some_and(|p| p.kind == 't')
+        self.relations.kind(self.relations.parent(oid)) == Some('t')
     }
 
     pub(super) fn transaction_ended(&mut self, script: &ObservedScript, out: &mut Vec<Finding>) {
