@@ -507,31 +507,45 @@ const RESTRICTED_CLASSES: [u32; 5] = [PG_NAMESPACE, PG_CLASS, PG_PROC, PG_TYPE, 
 /// arm, its owners' parameter renumbered by class, its index in `QUERIES` as a first column,
 /// joined by `UNION ALL` (which returns its branches in order). One round trip instead of one
 /// per query: an incremental snapshot is mostly round trips. Planned once per connection
-/// (`force_generic_plan`, see `pg_incremental`): each branch looks its owners up by index; a
-/// class without owners gets an empty array, which reads nothing.
-static RESTRICTED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// (`force_generic_plan`, see `pg_incremental`): each branch looks its owners up by index.
+/// `classes` (bit `i` for `RESTRICTED_CLASSES[i]`) keeps only the branches of the classes that
+/// have owners: a branch with nothing to read still costs its catalogs' locks and its index
+/// probes at every execution, and most steps touch tables only (8 of the 12 branches).
+fn restricted_sql(classes: u8) -> String {
     QUERIES
         .iter()
         .enumerate()
-        .map(|(i, q)| {
+        .filter_map(|(i, q)| {
             let param = RESTRICTED_CLASSES
                 .iter()
                 .position(|c| *c == q.owner_class)
-                .expect("every owner class has a parameter")
-                + 1;
+                .expect("every owner class has a parameter");
+            if classes & (1 << param) == 0 {
+                return None;
+            }
             let body = q
                 .sql
                 .replacen(ALL_OWNERS_ARM, "", 1)
                 .replace("$2", "$6")
-                .replace("$1", &format!("${param}"));
+                .replace("$1", &format!("${}", param + 1));
             let body = body
                 .strip_prefix("SELECT ")
                 .expect("every query starts with SELECT");
-            format!("(SELECT {i}::int4, {body})")
+            Some(format!("(SELECT {i}::int4, {body})"))
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ")
-});
+}
+
+/// `restricted_sql` for each combination of classes met so far (at most 31), built once.
+fn restricted(classes: u8) -> &'static str {
+    static BUILT: std::sync::Mutex<std::collections::BTreeMap<u8, &'static str>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .entry(classes)
+        .or_insert_with(|| Box::leak(restricted_sql(classes).into_boxed_str()))
+}
 
 /// One row of a snapshot query.
 pub(super) struct Entry {
@@ -569,12 +583,20 @@ pub(super) async fn read_entries(conn: &mut sqlx::PgConnection) -> Result<Vec<En
 }
 
 /// The entries of the given owners (per owner class; a class missing from the map reads
-/// nothing), in query order, in one round trip (`RESTRICTED`).
+/// nothing), in query order, in one round trip (`restricted`).
 pub(super) async fn read_owners(
     conn: &mut sqlx::PgConnection,
     owners: &std::collections::BTreeMap<u32, Vec<u32>>,
 ) -> Result<Vec<Entry>> {
-    let mut query = sqlx::query(RESTRICTED.as_str());
+    let classes = RESTRICTED_CLASSES
+        .iter()
+        .enumerate()
+        .filter(|(_, class)| owners.get(class).is_some_and(|o| !o.is_empty()))
+        .fold(0u8, |bits, (i, _)| bits | 1 << i);
+    if classes == 0 {
+        return Ok(Vec::new());
+    }
+    let mut query = sqlx::query(restricted(classes));
     for class in RESTRICTED_CLASSES {
         let oids: Vec<sqlx::postgres::types::Oid> = owners
             .get(&class)
@@ -665,15 +687,23 @@ mod tests {
             assert!(RESTRICTED_CLASSES.contains(&q.owner_class), "{}", q.what);
         }
         // Each query once, each filtering its owners once by its class's parameter.
-        assert_eq!(RESTRICTED.matches(" UNION ALL ").count(), QUERIES.len() - 1);
-        assert!(!RESTRICTED.contains("IS NULL OR"));
+        let every = restricted(0b11111);
+        assert_eq!(every.matches(" UNION ALL ").count(), QUERIES.len() - 1);
+        assert!(!every.contains("IS NULL OR"));
         let per_param: Vec<usize> = (1..=5)
-            .map(|p| RESTRICTED.matches(&format!("${p}::oid[]")).count())
+            .map(|p| every.matches(&format!("${p}::oid[]")).count())
             .collect();
         let expected: Vec<usize> = RESTRICTED_CLASSES
             .iter()
             .map(|c| QUERIES.iter().filter(|q| q.owner_class == *c).count())
             .collect();
         assert_eq!(per_param, expected);
+        // Tables only: their branches, by `$2`, in query order.
+        let tables = restricted(0b00010);
+        let branches = QUERIES.iter().filter(|q| q.owner_class == PG_CLASS).count();
+        assert_eq!(tables.matches(" UNION ALL ").count(), branches - 1);
+        assert_eq!(tables.matches("$2::oid[]").count(), branches);
+        assert!(!tables.contains("$1::oid[]") && !tables.contains("$3::oid[]"));
+        assert!(std::ptr::eq(tables, restricted(0b00010)));
     }
 }
