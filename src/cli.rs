@@ -266,6 +266,11 @@ pub struct VerifyArgs {
     #[arg(long, value_enum, default_value_t = RoundtripMode::Step)]
     pub roundtrip: RoundtripMode,
 
+    /// Verify a long chain on one database only (by default, step mode on a machine of two
+    /// cores or more verifies its second half at the same time on a second database).
+    #[arg(long)]
+    pub no_split: bool,
+
     /// How differences that do not change behaviour (column order, routine formatting, view
     /// column order) count [default: config, else note].
     #[arg(long, value_enum)]

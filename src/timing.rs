@@ -34,11 +34,15 @@ pub enum Bucket {
     Lint,
     /// Stopping what the chain started (absorbs the databases it drops).
     Teardown,
+    /// Waiting for the second half of the chain, verified at the same time on a second
+    /// database, once the first half is done (the second half's own split is reported apart;
+    /// in it, this bucket is its catching up: the first half's ups, which it absorbs).
+    Parallel,
     Other,
 }
 
 impl Bucket {
-    const ALL: [Bucket; 12] = [
+    const ALL: [Bucket; 13] = [
         Bucket::Chain,
         Bucket::History,
         Bucket::ServerStart,
@@ -50,6 +54,7 @@ impl Bucket {
         Bucket::Replay,
         Bucket::Lint,
         Bucket::Teardown,
+        Bucket::Parallel,
         Bucket::Other,
     ];
 
@@ -58,14 +63,14 @@ impl Bucket {
     }
 
     fn absorbs(self) -> bool {
-        matches!(self, Bucket::Replay | Bucket::Teardown)
+        matches!(self, Bucket::Replay | Bucket::Teardown | Bucket::Parallel)
     }
 }
 
 /// The time of each bucket.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Split {
-    totals: [Duration; 12],
+    totals: [Duration; 13],
 }
 
 impl Split {

@@ -139,6 +139,7 @@ fn clean_chain_report_has_the_documented_shape() {
         "replay_ms",
         "lint_ms",
         "teardown_ms",
+        "parallel_ms",
         "other_ms",
     ];
     let sum: u64 = buckets.iter().map(|b| t[b].as_u64().unwrap()).sum();

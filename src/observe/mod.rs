@@ -133,6 +133,22 @@ impl Recorder {
         Self::default()
     }
 
+    /// Take in what `other` observed after what this one did (the second half of a chain
+    /// verified on a second database).
+    pub fn absorb(&mut self, other: Recorder) {
+        let theirs = other.observation;
+        let ours = &mut self.observation;
+        ours.findings.extend(theirs.findings);
+        ours.scripts.extend(theirs.scripts);
+        ours.statements += theirs.statements;
+        ours.time += theirs.time;
+        if ours.unavailable.is_none() {
+            ours.unavailable = theirs.unavailable;
+        }
+        ours.brief_locks.extend(theirs.brief_locks);
+        self.relation_mismatches.extend(other.relation_mismatches);
+    }
+
     pub fn finish(self) -> Observation {
         if pg_relations::check_enabled() {
             // The developer switch's evidence that the partial reads ran and matched.

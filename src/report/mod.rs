@@ -281,7 +281,32 @@ pub struct Timings {
     pub replay_ms: u64,
     pub lint_ms: u64,
     pub teardown_ms: u64,
+    /// Waiting for the second half of the chain, verified at the same time on a second
+    /// database (`second_database` says where its own time went).
+    #[serde(default)]
+    pub parallel_ms: u64,
+    /// The second half of a chain split over two databases: from which migration, and its own
+    /// time split (it ran while the buckets above ran for the first half).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_database: Option<SecondDatabase>,
     /// In none of the above (reports, printing, bookkeeping): the buckets add up to `total_ms`.
+    pub other_ms: u64,
+    pub total_ms: u64,
+}
+
+/// The time split of the half of a chain verified on a second database (milliseconds).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SecondDatabase {
+    /// Its first migration (the ones before it were applied there without checks first).
+    pub from_migration: String,
+    pub databases_ms: u64,
+    /// Applying the first half's ups to reach its start.
+    pub catch_up_ms: u64,
+    pub migrations_ms: u64,
+    pub observation_ms: u64,
+    pub snapshots_ms: u64,
+    pub compare_ms: u64,
+    pub replay_ms: u64,
     pub other_ms: u64,
     pub total_ms: u64,
 }
@@ -302,6 +327,7 @@ impl Timings {
         self.replay_ms = ms(Bucket::Replay);
         self.lint_ms = ms(Bucket::Lint);
         self.teardown_ms = ms(Bucket::Teardown);
+        self.parallel_ms = ms(Bucket::Parallel);
     }
 
     /// The run's wall time; `other_ms` is what the named buckets leave of it.
@@ -323,6 +349,7 @@ impl Timings {
             + self.replay_ms
             + self.lint_ms
             + self.teardown_ms
+            + self.parallel_ms
     }
 }
 

@@ -61,6 +61,21 @@ impl Style {
     }
 }
 
+/// What a `Printer::held` printer wrote, until `Printer::release`.
+#[derive(Clone)]
+pub struct Held(std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl Write for Held {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        lock(&self.0).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Streams progress and results to stdout (or any writer, for tests).
 pub struct Printer {
     out: Mutex<Box<dyn Write + Send>>,
@@ -106,6 +121,31 @@ impl Printer {
             quiet,
             label_width: AtomicUsize::new(MIN_LABEL_WIDTH),
             progress: Progress::default(),
+        }
+    }
+
+    /// A printer whose lines are held back (colour, quiet and column width as this one's,
+    /// no progress bar), for work done at the same time as this printer's; `release` prints
+    /// them here, in one piece.
+    pub fn held(&self) -> (Printer, Held) {
+        let held = Held(std::sync::Arc::new(Mutex::new(Vec::new())));
+        let printer = Printer::with_writer(Box::new(held.clone()), self.color, self.quiet);
+        printer
+            .label_width
+            .store(self.label_width.load(Ordering::Relaxed), Ordering::Relaxed);
+        (printer, held)
+    }
+
+    /// Print what a `held` printer held back; the progress counts its `migrations`.
+    pub fn release(&self, held: Held, migrations: usize) {
+        let bytes = std::mem::take(&mut *lock(&held.0));
+        {
+            let mut out = lock(&self.out);
+            let _ = out.write_all(&bytes);
+            let _ = out.flush();
+        }
+        for _ in 0..migrations {
+            self.advance();
         }
     }
 
@@ -453,6 +493,7 @@ impl Printer {
             ("replay", t.replay_ms),
             ("lint", t.lint_ms),
             ("teardown", t.teardown_ms),
+            ("waiting for the second database", t.parallel_ms),
             ("other", t.other_ms),
         ] {
             if ms > 0 {
@@ -460,6 +501,28 @@ impl Printer {
             }
         }
         out.push_str(&format!("time: {}\n", parts.join(" · ")));
+        if let Some(second) = &t.second_database {
+            let mut parts = vec![format!("{} total", duration(second.total_ms))];
+            for (label, ms) in [
+                ("databases", second.databases_ms),
+                ("catching up", second.catch_up_ms),
+                ("migrations", second.migrations_ms),
+                ("observation", second.observation_ms),
+                ("snapshots", second.snapshots_ms),
+                ("compare", second.compare_ms),
+                ("replay", second.replay_ms),
+                ("other", second.other_ms),
+            ] {
+                if ms > 0 {
+                    parts.push(format!("{label} {}", duration(ms)));
+                }
+            }
+            out.push_str(&format!(
+                "  at the same time, from {} on a second database: {}\n",
+                clean_text(&second.from_migration),
+                parts.join(" · ")
+            ));
+        }
 
         for (label, path) in written {
             out.push_str(&format!(

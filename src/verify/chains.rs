@@ -25,6 +25,9 @@ use crate::report::{self, Report};
 pub(super) struct SharedServer {
     options: ProvisionOptions,
     state: tokio::sync::Mutex<ServerState>,
+    /// One chain at a time on a machine of several cores: a long chain may use a second
+    /// database at the same time (`split.rs`).
+    spare_core: bool,
 }
 
 enum ServerState {
@@ -39,11 +42,16 @@ enum ServerState {
 }
 
 impl SharedServer {
-    fn new(options: ProvisionOptions) -> Self {
+    fn new(options: ProvisionOptions, spare_core: bool) -> Self {
         SharedServer {
             options,
             state: tokio::sync::Mutex::new(ServerState::NotStarted),
+            spare_core,
         }
+    }
+
+    pub(super) fn spare_core(&self) -> bool {
+        self.spare_core
     }
 
     pub(super) async fn server(&self) -> Result<Arc<dyn Server>> {
@@ -120,7 +128,8 @@ pub async fn run(args: VerifyArgs, color: ColorChoice) -> Result<u8> {
         let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
         printer.chains(&names, jobs);
     }
-    let shared = SharedServer::new(provision_options(&args));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shared = SharedServer::new(provision_options(&args), jobs == 1 && cpus >= 2);
     let mut outcomes: Vec<Option<Result<()>>> = chains.iter().map(|_| None).collect();
     let guarded = cleanup::run_guarded(async {
         let shared = &shared;

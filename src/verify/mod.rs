@@ -123,6 +123,7 @@ mod checks;
 mod full;
 mod nondeterminism;
 mod session;
+mod split;
 mod step;
 mod store;
 use checks::*;
@@ -311,6 +312,16 @@ async fn verify(
         expected: expected.as_ref(),
         apply_only: args.apply_only,
         observe: lint_config.as_ref().is_some_and(observe::wanted) && runner.observable(),
+        // `MIGCHECK_SPLIT=1` splits without a spare core (tests), `0` never splits.
+        split: match std::env::var("MIGCHECK_SPLIT").as_deref() {
+            Ok("0") => false,
+            Ok("1") => true,
+            _ => shared.spare_core(),
+        } && !args.no_split
+            && !args.keep
+            && !args.apply_only
+            && args.roundtrip == RoundtripMode::Step
+            && runner.observable(),
         runner,
     };
     drop(reading_chain);
@@ -422,6 +433,9 @@ struct Settings<'a> {
     apply_only: bool,
     /// Watch locks and rewrites during the first upgrade of each migration.
     observe: bool,
+    /// A long chain may verify its second half at the same time on a second database
+    /// (`split.rs`): migcheck's own executor, step mode, a spare core.
+    split: bool,
     /// Applies the chain's steps.
     runner: &'a dyn Runner,
 }
@@ -456,9 +470,21 @@ async fn run_on_server(
     };
     let outcome = match mode {
         _ if settings.apply_only => apply_only(&mut session, plans, printer, report).await,
-        RoundtripMode::Step => {
-            step_mode(&mut session, plans, settings, printer, report, &mut found).await
-        }
+        RoundtripMode::Step => match split::point(plans, settings) {
+            Some(at) => {
+                split::step_mode(
+                    &mut session,
+                    plans,
+                    at,
+                    settings,
+                    printer,
+                    report,
+                    &mut found,
+                )
+                .await
+            }
+            None => step_mode(&mut session, plans, settings, printer, report, &mut found).await,
+        },
         RoundtripMode::Full => {
             full_mode(&mut session, plans, settings, printer, report, &mut found).await
         }

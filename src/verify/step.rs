@@ -12,10 +12,39 @@ pub(super) async fn step_mode(
     report: &mut Report,
     found: &mut Nondeterminism,
 ) -> Result<Option<Snapshot>> {
-    let mut before = session.snapshot().await?;
-    // Why the rest of the chain is not run, once it cannot be.
-    let mut halted_by: Option<String> = None;
-    for (i, plan) in plans.iter().enumerate() {
+    let before = session.snapshot().await?;
+    let ran = step_range(
+        session, plans, 0, before, None, settings, printer, report, found,
+    )
+    .await?;
+    Ok(Some(ran.last))
+}
+
+/// What `step_range` ran.
+pub(super) struct StepsRan {
+    /// The schema after the last migration that applied.
+    pub(super) last: Snapshot,
+    /// Why the migrations after one that did not apply (or whose ups could not be replayed)
+    /// were not run.
+    pub(super) halted_by: Option<String>,
+}
+
+/// Step mode over `plans[first..]`, the database holding `before`: the schema after
+/// `plans[..first]` (all of `plans` is what a replay from scratch applies). `halted_by`: the
+/// chain already cannot go on (every migration is reported as not run, for that reason).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn step_range(
+    session: &mut Session<'_>,
+    plans: &[Plan<'_>],
+    first: usize,
+    mut before: Snapshot,
+    mut halted_by: Option<String>,
+    settings: &Settings<'_>,
+    printer: &Printer,
+    report: &mut Report,
+    found: &mut Nondeterminism,
+) -> Result<StepsRan> {
+    for (i, plan) in plans.iter().enumerate().skip(first) {
         let id = &plan.migration.id;
         if let Some(why) = &halted_by {
             let upgrade = skipped("upgrade", plan, why);
@@ -153,7 +182,10 @@ pub(super) async fn step_mode(
         emit_deployed(deployed, printer, report);
         before = after;
     }
-    Ok(Some(before))
+    Ok(StepsRan {
+        last: before,
+        halted_by,
+    })
 }
 
 /// The runner's own check of the step just deployed (a verify script), after the step's

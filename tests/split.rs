@@ -1,0 +1,250 @@
+//! A long chain verified on two databases at once gives the verdicts of one database.
+//!
+//! Step mode splits a chain of 40 migrations or more when a core is spare (`MIGCHECK_SPLIT=1`
+//! forces it here, so the tests do not depend on the machine). Each test writes a 48-migration
+//! chain, verifies it split and with `--no-split`, and compares every check and finding:
+//! failing downs and replays in both halves, rewrites seen in both halves, a chain that halts
+//! in the first half, a non-deterministic view in the first half (the second half then runs
+//! after the first, on one database), and the same on MariaDB.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::Value;
+use support::{migcheck, verify_with, Run};
+
+const MIGRATIONS: usize = 48;
+
+/// Write a chain of `MIGRATIONS` migrations: migration `i` creates table `t{i}` with a few
+/// rows, unless `special` gives its up and down.
+fn write_chain(dir: &Path, special: impl Fn(usize) -> Option<(String, String)>) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 1..=MIGRATIONS {
+        let (up, down) = special(i).unwrap_or_else(|| {
+            (
+                format!(
+                    "CREATE TABLE t{i} (id bigint PRIMARY KEY, v varchar(40), n integer);\n\
+                     INSERT INTO t{i} (id, v, n) VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3);\n"
+                ),
+                format!("DROP TABLE t{i};\n"),
+            )
+        });
+        std::fs::write(dir.join(format!("{i:06}_m{i}.up.sql")), up).unwrap();
+        std::fs::write(dir.join(format!("{i:06}_m{i}.down.sql")), down).unwrap();
+    }
+}
+
+fn run(dir: &Path, engine: &str, split: bool) -> Run {
+    let mut cmd = migcheck();
+    cmd.env("MIGCHECK_SPLIT", "1");
+    let mut args = vec!["--engine", engine, "--provider", "local"];
+    if !split {
+        args.push("--no-split");
+    }
+    let run = verify_with(cmd, dir, &args);
+    assert!(matches!(run.code(), 0 | 1), "{}", run.describe());
+    run
+}
+
+/// Every check and finding, as text, with the throwaway databases' random names set aside.
+fn verdicts(run: &Run) -> Vec<String> {
+    let json = run.json.as_ref().expect("a JSON report");
+    let scrub = |v: &Value| {
+        let text = v.to_string();
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("migcheck_") {
+            out.push_str(&rest[..at]);
+            out.push_str("DB");
+            let tail = &rest[at + "migcheck_".len()..];
+            let skip = tail
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(tail.len());
+            rest = &tail[skip..];
+        }
+        out.push_str(rest);
+        out
+    };
+    let mut out: Vec<String> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            scrub(&serde_json::json!([
+                c["name"],
+                c["migration"],
+                c["status"],
+                c["message"],
+                c["file"],
+                c["line"],
+                c["notes"],
+                c["diff"]
+            ]))
+        })
+        .collect();
+    let mut findings: Vec<String> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            scrub(&serde_json::json!([
+                f["rule"],
+                f["file"],
+                f["line"],
+                f["message"]
+            ]))
+        })
+        .collect();
+    findings.sort();
+    out.extend(findings);
+    out
+}
+
+/// Verify `dir` split and not; the verdicts must be the same. Returns the split run's report.
+fn same_verdicts(dir: &Path, engine: &str) -> Value {
+    let split = run(dir, engine, true);
+    let single = run(dir, engine, false);
+    assert_eq!(split.code(), single.code(), "{}", split.describe());
+    let (a, b) = (verdicts(&split), verdicts(&single));
+    if a != b {
+        let only_split: Vec<&String> = a.iter().filter(|x| !b.contains(x)).collect();
+        let only_single: Vec<&String> = b.iter().filter(|x| !a.contains(x)).collect();
+        panic!("split and single verdicts differ\nsplit only: {only_split:#?}\nsingle only: {only_single:#?}");
+    }
+    assert!(
+        single.json.as_ref().unwrap()["timings"]["second_database"].is_null(),
+        "--no-split split"
+    );
+    // The checks come in the chain's order.
+    let migrations: Vec<String> = split.json.as_ref().unwrap()["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "upgrade")
+        .map(|c| c["migration"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = migrations.clone();
+    sorted.sort();
+    assert_eq!(migrations, sorted);
+    assert_eq!(migrations.len(), MIGRATIONS);
+    split.json.unwrap()
+}
+
+fn split_from(report: &Value) -> Option<String> {
+    report["timings"]["second_database"]["from_migration"]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[test]
+fn failing_downs_replays_and_rewrites_in_both_halves_give_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_chain(dir.path(), |i| match i {
+        // A down that forgets an index: the round trip fails, the up again collides.
+        6 => Some((
+            "CREATE INDEX t3_v_idx ON t3 (v);\n".into(),
+            "SELECT 1;\n".into(),
+        )),
+        // Rewrites, seen by the observation.
+        12 => Some((
+            "ALTER TABLE t2 ALTER COLUMN n TYPE bigint;\n".into(),
+            "ALTER TABLE t2 ALTER COLUMN n TYPE integer;\n".into(),
+        )),
+        40 => Some((
+            "ALTER TABLE t35 ALTER COLUMN n TYPE bigint;\n".into(),
+            "ALTER TABLE t35 ALTER COLUMN n TYPE integer;\n".into(),
+        )),
+        // A down that restores something else.
+        33 => Some((
+            "ALTER TABLE t20 ADD COLUMN note text;\n".into(),
+            "ALTER TABLE t20 DROP COLUMN note;\nALTER TABLE t20 ADD COLUMN extra integer;\n".into(),
+        )),
+        _ => None,
+    });
+    let report = same_verdicts(dir.path(), "postgres");
+    assert_eq!(split_from(&report).as_deref(), Some("000027_m27"));
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["migration"].as_str().unwrap())
+        .collect();
+    assert!(
+        failed.contains(&"000006_m6") && failed.contains(&"000033_m33"),
+        "{failed:?}"
+    );
+    let rewrites = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "observed-table-rewrite")
+        .count();
+    assert_eq!(rewrites, 2, "{}", report["findings"]);
+    let second = &report["timings"]["second_database"];
+    assert!(second["catch_up_ms"].as_u64().is_some() && second["total_ms"].as_u64() > Some(0));
+}
+
+#[test]
+fn a_chain_that_halts_in_the_first_half_reports_the_rest_as_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write_chain(dir.path(), |i| {
+        (i == 10).then(|| {
+            (
+                "CREATE TABLE t10 (id bigint PRIMARY KEY,);\n".into(),
+                "DROP TABLE t10;\n".into(),
+            )
+        })
+    });
+    let report = same_verdicts(dir.path(), "postgres");
+    // The second database's work is thrown away: nothing of it is reported.
+    assert_eq!(split_from(&report), None);
+    let skipped = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "skip" && c["name"] == "upgrade")
+        .count();
+    assert_eq!(skipped, MIGRATIONS - 10);
+}
+
+#[test]
+fn a_non_deterministic_view_in_the_first_half_keeps_the_chain_on_one_database() {
+    let dir = tempfile::tempdir().unwrap();
+    write_chain(dir.path(), |i| {
+        (i == 4).then(|| {
+            (
+                "CREATE VIEW recent AS SELECT id FROM t1 \
+                     WHERE 'now'::timestamp - interval '7 days' > TIMESTAMP '2000-01-01';\n"
+                    .into(),
+                "DROP VIEW recent;\n".into(),
+            )
+        })
+    });
+    let report = same_verdicts(dir.path(), "postgres");
+    assert_eq!(split_from(&report), None);
+    assert!(report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["rule"] == "nondeterministic-definition"));
+}
+
+#[test]
+fn mariadb_chains_split_with_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_chain(dir.path(), |i| match i {
+        7 => Some((
+            "ALTER TABLE t2 ADD COLUMN note varchar(20);\n".into(),
+            "ALTER TABLE t2 DROP COLUMN note;\nALTER TABLE t2 ADD COLUMN other integer;\n".into(),
+        )),
+        41 => Some((
+            "CREATE INDEX t30_v_idx ON t30 (v);\n".into(),
+            "SELECT 1;\n".into(),
+        )),
+        _ => None,
+    });
+    let report = same_verdicts(dir.path(), "mariadb");
+    assert_eq!(split_from(&report).as_deref(), Some("000027_m27"));
+}
