@@ -10,6 +10,8 @@
 #   MY_SIZE=100     migrations in the MariaDB chain
 #   ENGINES="postgres mariadb"
 #   MIGCHECK_BIN=path   measure this binary instead of building one
+#   SINGLE=1            also time `verify --no-split` (one database; by default a chain this
+#                       long is verified on two databases at once where two cores are)
 #
 # The chains (scripts/gen-chain.py growing): one table per migration, with a foreign key to the
 # previous one, an index, a view every tenth. The servers: scripts/bench-lib.sh (this
@@ -68,6 +70,15 @@ for i in $(seq 1 "$runs"); do
     values[$engine.migcheck]+="$ms "
     printf '%-9s %-10s %4s %9s\n' "$engine" "ups once" "$i" "$floor"
     printf '%-9s %-10s %4s %9s\n' "$engine" migcheck "$i" "$ms"
+    if [ "${SINGLE:-0}" = 1 ]; then
+      if [ "$engine" = postgres ]; then
+        ms=$(bench_verify_url "$bin" "$work/r.json" "$PG_URL" "$work/pg-chain" --engine postgres --no-split)
+      else
+        ms=$(bench_verify_url "$bin" "$work/r.json" "$MY_URL" "$work/my-chain" --engine mariadb --no-split)
+      fi
+      values[$engine.single]+="$ms "
+      printf '%-9s %-10s %4s %9s\n' "$engine" "no-split" "$i" "$ms"
+    fi
   done
 done
 
@@ -83,4 +94,10 @@ for engine in $engines; do
   echo "  the ups once, one connection: $fmin / $fmed / $fmax"
   echo "  migcheck verify:              $mmin / $mmed / $mmax"
   python3 -c "import sys; print(f'  ratio of the medians: {int(sys.argv[1]) / int(sys.argv[2]):.1f}x')" "$mmed" "$fmed"
+  if [ -n "${values[$engine.single]:-}" ]; then
+    # shellcheck disable=SC2086
+    read -r smin smed smax <<<"$(bench_stats ${values[$engine.single]})"
+    echo "  migcheck verify --no-split:   $smin / $smed / $smax"
+    python3 -c "import sys; print(f'  ratio of the medians, --no-split: {int(sys.argv[1]) / int(sys.argv[2]):.1f}x')" "$smed" "$fmed"
+  fi
 done
