@@ -312,16 +312,19 @@ async fn verify(
         expected: expected.as_ref(),
         apply_only: args.apply_only,
         observe: lint_config.as_ref().is_some_and(observe::wanted) && runner.observable(),
-        // `MIGCHECK_SPLIT=1` splits without a spare core (tests), `0` never splits.
-        split: match std::env::var("MIGCHECK_SPLIT").as_deref() {
-            Ok("0") => false,
-            Ok("1") => true,
-            _ => shared.spare_core(),
-        } && !args.no_split
-            && !args.keep
-            && !args.apply_only
-            && args.roundtrip == RoundtripMode::Step
-            && runner.observable(),
+        // `MIGCHECK_SPLIT=1` splits shorter chains, spare core or not (tests); `0` never.
+        split_from: match std::env::var("MIGCHECK_SPLIT").as_deref() {
+            Ok("0") => None,
+            Ok("1") => Some(split::FORCED_MIN_MIGRATIONS),
+            _ => shared.spare_core().then_some(split::MIN_MIGRATIONS),
+        }
+        .filter(|_| {
+            !args.no_split
+                && !args.keep
+                && !args.apply_only
+                && args.roundtrip == RoundtripMode::Step
+                && runner.observable()
+        }),
         runner,
     };
     drop(reading_chain);
@@ -433,9 +436,9 @@ struct Settings<'a> {
     apply_only: bool,
     /// Watch locks and rewrites during the first upgrade of each migration.
     observe: bool,
-    /// A long chain may verify its second half at the same time on a second database
-    /// (`split.rs`): migcheck's own executor, step mode, a spare core.
-    split: bool,
+    /// A chain of at least this many migrations verifies its second half at the same time on
+    /// a second database (`split.rs`): migcheck's own executor, step mode, a spare core.
+    split_from: Option<usize>,
     /// Applies the chain's steps.
     runner: &'a dyn Runner,
 }
