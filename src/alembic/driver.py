@@ -58,14 +58,11 @@ class EngineReuse:
     initialisation, 20-30 ms for every command, which the driver runs three times per
     revision. Here `create_engine` (and `engine_from_config`, which calls it) return the Engine
     made earlier for the same URL and arguments, with a pool that keeps its one connection.
-    What a new connection would not inherit is undone before the connection is used again:
+    What a new connection would not inherit is undone when env.py gives it back:
     `DISCARD ALL` (settings, role, temporary tables, prepared statements, advisory locks,
     LISTEN). Defaults a new connection would read again (`ALTER DATABASE/ROLE … SET`) are
     watched: when `pg_db_role_setting` changes, the Engine is disposed and the next command
-    starts afresh, dialect included. The reset of a connection env.py gave back runs after the
-    command's response is sent (`reset_returned`), while migcheck reads the schema the command
-    left, not between the command's last statement and its response; a connection checked out
-    again within the same command is reset first.
+    starts afresh, dialect included.
 
     Only PostgreSQL through psycopg (3) or psycopg2, synchronous, with the default pool or
     NullPool; anything else gets what it asked for. psycopg's automatic server-side prepared
@@ -93,7 +90,6 @@ class EngineReuse:
         self.pool = pool
         self.original = create_module.create_engine
         self.cache = {}  # key -> [engine, stale]
-        self.returned = []  # (dbapi connection, pool record, cache entry) given back, not reset yet
         self.opened = 0
         self.reused = 0
         self.checkouts = 0
@@ -149,54 +145,26 @@ class EngineReuse:
 
         def on_checkout(dbapi_conn, record, proxy):
             reuse.checkouts += 1
-            if record.info.pop("migcheck_returned", False):
-                # Checked out again within the same command: reset it now.
-                if not reuse.reset(dbapi_conn, record, entry):
-                    raise reuse.sa.exc.DisconnectionError("migcheck: the connection could not be reset")
 
         def on_checkin(dbapi_conn, record):
             if dbapi_conn is None:
                 return
-            record.info["migcheck_returned"] = True
-            reuse.returned.append((dbapi_conn, record, entry))
+            try:
+                before = dbapi_conn.autocommit
+                dbapi_conn.autocommit = True
+                cursor = dbapi_conn.cursor()
+                cursor.execute("DISCARD ALL")
+                cursor.close()
+                dbapi_conn.autocommit = before
+                if reuse.fingerprint(dbapi_conn) != record.info.get("migcheck_fingerprint"):
+                    entry[1] = True
+            except Exception as exc:  # a broken connection: never hand it out again
+                entry[1] = True
+                record.invalidate(exc)
 
         self.sa.event.listen(engine, "connect", on_connect)
         self.sa.event.listen(engine, "checkout", on_checkout)
         self.sa.event.listen(engine, "checkin", on_checkin)
-
-    def reset(self, dbapi_conn, record, entry):
-        """`DISCARD ALL` on a connection given back; marks its Engine stale when the defaults a
-        new connection reads changed. False when the connection is broken (never handed out
-        again)."""
-        try:
-            before = dbapi_conn.autocommit
-            dbapi_conn.autocommit = True
-            cursor = dbapi_conn.cursor()
-            cursor.execute("DISCARD ALL")
-            cursor.close()
-            dbapi_conn.autocommit = before
-            if self.fingerprint(dbapi_conn) != record.info.get("migcheck_fingerprint"):
-                entry[1] = True
-            return True
-        except Exception as exc:
-            entry[1] = True
-            try:
-                record.invalidate(exc)
-            except Exception:
-                pass
-            return False
-
-    def reset_returned(self):
-        """Reset the connections given back during the last command (after its response), then
-        drop the Engines that went stale."""
-        returned, self.returned = self.returned, []
-        for dbapi_conn, record, entry in returned:
-            if not record.info.pop("migcheck_returned", False):
-                continue  # checked out (and reset) again, or dropped with its Engine
-            if not any(e is entry for e in self.cache.values()):
-                continue  # its Engine was disposed after a failed command
-            self.reset(dbapi_conn, record, entry)
-        self.after_command(False)
 
     def fingerprint(self, dbapi_conn):
         before = dbapi_conn.autocommit
@@ -439,8 +407,6 @@ def main():
                 resp["steps"] = steps
                 resp["other_statements"] = preamble
                 send(resp)
-                if engines is not None:
-                    engines.reset_returned()
                 if isinstance(error, KeyboardInterrupt):
                     return 130
             elif op == "current":
