@@ -7,8 +7,10 @@
 # A chain with failing round trips shows the difference (crates.io's migrations: 21 replays;
 # see scripts/real-chains.tsv). Prints every run (wall, replay and snapshot time from the JSON
 # report, failing checks, findings) and min/median/max per mode. Times are never asserted.
+# The chain runs on one database (`MIGCHECK_SPLIT=0`): the replay times are a whole chain's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export MIGCHECK_SPLIT=0
 chain=${1:?usage: scripts/bench-replay.sh CHAIN [RUNS] [-- args]}
 runs=${2:-3}
 shift $(( $# >= 2 ? 2 : 1 ))

@@ -13,8 +13,10 @@
 #            (snapshots_ms(steps) - snapshots_ms(base)) / 150 (an up, a down, an up again per step).
 # `MIGCHECK_SNAPSHOT_INCREMENTAL=0` gives full snapshots. Prints every run, then min/median/max
 # of the wall time and of the report's snapshots_ms per case and mode. Times are never asserted.
+# Both chains run on one database (`MIGCHECK_SPLIT=0`): the snapshot times are a whole chain's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export MIGCHECK_SPLIT=0
 runs=${1:-5}
 cargo build --release --quiet
 target=${CARGO_TARGET_DIR:-target}

@@ -249,3 +249,86 @@ fn mariadb_chains_split_with_the_same_verdicts() {
     let report = same_verdicts(dir.path(), "mariadb");
     assert_eq!(split_from(&report).as_deref(), Some("000027_m27"));
 }
+
+/// An Alembic project of `MIGCHECK_TEST_PYTHON`'s Alembic: the `linear` fixture's ini and
+/// env.py, 48 revisions creating a table each, one downgrade forgetting a column in each half.
+#[test]
+fn alembic_projects_split_with_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    let fixture = support::fixture("alembic/linear");
+    std::fs::copy(fixture.join("alembic.ini"), project.join("alembic.ini")).unwrap();
+    let versions = project.join("migrations/versions");
+    std::fs::create_dir_all(&versions).unwrap();
+    for file in ["env.py", "script.py.mako"] {
+        std::fs::copy(
+            fixture.join("migrations").join(file),
+            project.join("migrations").join(file),
+        )
+        .unwrap();
+    }
+    for i in 1..=MIGRATIONS {
+        let down_revision = if i == 1 {
+            "None".to_string()
+        } else {
+            format!("\"r{:04}\"", i - 1)
+        };
+        // A column added to the previous table that the downgrade forgets: the round trip
+        // fails, the upgrade again collides with it (a replay follows).
+        let (index, drop_index) = if i == 5 || i == 40 {
+            (
+                format!(
+                    "\n    op.add_column(\"t{}\", sa.Column(\"extra\", sa.Integer))",
+                    i - 1
+                ),
+                String::new(),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        std::fs::write(
+            versions.join(format!("r{i:04}_t{i}.py")),
+            format!(
+                "\"\"\"table t{i}\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\n\n\
+                 revision = \"r{i:04}\"\ndown_revision = {down_revision}\n\
+                 branch_labels = None\ndepends_on = None\n\n\n\
+                 def upgrade():\n    op.create_table(\"t{i}\", sa.Column(\"id\", sa.Integer, \
+                 primary_key=True), sa.Column(\"v\", sa.String(40))){index}\n\n\n\
+                 def downgrade():{drop_index}\n    op.drop_table(\"t{i}\")\n"
+            ),
+        )
+        .unwrap();
+    }
+    let python = support::test_python();
+    let python = python.to_str().unwrap();
+    let run = |split: bool| {
+        let mut cmd = migcheck();
+        cmd.env("MIGCHECK_SPLIT", "1");
+        let mut args = vec![
+            "--engine",
+            "postgres",
+            "--provider",
+            "local",
+            "--python",
+            python,
+        ];
+        if !split {
+            args.push("--no-split");
+        }
+        let run = verify_with(cmd, project, &args);
+        assert!(matches!(run.code(), 0 | 1), "{}", run.describe());
+        run
+    };
+    let (split, single) = (run(true), run(false));
+    assert_eq!(verdicts(&split), verdicts(&single));
+    let report = split.json.unwrap();
+    assert_eq!(split_from(&report).as_deref(), Some("r0027"));
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .filter_map(|c| c["migration"].as_str())
+        .collect();
+    assert_eq!(failed, vec!["r0005", "r0040"], "{}", split.output.status);
+}

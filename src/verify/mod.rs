@@ -323,7 +323,6 @@ async fn verify(
                 && !args.keep
                 && !args.apply_only
                 && args.roundtrip == RoundtripMode::Step
-                && runner.observable()
         }),
         runner,
     };
@@ -437,7 +436,7 @@ struct Settings<'a> {
     /// Watch locks and rewrites during the first upgrade of each migration.
     observe: bool,
     /// A chain of at least this many migrations verifies its second half at the same time on
-    /// a second database (`split.rs`): migcheck's own executor, step mode, a spare core.
+    /// a second database (`split.rs`): step mode, a spare core.
     split_from: Option<usize>,
     /// Applies the chain's steps.
     runner: &'a dyn Runner,
