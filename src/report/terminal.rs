@@ -61,9 +61,17 @@ impl Style {
     }
 }
 
-/// What a `Printer::held` printer wrote, until `Printer::release`.
-#[derive(Clone)]
+/// Output held back in memory (a `Printer::held` printer's, a chain's run at once with others)
+/// until it is taken and shown whole.
+#[derive(Clone, Default)]
 pub struct Held(std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl Held {
+    /// What was written so far; the buffer is empty again.
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *lock(&self.0))
+    }
+}
 
 impl Write for Held {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -128,7 +136,7 @@ impl Printer {
     /// no progress bar), for work done at the same time as this printer's; `release` prints
     /// them here, in one piece.
     pub fn held(&self) -> (Printer, Held) {
-        let held = Held(std::sync::Arc::new(Mutex::new(Vec::new())));
+        let held = Held::default();
         let printer = Printer::with_writer(Box::new(held.clone()), self.color, self.quiet);
         printer
             .label_width
@@ -138,7 +146,7 @@ impl Printer {
 
     /// Print what a `held` printer held back; the progress counts its `migrations`.
     pub fn release(&self, held: Held, migrations: usize) {
-        let bytes = std::mem::take(&mut *lock(&held.0));
+        let bytes = held.take();
         {
             let mut out = lock(&self.out);
             let _ = out.write_all(&bytes);

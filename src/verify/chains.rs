@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
@@ -17,7 +17,7 @@ use crate::cli::{ColorChoice, VerifyArgs};
 use crate::error::{exit, Error, Result};
 use crate::provision::{self, cleanup, ProvisionOptions, Server};
 use crate::redact::SecretUrl;
-use crate::report::terminal::{use_color, Printer};
+use crate::report::terminal::{use_color, Held, Printer};
 use crate::report::{self, Report};
 
 /// The server every chain of the run uses, started by the first chain that needs one (a run
@@ -360,27 +360,9 @@ async fn sweep_leftovers(args: &VerifyArgs, printer: &Printer) {
 /// A chain's terminal output: straight to stdout, or into a buffer shown when it ends.
 struct ChainPrinter {
     printer: Printer,
-    buffer: Option<Arc<Mutex<Vec<u8>>>>,
+    buffer: Option<Held>,
     /// The run's bars on the terminal, which step aside while a chain's block is shown.
     bars: Option<MultiProgress>,
-}
-
-struct BufferWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for BufferWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        lock(&self.0).extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn lock(buffer: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
-    buffer
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ChainPrinter {
@@ -401,9 +383,9 @@ impl ChainPrinter {
         use std::io::IsTerminal;
         let no_color = std::env::var_os("NO_COLOR");
         let color = use_color(color, std::io::stdout().is_terminal(), no_color.as_deref());
-        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let buffer = Held::default();
         ChainPrinter {
-            printer: Printer::with_writer(Box::new(BufferWriter(buffer.clone())), color, quiet)
+            printer: Printer::with_writer(Box::new(buffer.clone()), color, quiet)
                 .with_progress(bars.clone(), name),
             buffer: Some(buffer),
             bars,
@@ -413,7 +395,7 @@ impl ChainPrinter {
     /// Show what the chain printed so far (a chain's block stays whole).
     fn flush(&self) {
         if let Some(buffer) = &self.buffer {
-            let text = std::mem::take(&mut *lock(buffer));
+            let text = buffer.take();
             if !text.is_empty() {
                 let show = || {
                     let mut out = std::io::stdout().lock();

@@ -442,6 +442,22 @@ struct Settings<'a> {
     runner: &'a dyn Runner,
 }
 
+/// A session on a new throwaway database of `server`, set up as `settings` say.
+async fn open_session<'a>(server: &'a dyn Server, settings: &Settings<'a>) -> Result<Session<'a>> {
+    let mut session = Session::open(
+        server,
+        settings.observe,
+        settings.runner,
+        settings.session_sql,
+        settings.statement_timeout,
+        // A server given by URL is shared: only the throwaway database is migcheck's to change.
+        server.provider() == "url" && !settings.url_privileged,
+    )
+    .await?;
+    session.migration_timeout = settings.migration_timeout;
+    Ok(session)
+}
+
 async fn run_on_server(
     server: &dyn Server,
     plans: &[Plan<'_>],
@@ -455,17 +471,7 @@ async fn run_on_server(
         &mut Vec<Finding>,
     ),
 ) -> Result<()> {
-    let mut session = Session::open(
-        server,
-        settings.observe,
-        settings.runner,
-        settings.session_sql,
-        settings.statement_timeout,
-        // A server given by URL is shared: only the throwaway database is migcheck's to change.
-        server.provider() == "url" && !settings.url_privileged,
-    )
-    .await?;
-    session.migration_timeout = settings.migration_timeout;
+    let mut session = open_session(server, settings).await?;
     let mut found = Nondeterminism {
         dialect: Some(server.info().engine.dialect()),
         ..Default::default()

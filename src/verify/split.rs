@@ -180,16 +180,7 @@ async fn second_half<'a>(
     report: &mut Report,
     found: &mut Nondeterminism,
 ) -> Result<(Session<'a>, Snapshot, Result<StepsRan>)> {
-    let mut session = Session::open(
-        server,
-        settings.observe,
-        settings.runner,
-        settings.session_sql,
-        settings.statement_timeout,
-        server.provider() == "url" && !settings.url_privileged,
-    )
-    .await?;
-    session.migration_timeout = settings.migration_timeout;
+    let mut session = open_session(server, settings).await?;
     {
         // Its own clock: catching up is its `Parallel` bucket, which absorbs the migrations.
         let _catching_up = timing::enter(Bucket::Parallel);
