@@ -6,7 +6,8 @@
 //! chain, verifies it split and with `--no-split`, and compares every check and finding:
 //! failing downs and replays in both halves, rewrites seen in both halves, a chain that halts
 //! in the first half, a non-deterministic view in the first half (the second half then runs
-//! after the first, on one database), and the same on MariaDB.
+//! after the first, on one database), the same on MariaDB, an Alembic project and a Sqitch
+//! plan.
 
 mod support;
 
@@ -117,18 +118,18 @@ fn same_verdicts(dir: &Path, engine: &str) -> Value {
         single.json.as_ref().unwrap()["timings"]["second_database"].is_null(),
         "--no-split split"
     );
-    // The checks come in the chain's order.
-    let migrations: Vec<String> = split.json.as_ref().unwrap()["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["name"] == "upgrade")
-        .map(|c| c["migration"].as_str().unwrap().to_string())
-        .collect();
-    let mut sorted = migrations.clone();
-    sorted.sort();
-    assert_eq!(migrations, sorted);
-    assert_eq!(migrations.len(), MIGRATIONS);
+    // The checks come in the chain's order, as on one database.
+    let upgrades = |run: &Run| -> Vec<String> {
+        run.json.as_ref().unwrap()["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] == "upgrade")
+            .map(|c| c["migration"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(upgrades(&split), upgrades(&single));
+    assert_eq!(upgrades(&split).len(), MIGRATIONS);
     split.json.unwrap()
 }
 
@@ -331,4 +332,56 @@ fn alembic_projects_split_with_the_same_verdicts() {
         .filter_map(|c| c["migration"].as_str())
         .collect();
     assert_eq!(failed, vec!["r0005", "r0040"], "{}", split.output.status);
+}
+
+/// A Sqitch plan of 48 changes (the real `sqitch` deploys and reverts them), one deploy script
+/// in each half adding an index to the previous table that its revert leaves behind.
+#[test]
+fn sqitch_plans_split_with_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path();
+    for sub in ["deploy", "revert", "verify"] {
+        std::fs::create_dir_all(project.join(sub)).unwrap();
+    }
+    std::fs::write(project.join("sqitch.conf"), "[core]\n\tengine = pg\n").unwrap();
+    let mut plan = String::from("%syntax-version=1.0.0\n%project=long\n\n");
+    for i in 1..=MIGRATIONS {
+        let requires = if i > 1 {
+            format!("[t{}] ", i - 1)
+        } else {
+            String::new()
+        };
+        plan.push_str(&format!(
+            "t{i} {requires}2026-01-05T00:00:00Z Tester <t@example.com> # table {i}\n"
+        ));
+        let index = if i == 6 || i == 41 {
+            format!("CREATE INDEX t{0}_v ON t{0} (v);\n", i - 1)
+        } else {
+            String::new()
+        };
+        let files = [
+            (
+                "deploy",
+                format!(
+                    "BEGIN;\nCREATE TABLE t{i} (id bigint PRIMARY KEY, v text);\n{index}COMMIT;\n"
+                ),
+            ),
+            ("revert", format!("BEGIN;\nDROP TABLE t{i};\nCOMMIT;\n")),
+            ("verify", format!("SELECT id FROM t{i} WHERE false;\n")),
+        ];
+        for (sub, text) in files {
+            std::fs::write(project.join(sub).join(format!("t{i}.sql")), text).unwrap();
+        }
+    }
+    std::fs::write(project.join("sqitch.plan"), plan).unwrap();
+    let report = same_verdicts(project, "postgres");
+    assert_eq!(split_from(&report).as_deref(), Some("t27"));
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .filter_map(|c| c["migration"].as_str())
+        .collect();
+    assert_eq!(failed, vec!["t6", "t41"]);
 }
