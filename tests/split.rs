@@ -133,6 +133,17 @@ fn same_verdicts(dir: &Path, engine: &str) -> Value {
     split.json.unwrap()
 }
 
+/// The migration of every failing check, in report order.
+fn failed_migrations(report: &Value) -> Vec<&str> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .filter_map(|c| c["migration"].as_str())
+        .collect()
+}
+
 fn split_from(report: &Value) -> Option<String> {
     report["timings"]["second_database"]["from_migration"]
         .as_str()
@@ -166,13 +177,7 @@ fn failing_downs_replays_and_rewrites_in_both_halves_give_the_same_verdicts() {
     });
     let report = same_verdicts(dir.path(), "postgres");
     assert_eq!(split_from(&report).as_deref(), Some("000027_m27"));
-    let failed: Vec<&str> = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] == "fail")
-        .map(|c| c["migration"].as_str().unwrap())
-        .collect();
+    let failed = failed_migrations(&report);
     assert!(
         failed.contains(&"000006_m6") && failed.contains(&"000033_m33"),
         "{failed:?}"
@@ -324,14 +329,7 @@ fn alembic_projects_split_with_the_same_verdicts() {
     assert_eq!(verdicts(&split), verdicts(&single));
     let report = split.json.unwrap();
     assert_eq!(split_from(&report).as_deref(), Some("r0027"));
-    let failed: Vec<&str> = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] == "fail")
-        .filter_map(|c| c["migration"].as_str())
-        .collect();
-    assert_eq!(failed, vec!["r0005", "r0040"], "{}", split.output.status);
+    assert_eq!(failed_migrations(&report), vec!["r0005", "r0040"]);
 }
 
 /// A Sqitch plan of 48 changes (the real `sqitch` deploys and reverts them), one deploy script
@@ -376,12 +374,5 @@ fn sqitch_plans_split_with_the_same_verdicts() {
     std::fs::write(project.join("sqitch.plan"), plan).unwrap();
     let report = same_verdicts(project, "postgres");
     assert_eq!(split_from(&report).as_deref(), Some("t27"));
-    let failed: Vec<&str> = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] == "fail")
-        .filter_map(|c| c["migration"].as_str())
-        .collect();
-    assert_eq!(failed, vec!["t6", "t41"]);
+    assert_eq!(failed_migrations(&report), vec!["t6", "t41"]);
 }
