@@ -488,47 +488,42 @@ impl Printer {
         } else {
             report.duration_ms
         };
-        let mut parts = vec![format!("{} total", duration(total))];
-        for (label, ms) in [
-            ("chain", t.chain_ms),
-            ("history", t.history_ms),
-            ("server start", t.server_start_ms),
-            ("databases", t.databases_ms),
-            ("migrations", t.migrations_ms),
-            ("observation", t.observation_ms),
-            ("snapshots", t.snapshots_ms),
-            ("compare", t.compare_ms),
-            ("replay", t.replay_ms),
-            ("lint", t.lint_ms),
-            ("teardown", t.teardown_ms),
-            ("waiting for the second database", t.parallel_ms),
-            ("other", t.other_ms),
-        ] {
-            if ms > 0 {
-                parts.push(format!("{label} {}", duration(ms)));
-            }
-        }
-        out.push_str(&format!("time: {}\n", parts.join(" · ")));
+        let main = time_split(
+            total,
+            &[
+                ("chain", t.chain_ms),
+                ("history", t.history_ms),
+                ("server start", t.server_start_ms),
+                ("databases", t.databases_ms),
+                ("migrations", t.migrations_ms),
+                ("observation", t.observation_ms),
+                ("snapshots", t.snapshots_ms),
+                ("compare", t.compare_ms),
+                ("replay", t.replay_ms),
+                ("lint", t.lint_ms),
+                ("teardown", t.teardown_ms),
+                ("waiting for the second database", t.parallel_ms),
+                ("other", t.other_ms),
+            ],
+        );
+        out.push_str(&format!("time: {main}\n"));
         if let Some(second) = &t.second_database {
-            let mut parts = vec![format!("{} total", duration(second.total_ms))];
-            for (label, ms) in [
-                ("databases", second.databases_ms),
-                ("catching up", second.catch_up_ms),
-                ("migrations", second.migrations_ms),
-                ("observation", second.observation_ms),
-                ("snapshots", second.snapshots_ms),
-                ("compare", second.compare_ms),
-                ("replay", second.replay_ms),
-                ("other", second.other_ms),
-            ] {
-                if ms > 0 {
-                    parts.push(format!("{label} {}", duration(ms)));
-                }
-            }
+            let split = time_split(
+                second.total_ms,
+                &[
+                    ("databases", second.databases_ms),
+                    ("catching up", second.catch_up_ms),
+                    ("migrations", second.migrations_ms),
+                    ("observation", second.observation_ms),
+                    ("snapshots", second.snapshots_ms),
+                    ("compare", second.compare_ms),
+                    ("replay", second.replay_ms),
+                    ("other", second.other_ms),
+                ],
+            );
             out.push_str(&format!(
-                "  at the same time, from {} on a second database: {}\n",
+                "  at the same time, from {} on a second database: {split}\n",
                 clean_text(&second.from_migration),
-                parts.join(" · ")
             ));
         }
 
@@ -899,6 +894,17 @@ impl Printer {
             _ => write(),
         }
     }
+}
+
+/// `1.2 s total · migrations 800 ms · …`: the total, then every bucket that took any time.
+fn time_split(total_ms: u64, buckets: &[(&str, u64)]) -> String {
+    let mut parts = vec![format!("{} total", duration(total_ms))];
+    for (label, ms) in buckets {
+        if *ms > 0 {
+            parts.push(format!("{label} {}", duration(*ms)));
+        }
+    }
+    parts.join(" · ")
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
