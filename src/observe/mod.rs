@@ -155,11 +155,13 @@ impl Recorder {
             let (partial, checked) = pg_relations::counts();
             eprintln!(
                 "migcheck: MIGCHECK_OBSERVE_CHECK: {checked} of {partial} partial reads of the \
-                 relations compared with full ones, {} differed",
+                 relations compared with full ones, {} transactions' scan counters read after a \
+                 flush, {} differed",
+                postgres::flushed_scans_checked(),
                 self.relation_mismatches.len()
             );
             for m in &self.relation_mismatches {
-                eprintln!("migcheck: MIGCHECK_OBSERVE_CHECK: a partial read differs: {m}");
+                eprintln!("migcheck: MIGCHECK_OBSERVE_CHECK: differs: {m}");
             }
         }
         self.observation
@@ -233,7 +235,10 @@ impl Recorder {
     ) -> Result<(), sqlx::Error> {
         let _observing = crate::timing::enter(crate::timing::Bucket::Observation);
         let started = Instant::now();
-        watch.engine.transaction_started(conn).await?;
+        watch
+            .engine
+            .transaction_started(conn, &mut self.relation_mismatches)
+            .await?;
         self.observation.time += started.elapsed();
         Ok(())
     }
@@ -355,9 +360,13 @@ impl Engine {
     }
 
     /// A transaction the statements run in began.
-    async fn transaction_started(&mut self, conn: &mut Conn) -> Result<(), sqlx::Error> {
+    async fn transaction_started(
+        &mut self,
+        conn: &mut Conn,
+        mismatches: &mut Vec<String>,
+    ) -> Result<(), sqlx::Error> {
         if let (Engine::Postgres(pg), Conn::Postgres(c)) = (self, conn) {
-            pg.transaction_started(c).await?;
+            pg.transaction_started(c, mismatches).await?;
         }
         Ok(())
     }

@@ -41,12 +41,13 @@ use sqlx::Row;
 /// tables included) has an oid at or above it, so catalogs and the observation's own locks on
 /// them stay out.
 macro_rules! relations_query {
-    ($oldest_running:literal) => {
+    ($oldest_running:literal, $flush:literal) => {
         concat!(
             "SELECT 'H'::text, (",
             $oldest_running,
-            "::text::int8 % 4294967296)::int8, \
-  ''::text, (SELECT d.oid FROM pg_catalog.pg_database d \
+            "::text::int8 % 4294967296)::int8, ",
+            $flush,
+            ", (SELECT d.oid FROM pg_catalog.pg_database d \
              WHERE d.datname = pg_catalog.current_database())::int8, \
   (extract(epoch FROM pg_catalog.pg_postmaster_start_time()) * 1000000)::int8, ''::text, 0::int8 \
 UNION ALL \
@@ -69,10 +70,26 @@ WHERE h.lim IS NULL OR pg_catalog.age(n.xmin) <= h.lim"
 }
 
 /// `pg_current_snapshot` is PostgreSQL 13+; `txid_current_snapshot`, its older name, may go.
-const PG_RELATIONS: &str =
-    relations_query!("pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())");
-const PG_RELATIONS_BEFORE_13: &str =
-    relations_query!("pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot())");
+/// From PostgreSQL 15 on the read also flushes the backend's pending statistics when the
+/// query ends, before the server answers (`pg_stat_force_next_flush`): the transaction scan
+/// counters the next transaction starts from are then all zero (see `PgWatch::scans_flushed`).
+const PG_RELATIONS_FLUSHING: &str = relations_query!(
+    "pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())",
+    "pg_catalog.pg_stat_force_next_flush()::text"
+);
+const PG_RELATIONS: &str = relations_query!(
+    "pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())",
+    "''::text"
+);
+const PG_RELATIONS_BEFORE_13: &str = relations_query!(
+    "pg_catalog.txid_snapshot_xmin(pg_catalog.txid_current_snapshot())",
+    "''::text"
+);
+
+/// Whether reading the relations on this connection flushes its pending statistics.
+pub(super) fn read_flushes_statistics(conn: &sqlx::PgConnection) -> bool {
+    conn.server_version_num().is_some_and(|v| v >= 150000)
+}
 
 /// One relation's `pg_class` row, as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,10 +338,10 @@ fn add_child(children: &mut HashMap<i64, Vec<i64>>, parent: i64, child: i64) {
 }
 
 async fn fetch(conn: &mut sqlx::PgConnection, horizon: Option<i64>) -> Result<Read, sqlx::Error> {
-    let query = if conn.server_version_num().is_some_and(|v| v < 130000) {
-        PG_RELATIONS_BEFORE_13
-    } else {
-        PG_RELATIONS
+    let query = match conn.server_version_num() {
+        _ if read_flushes_statistics(conn) => PG_RELATIONS_FLUSHING,
+        Some(v) if v < 130000 => PG_RELATIONS_BEFORE_13,
+        _ => PG_RELATIONS,
     };
     let rows = sqlx::query(query)
         .bind(horizon)

@@ -16,11 +16,12 @@
 //! `PgWatch` is the state of one script's observation; `pg_state` runs the queries.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::postgres::types::Oid;
 use sqlx::Row;
 
-use super::pg_relations::PgRelations;
+use super::pg_relations::{self, PgRelations};
 use super::sql::{excerpt, is_transaction_control};
 use super::{default_severity, BriefLock, Observation, ObservedScript};
 use crate::lint::rules;
@@ -168,6 +169,10 @@ pub(super) struct PgWatch {
     under: Option<Under>,
     /// Sequential scans per table counted so far in the current transaction.
     scans: HashMap<i64, i64>,
+    /// The relations' read flushed this backend's pending statistics (PostgreSQL 15+) and no
+    /// statement ran since: a transaction beginning now counts its scans from zero, so
+    /// `PG_SCANS` need not read where they start (0.2-0.4 ms per migration at 400 tables).
+    scans_flushed: bool,
 }
 
 #[derive(Debug)]
@@ -176,6 +181,14 @@ struct Under {
     taken_line: usize,
     first: usize,
     count: usize,
+}
+
+/// Transactions whose zero scan counters (`PgWatch::scans_flushed`) the check switch read.
+static FLUSHED_CHECKED: AtomicU64 = AtomicU64::new(0);
+
+/// How many transactions the check switch read zero scan counters for, by this process.
+pub fn flushed_scans_checked() -> u64 {
+    FLUSHED_CHECKED.load(Ordering::Relaxed)
 }
 
 /// What one after-statement query returned.
@@ -196,6 +209,7 @@ impl PgWatch {
         mismatches: &mut Vec<String>,
     ) -> Result<Self, sqlx::Error> {
         Ok(PgWatch {
+            scans_flushed: pg_relations::read_flushes_statistics(conn),
             relations: PgRelations::read(conn, cached, mismatches).await?,
             filenodes: HashMap::new(),
             held: HashMap::new(),
@@ -249,6 +263,7 @@ impl PgWatch {
         in_transaction: bool,
         observation: &mut Observation,
     ) -> Result<(), sqlx::Error> {
+        self.scans_flushed = false;
         let state = if in_transaction {
             let mut state = pg_state(conn, sqlx::query(PG_OWN_LOCKS), false).await?;
             let locked: Vec<i64> = state.locks.keys().copied().collect();
@@ -272,13 +287,32 @@ impl PgWatch {
         Ok(())
     }
 
-    /// A transaction the statements run in began: read the scan counters it starts from.
+    /// A transaction the statements run in began: read the scan counters it starts from,
+    /// unless they are known to be zero. `mismatches`: what the check switch found.
     pub(super) async fn transaction_started(
         &mut self,
         conn: &mut sqlx::PgConnection,
+        mismatches: &mut Vec<String>,
     ) -> Result<(), sqlx::Error> {
+        let flushed = std::mem::take(&mut self.scans_flushed);
+        if flushed && !pg_relations::check_enabled() {
+            self.scans = HashMap::new();
+            return Ok(());
+        }
         let query = sqlx::query(PG_SCANS).bind(self.relations.tables());
         self.scans = pg_state(conn, query, true).await?.scans;
+        if flushed {
+            // The check switch: the counters read must be the zeros assumed.
+            FLUSHED_CHECKED.fetch_add(1, Ordering::Relaxed);
+            if !self.scans.is_empty() {
+                let mut tables: Vec<String> = self.scans.keys().map(|&t| self.name(t)).collect();
+                tables.sort();
+                mismatches.push(format!(
+                    "scans counted before the transaction began, after a flush: {}",
+                    tables.join(", ")
+                ));
+            }
+        }
         Ok(())
     }
 
