@@ -5,9 +5,9 @@
 //! machine. Each test writes a 48-migration
 //! chain, verifies it split and with `--no-split`, and compares every check and finding:
 //! failing downs and replays in both halves, rewrites seen in both halves, a chain that halts
-//! in the first half, a non-deterministic view in the first half (the second half then runs
-//! after the first, on one database), the same on MariaDB, an Alembic project and a Sqitch
-//! plan.
+//! in the first half, a non-deterministic view in the first half (kept split while the second
+//! half does not compare it again; otherwise the second half runs after the first, on one
+//! database), the same on MariaDB, Alembic projects and a Sqitch plan.
 
 mod support;
 
@@ -216,18 +216,43 @@ fn a_chain_that_halts_in_the_first_half_reports_the_rest_as_not_run() {
     assert_eq!(skipped, MIGRATIONS - 10);
 }
 
+/// A view that freezes `'now'` into its definition: two runs of the same SQL differ.
+fn frozen_view(days: u32) -> String {
+    format!(
+        "CREATE OR REPLACE VIEW recent AS SELECT id FROM t1 \
+         WHERE 'now'::timestamp - interval '{days} days' > TIMESTAMP '2000-01-01';\n"
+    )
+}
+
+/// The first half learns that the view's definition is not deterministic; the second half
+/// never compares it, so its verdicts stand without that mask (and the view, whose frozen
+/// value differs between the two databases, does not stop the split).
 #[test]
-fn a_non_deterministic_view_in_the_first_half_keeps_the_chain_on_one_database() {
+fn a_non_deterministic_view_in_the_first_half_alone_keeps_the_split() {
     let dir = tempfile::tempdir().unwrap();
     write_chain(dir.path(), |i| {
-        (i == 4).then(|| {
-            (
-                "CREATE VIEW recent AS SELECT id FROM t1 \
-                     WHERE 'now'::timestamp - interval '7 days' > TIMESTAMP '2000-01-01';\n"
-                    .into(),
-                "DROP VIEW recent;\n".into(),
-            )
-        })
+        (i == 4).then(|| (frozen_view(7), "DROP VIEW recent;\n".into()))
+    });
+    let report = same_verdicts(dir.path(), "postgres");
+    assert_eq!(split_from(&report).as_deref(), Some("000027_m27"));
+    let nondeterministic: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "nondeterministic-definition")
+        .collect();
+    assert_eq!(nondeterministic.len(), 1, "{nondeterministic:#?}");
+}
+
+/// The second half redefines the view the first half learned is not deterministic: without
+/// that mask its comparisons would differ from one database's, so the chain goes on on one.
+#[test]
+fn a_non_deterministic_view_met_again_in_the_second_half_keeps_the_chain_on_one_database() {
+    let dir = tempfile::tempdir().unwrap();
+    write_chain(dir.path(), |i| match i {
+        4 => Some((frozen_view(7), "DROP VIEW recent;\n".into())),
+        33 => Some((frozen_view(1), frozen_view(7))),
+        _ => None,
     });
     let report = same_verdicts(dir.path(), "postgres");
     assert_eq!(split_from(&report), None);
@@ -236,6 +261,7 @@ fn a_non_deterministic_view_in_the_first_half_keeps_the_chain_on_one_database() 
         .unwrap()
         .iter()
         .any(|f| f["rule"] == "nondeterministic-definition"));
+    assert_eq!(failed_migrations(&report), Vec::<&str>::new());
 }
 
 #[test]
@@ -256,12 +282,10 @@ fn mariadb_chains_split_with_the_same_verdicts() {
     assert_eq!(split_from(&report).as_deref(), Some("000027_m27"));
 }
 
-/// An Alembic project of `MIGCHECK_TEST_PYTHON`'s Alembic: the `linear` fixture's ini and
-/// env.py, 48 revisions creating a table each, one downgrade forgetting a column in each half.
-#[test]
-fn alembic_projects_split_with_the_same_verdicts() {
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path();
+/// An Alembic project of `MIGCHECK_TEST_PYTHON`'s Alembic in `project`: the `linear`
+/// fixture's ini and env.py, 48 revisions creating a table each, revision `i` on top of
+/// `parents(i)`, and one downgrade forgetting a column in each half (5 and 40).
+fn write_alembic_project(project: &Path, parents: impl Fn(usize) -> Vec<usize>) {
     let fixture = support::fixture("alembic/linear");
     std::fs::copy(fixture.join("alembic.ini"), project.join("alembic.ini")).unwrap();
     let versions = project.join("migrations/versions");
@@ -274,23 +298,26 @@ fn alembic_projects_split_with_the_same_verdicts() {
         .unwrap();
     }
     for i in 1..=MIGRATIONS {
-        let down_revision = if i == 1 {
-            "None".to_string()
-        } else {
-            format!("\"r{:04}\"", i - 1)
+        let down_revision = match parents(i).as_slice() {
+            [] => "None".to_string(),
+            [one] => format!("\"r{one:04}\""),
+            many => format!(
+                "({})",
+                many.iter()
+                    .map(|p| format!("\"r{p:04}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         // A column added to the previous table that the downgrade forgets: the round trip
         // fails, the upgrade again collides with it (a replay follows).
-        let (index, drop_index) = if i == 5 || i == 40 {
-            (
-                format!(
-                    "\n    op.add_column(\"t{}\", sa.Column(\"extra\", sa.Integer))",
-                    i - 1
-                ),
-                String::new(),
+        let forgotten = if i == 5 || i == 40 {
+            format!(
+                "\n    op.add_column(\"t{}\", sa.Column(\"extra\", sa.Integer))",
+                i - 1
             )
         } else {
-            (String::new(), String::new())
+            String::new()
         };
         std::fs::write(
             versions.join(format!("r{i:04}_t{i}.py")),
@@ -299,12 +326,17 @@ fn alembic_projects_split_with_the_same_verdicts() {
                  revision = \"r{i:04}\"\ndown_revision = {down_revision}\n\
                  branch_labels = None\ndepends_on = None\n\n\n\
                  def upgrade():\n    op.create_table(\"t{i}\", sa.Column(\"id\", sa.Integer, \
-                 primary_key=True), sa.Column(\"v\", sa.String(40))){index}\n\n\n\
-                 def downgrade():{drop_index}\n    op.drop_table(\"t{i}\")\n"
+                 primary_key=True), sa.Column(\"v\", sa.String(40))){forgotten}\n\n\n\
+                 def downgrade():\n    op.drop_table(\"t{i}\")\n"
             ),
         )
         .unwrap();
     }
+}
+
+/// Verify the Alembic project split and with `--no-split`: the same verdicts. Returns the split
+/// run's report.
+fn alembic_same_verdicts(project: &Path) -> Value {
     let python = support::test_python();
     let python = python.to_str().unwrap();
     let run = |split: bool| {
@@ -327,7 +359,31 @@ fn alembic_projects_split_with_the_same_verdicts() {
     };
     let (split, single) = (run(true), run(false));
     assert_eq!(verdicts(&split), verdicts(&single));
-    let report = split.json.unwrap();
+    split.json.unwrap()
+}
+
+/// A straight chain: the second database catches up with one `alembic upgrade`.
+#[test]
+fn alembic_projects_split_with_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_alembic_project(dir.path(), |i| if i == 1 { vec![] } else { vec![i - 1] });
+    let report = alembic_same_verdicts(dir.path());
+    assert_eq!(split_from(&report).as_deref(), Some("r0027"));
+    assert_eq!(failed_migrations(&report), vec!["r0005", "r0040"]);
+}
+
+/// Two branches open where the chain splits (11-20 and 21-26 both on top of 10, merged by
+/// 27): the second database catches up with one `alembic upgrade` per branch head.
+#[test]
+fn alembic_projects_with_open_branches_at_the_split_give_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_alembic_project(dir.path(), |i| match i {
+        1 => vec![],
+        21 => vec![10],
+        27 => vec![20, 26],
+        _ => vec![i - 1],
+    });
+    let report = alembic_same_verdicts(dir.path());
     assert_eq!(split_from(&report).as_deref(), Some("r0027"));
     assert_eq!(failed_migrations(&report), vec!["r0005", "r0040"]);
 }

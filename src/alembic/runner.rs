@@ -3,6 +3,7 @@
 //! one step back on the revision's own branch (a merge goes back to its parents, other branches
 //! stay applied).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -202,6 +203,69 @@ impl Applier for AlembicApplier {
             ran,
             touched: None,
         })
+    }
+
+    /// `alembic upgrade <head>` for each head of the revisions `steps` name (one command for
+    /// a straight chain): Alembic runs them in one transaction, the way `alembic upgrade head`
+    /// deploys. It must apply exactly those revisions, or the catch-up fails (and the split
+    /// with it).
+    async fn catch_up(
+        &mut self,
+        steps: &[Step],
+    ) -> Option<std::result::Result<Duration, ApplyFailure>> {
+        let started = Instant::now();
+        let wanted: BTreeSet<&str> = steps
+            .iter()
+            .filter_map(|s| self.graph.revisions.get(s.index))
+            .map(|r| r.id.as_str())
+            .collect();
+        let first = steps.first()?;
+        if wanted.len() != steps.len() || steps.iter().any(|s| s.down) {
+            return None;
+        }
+        let fail = |message: String, detail: String| ApplyFailure {
+            file: first.file.clone(),
+            line: 1,
+            message,
+            detail,
+            partially_applied: true,
+            irreversible: false,
+            duration: started.elapsed(),
+        };
+        let driver = self.driver.as_mut()?;
+        let mut ran = BTreeSet::new();
+        for head in self.graph.expected_current(wanted.iter().copied()) {
+            let result = match driver.upgrade(&head).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let tail = driver.stderr_tail();
+                    self.driver = None;
+                    return Some(Err(fail(e.to_string(), tail)));
+                }
+            };
+            if let Some(err) = &result.error {
+                let message = format!("upgrade {head}: {}: {}", err.kind, err.message.trim());
+                return Some(Err(fail(message, err.traceback.clone())));
+            }
+            ran.extend(
+                result
+                    .steps
+                    .into_iter()
+                    .filter(|s| s.direction == Direction::Upgrade)
+                    .map(|s| s.revision),
+            );
+        }
+        if !ran.iter().map(String::as_str).eq(wanted.iter().copied()) {
+            return Some(Err(fail(
+                format!(
+                    "upgrading to the heads of the first {} revisions applied {} revisions",
+                    wanted.len(),
+                    ran.len()
+                ),
+                String::new(),
+            )));
+        }
+        Some(Ok(started.elapsed()))
     }
 
     /// `alembic_version` must hold exactly the heads of the applied revisions (bookkeeping is

@@ -134,6 +134,17 @@ pub trait Applier: Send {
     /// step finishes it; any other call first undoes it.
     async fn prepare(&mut self, _step: &Step) {}
 
+    /// Apply the ups `steps` (the start of the chain, in chain order) in one run of the tool,
+    /// where that is faster than one at a time: how the second database of a split chain
+    /// catches up (its schema is then compared with the first database's before any of its
+    /// verdicts count). `None`: the runner has no such run; the caller applies them one by one.
+    async fn catch_up(
+        &mut self,
+        _steps: &[Step],
+    ) -> Option<std::result::Result<Duration, ApplyFailure>> {
+        None
+    }
+
     /// The statement of `step` at `index` (from `ApplyContext::running`), for a step that ran
     /// out of time.
     fn statement(&self, _step: &Step, _index: usize) -> Option<Statement> {

@@ -11,6 +11,11 @@ pub(super) struct Nondeterminism {
     pub(super) findings: Vec<Finding>,
     /// How the migrations' files split into statements, to point a finding at one.
     pub(super) dialect: Option<Dialect>,
+    /// Every property that differed in a step's comparison (masked or not) or between two
+    /// runs of the same ups. A split chain's second half, verified without the masks its
+    /// first half learned, is kept only when none of those masks is among them: then every
+    /// comparison it made is the one a single database would have made.
+    pub(super) seen: Masks,
 }
 
 impl Nondeterminism {
@@ -69,6 +74,49 @@ impl Nondeterminism {
         }
         !found.is_empty()
     }
+}
+
+impl Nondeterminism {
+    /// Note the properties that differ between two schemas compared or replayed.
+    pub(super) fn saw(&mut self, a: &Snapshot, b: &Snapshot) {
+        for (path, keys) in compare::differing_properties(a, b) {
+            self.seen.entry(path).or_default().extend(keys);
+        }
+    }
+
+    /// Whether a property of `masks` differed in one of this chain's comparisons.
+    pub(super) fn saw_any(&self, masks: &Masks) -> bool {
+        masks.iter().any(|(path, keys)| {
+            self.seen
+                .get(path)
+                .is_some_and(|seen| !seen.is_disjoint(keys))
+        })
+    }
+}
+
+/// Whether `a` and `b` hold the same objects, equal but for the properties in `masks`.
+pub(super) fn same_but_masked(a: &Snapshot, b: &Snapshot, masks: &Masks) -> bool {
+    if a == b {
+        return true;
+    }
+    a.objects.len() == b.objects.len()
+        && a.objects
+            .iter()
+            .zip(&b.objects)
+            .all(|((path, x), (other, y))| {
+                if path != other {
+                    return false;
+                }
+                if x == y {
+                    return true;
+                }
+                let masked = masks.get(path);
+                x.cosmetic == y.cosmetic
+                    && x.properties.keys().chain(y.properties.keys()).all(|k| {
+                        x.properties.get(k) == y.properties.get(k)
+                            || masked.is_some_and(|m| m.contains(k))
+                    })
+            })
 }
 
 /// The replay's schemas `before` and `after` its `j`th up: note `j` as the migration that set

@@ -331,6 +331,49 @@ impl<'a> Session<'a> {
         self.apply_with(step, None).await
     }
 
+    /// The ups of `steps` applied once, in one run of the tool where the runner has one
+    /// (`Applier::catch_up`), else one by one: a split's second database catching up.
+    pub(super) async fn catch_up(&mut self, steps: &[Step]) -> Result<(), ApplyFailure> {
+        let at_once = match (self.applier.as_mut(), self.apply_conn.is_some()) {
+            (Some(applier), true) => {
+                let _applying = timing::enter(Bucket::Migrations);
+                let run = applier.catch_up(steps);
+                // One run of many migrations: the per-migration limit, for each of them.
+                let limit = self
+                    .migration_timeout
+                    .map(|l| l.saturating_mul(u32::try_from(steps.len()).unwrap_or(u32::MAX)));
+                match limit {
+                    Some(limit) => match tokio::time::timeout(limit, run).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => match steps.first() {
+                            Some(first) => {
+                                Some(Err(self.migration_timed_out(first, 0, limit).await))
+                            }
+                            None => None,
+                        },
+                    },
+                    None => run.await,
+                }
+            }
+            _ => None,
+        };
+        match at_once {
+            Some(outcome) => {
+                if let Some(tracker) = self.tracker.as_mut() {
+                    // What the run touched is not known step by step.
+                    tracker.note(None);
+                }
+                self.account(outcome).map(|_| ())
+            }
+            None => {
+                for step in steps {
+                    self.apply(step).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The first upgrade of a migration: observed when observation is on, and what the
     /// runner ran is kept for the lint.
     pub(super) async fn apply_first(

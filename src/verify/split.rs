@@ -107,8 +107,8 @@ pub(super) async fn step_mode<'a>(
     let kept = match second_ran {
         Ok((second_session, start, Ok(second)))
             if ran.halted_by.is_none()
-                && ran.last == start
-                && found.masks.is_empty()
+                && same_but_masked(&ran.last, &start, &found.masks)
+                && !second_found.saw_any(&found.masks)
                 && session.fatal.is_none()
                 && second_session.fatal.is_none() =>
         {
@@ -117,8 +117,8 @@ pub(super) async fn step_mode<'a>(
         Ok((mut second_session, start, outcome)) => {
             tracing::info!(
                 halted = ran.halted_by.is_some(),
-                same_start = ran.last == start,
-                masks = found.masks.len(),
+                same_start = same_but_masked(&ran.last, &start, &found.masks),
+                masks_met = second_found.saw_any(&found.masks),
                 error = outcome.as_ref().err().map(ToString::to_string),
                 "the second half runs again on the first database"
             );
@@ -148,7 +148,9 @@ pub(super) async fn step_mode<'a>(
     printer.release(held, plans.len() - at);
     report.checks.extend(second_report.checks);
     found.findings.extend(second_found.findings);
-    found.masks.extend(second_found.masks);
+    for (path, keys) in second_found.masks {
+        found.masks.entry(path).or_default().extend(keys);
+    }
     report.timings.second_database = Some(second_timings(&plans[at].migration.id, &second_split));
     // The chain goes on on the second database: it holds the whole chain. What the first
     // session observed and captured comes first.
@@ -184,19 +186,18 @@ async fn second_half<'a>(
     {
         // Its own clock: catching up is its `Parallel` bucket, which absorbs the migrations.
         let _catching_up = timing::enter(Bucket::Parallel);
-        for plan in &plans[..at] {
-            if let Err(f) = session.apply(&plan.up).await {
-                let _ = session.close().await;
-                return Err(Error::environment(
-                    format!(
-                        "{}:{}: an up failed on the second database: {}",
-                        f.file.display(),
-                        f.line,
-                        f.message
-                    ),
-                    None,
-                ));
-            }
+        let ups: Vec<Step> = plans[..at].iter().map(|p| p.up.clone()).collect();
+        if let Err(f) = session.catch_up(&ups).await {
+            let _ = session.close().await;
+            return Err(Error::environment(
+                format!(
+                    "{}:{}: the second database could not apply the first part's ups: {}",
+                    f.file.display(),
+                    f.line,
+                    f.message
+                ),
+                None,
+            ));
         }
     }
     let start = match session.snapshot().await {

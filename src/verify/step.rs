@@ -114,6 +114,12 @@ pub(super) async fn step_range(
                 check
             }
             Roundtrip::Ran(run) => {
+                if let Ok((_, Seen::Other(reverted))) = &run.down {
+                    found.saw(&before, reverted);
+                }
+                if let Some(Ok((_, Seen::Other(reapplied)))) = &run.reapply {
+                    found.saw(&after, reapplied);
+                }
                 let judged = judge_step(plan, &before, &after, &run, settings, &found.masks);
                 if judged.diverged || judged.mismatch {
                     // A second run of the same ups: a difference that recurs between two runs
@@ -148,6 +154,9 @@ pub(super) async fn step_range(
                         }
                     };
                     let pairs = [(&before, &replayed_before), (&after, &replayed_after)];
+                    for (first, again) in pairs {
+                        found.saw(first, again);
+                    }
                     let differs = pairs
                         .iter()
                         .any(|(first, again)| !nondeterministic(first, again).is_empty());
