@@ -362,33 +362,34 @@ fn alembic_same_verdicts(project: &Path) -> Value {
     split.json.unwrap()
 }
 
-/// A straight chain: the second database catches up with one `alembic upgrade`.
+/// A straight chain: the second database catches up with one `alembic upgrade` (Alembic's
+/// first half is 57% of the chain).
 #[test]
 fn alembic_projects_split_with_the_same_verdicts() {
     let dir = tempfile::tempdir().unwrap();
     write_alembic_project(dir.path(), |i| if i == 1 { vec![] } else { vec![i - 1] });
     let report = alembic_same_verdicts(dir.path());
-    assert_eq!(split_from(&report).as_deref(), Some("r0027"));
+    assert_eq!(split_from(&report).as_deref(), Some("r0028"));
     assert_eq!(failed_migrations(&report), vec!["r0005", "r0040"]);
 }
 
-/// Two branches open where the chain splits (11-20 and 21-26 both on top of 10, merged by
-/// 27): the second database catches up with one `alembic upgrade` per branch head.
+/// Two branches open where the chain splits (11-20 and 21-28 both on top of 10, merged by
+/// 29): the second database catches up with one `alembic upgrade` per branch head.
 #[test]
 fn alembic_projects_with_open_branches_at_the_split_give_the_same_verdicts() {
     let dir = tempfile::tempdir().unwrap();
     write_alembic_project(dir.path(), |i| match i {
         1 => vec![],
         21 => vec![10],
-        27 => vec![20, 26],
+        29 => vec![20, 28],
         _ => vec![i - 1],
     });
     let report = alembic_same_verdicts(dir.path());
-    assert_eq!(split_from(&report).as_deref(), Some("r0027"));
+    assert_eq!(split_from(&report).as_deref(), Some("r0028"));
     assert_eq!(failed_migrations(&report), vec!["r0005", "r0040"]);
 }
 
-/// A Sqitch plan of 48 changes (the real `sqitch` deploys and reverts them), one deploy script
+/// A Sqitch plan of 48 changes (psql runs its scripts, as Sqitch runs them), one deploy script
 /// in each half adding an index to the previous table that its revert leaves behind.
 #[test]
 fn sqitch_plans_split_with_the_same_verdicts() {
@@ -428,7 +429,8 @@ fn sqitch_plans_split_with_the_same_verdicts() {
         }
     }
     std::fs::write(project.join("sqitch.plan"), plan).unwrap();
+    // Sqitch's first half is half the plan: the second catches up in one client session.
     let report = same_verdicts(project, "postgres");
-    assert_eq!(split_from(&report).as_deref(), Some("t27"));
+    assert_eq!(split_from(&report).as_deref(), Some("t25"));
     assert_eq!(failed_migrations(&report), vec!["t6", "t41"]);
 }

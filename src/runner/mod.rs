@@ -99,6 +99,15 @@ pub trait Runner: Send + Sync {
         false
     }
 
+    /// The share of a split chain (per mille) its first database verifies. The second
+    /// database also starts its own session and applies the first part's ups, so its part is
+    /// the shorter by what that costs with this runner (measured on two cores against the
+    /// wait of either half: `timings.parallel_ms` and `timings.second_database`). Migcheck's
+    /// own executor applies the ups one by one, about a sixth of verifying each.
+    fn split_first_share(&self) -> usize {
+        542
+    }
+
     /// Whether the lint reads what the runner ran (`Applied::ran`) instead of the files.
     fn lints_what_it_ran(&self) -> bool {
         false

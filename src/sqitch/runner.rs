@@ -115,6 +115,13 @@ impl SqitchRunner {
 
 #[async_trait]
 impl Runner for SqitchRunner {
+    /// Catching up is one client session for every deploy script, nearly free next to
+    /// verifying a change (three or four client processes and three snapshots): on a
+    /// 200-change plan split at 54% the second half ended 2.5 s before the first.
+    fn split_first_share(&self) -> usize {
+        500
+    }
+
     fn plans<'c>(&self, chain: &'c Chain) -> Vec<Plan<'c>> {
         chain
             .migrations
@@ -244,6 +251,40 @@ impl Applier for SqitchApplier {
                 Err(f)
             }
         }
+    }
+
+    /// Every deploy script of `steps` in one client session: a split chain's second database
+    /// catching up (its schema is compared with the first database's before its verdicts
+    /// count), without a client process per change.
+    async fn catch_up(
+        &mut self,
+        steps: &[Step],
+    ) -> Option<std::result::Result<Duration, ApplyFailure>> {
+        let started = Instant::now();
+        let first = steps.first()?;
+        if steps
+            .iter()
+            .any(|s| s.down || self.changes.get(s.index).is_none())
+        {
+            return None;
+        }
+        let files: Vec<&Path> = steps.iter().map(|s| s.file.as_path()).collect();
+        let outcome = self
+            .client
+            .run_files(&self.root, &files, &self.variables.deploy)
+            .await;
+        Some(match outcome {
+            Ok(()) => Ok(started.elapsed()),
+            Err(failed) => Err(ApplyFailure {
+                file: first.file.clone(),
+                line: failed.line.unwrap_or(1),
+                message: failed.message,
+                detail: failed.detail,
+                partially_applied: true,
+                irreversible: false,
+                duration: started.elapsed(),
+            }),
+        })
     }
 
     /// The change's verify script, run after its deploy as `sqitch deploy --verify` does: an
@@ -453,6 +494,17 @@ impl Client {
         file: &Path,
         variables: &[(String, String)],
     ) -> std::result::Result<(), Failed> {
+        self.run_files(root, &[file], variables).await
+    }
+
+    /// Run script files one after the other in one client session, stopping at the first
+    /// error; Err with the client's error.
+    async fn run_files(
+        &self,
+        root: &Path,
+        files: &[&Path],
+        variables: &[(String, String)],
+    ) -> std::result::Result<(), Failed> {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
@@ -463,14 +515,22 @@ impl Client {
             .stderr(Stdio::piped())
             // A migration that runs out of time drops this future: the client goes with it.
             .kill_on_drop(true);
-        // The file as the client sees it from the project's top directory.
-        let relative = file.strip_prefix(root).unwrap_or(file);
+        // The files as the client sees them from the project's top directory.
+        let relative = |file: &Path| {
+            file.strip_prefix(root)
+                .unwrap_or(file)
+                .display()
+                .to_string()
+        };
         match self.dialect {
             Dialect::Postgres => {
                 for (name, value) in variables {
                     command.arg("--set").arg(format!("{name}={value}"));
                 }
-                command.arg(format!("--file={}", relative.display()))
+                for file in files {
+                    command.arg(format!("--file={}", relative(file)));
+                }
+                &mut command
             }
             Dialect::Mysql => {
                 // As Sqitch sets them: one SET, values quoted by doubling `'`.
@@ -488,7 +548,11 @@ impl Client {
                         .collect();
                     sql.push_str(&format!("SET {};\n", assignments.join(", ")));
                 }
-                sql.push_str(&format!("source {}", relative.display()));
+                let sources: Vec<String> = files
+                    .iter()
+                    .map(|file| format!("source {}", relative(file)))
+                    .collect();
+                sql.push_str(&sources.join(";\n"));
                 command.arg(format!("--execute={sql}"))
             }
         };

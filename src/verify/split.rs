@@ -36,9 +36,15 @@ pub(super) fn point(plans: &[Plan<'_>], settings: &Settings<'_>) -> Option<usize
     if settings.split_from.is_none_or(|min| plans.len() < min) {
         return None;
     }
-    // The second session also applies the first half's ups, about a sixth of what verifying
-    // a migration costs: a first half a little longer than the second evens them out.
-    Some(plans.len() * 13 / 24)
+    // The second session also starts and applies the first half's ups: a first half a little
+    // longer than the second evens them out. `MIGCHECK_SPLIT_SHARE` (per mille) overrides
+    // the runner's share, for measuring.
+    let share = std::env::var("MIGCHECK_SPLIT_SHARE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|v| (1..1000).contains(v))
+        .unwrap_or_else(|| settings.runner.split_first_share());
+    Some((plans.len() * share / 1000).max(1))
 }
 
 /// Step mode over `plans`, the second half (from `at`) on a second database at the same time.
