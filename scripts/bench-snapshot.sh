@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Full vs incremental PostgreSQL snapshots, side by side on the local provider (release build).
 #
-#   scripts/bench-snapshot.sh [RUNS]      (default 5 runs per case, modes interleaved)
+#   scripts/bench-snapshot.sh [RUNS]      (default 5 runs per case, modes interleaved;
+#                                         MIGCHECK_BIN=path measures that binary)
 #
 # Two generated golang-migrate chains:
 #   growing  400 migrations, each creating one table (identity key, foreign key to the previous
@@ -18,10 +19,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export MIGCHECK_SPLIT=0
 runs=${1:-5}
-cargo build --release --quiet
-target=${CARGO_TARGET_DIR:-target}
-case $target in /*) ;; *) target=$(pwd)/$target ;; esac
-bin=$target/release/migcheck
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+bin=$(bench_migcheck_bin)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 

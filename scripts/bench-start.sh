@@ -3,7 +3,8 @@
 # a fresh initdb / mariadb-install-db per run, what every run did before templates), for
 # PostgreSQL and MariaDB, interleaved: on, off, on, off, ... so both see the same machine load.
 #
-#   scripts/bench-start.sh [RUNS]        (default 7 runs per case; release build)
+#   scripts/bench-start.sh [RUNS]        (default 7 runs per case; release build, or
+#                                        MIGCHECK_BIN=path)
 #
 # Each run is `migcheck verify` of a one-migration chain with `--provider local`; the number is
 # the JSON report's `timings.server_start_ms` (from asking for the server to its answering
@@ -17,8 +18,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
-cargo build --release --quiet
-bin=${CARGO_TARGET_DIR:-target}/release/migcheck
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+bin=$(bench_migcheck_bin)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export MIGCHECK_TEMPLATE_DIR="$work/templates"
