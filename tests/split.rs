@@ -7,7 +7,8 @@
 //! failing downs and replays in both halves, rewrites seen in both halves, a chain that halts
 //! in the first half, a non-deterministic view in the first half (kept split while the second
 //! half does not compare it again; otherwise the second half runs after the first, on one
-//! database), the same on MariaDB, Alembic projects and a Sqitch plan.
+//! database), the same on MariaDB, and Alembic projects and Sqitch plans on both engines
+//! (their second database catches up in one run of the tool).
 
 mod support;
 
@@ -336,7 +337,7 @@ fn write_alembic_project(project: &Path, parents: impl Fn(usize) -> Vec<usize>) 
 
 /// Verify the Alembic project split and with `--no-split`: the same verdicts. Returns the split
 /// run's report.
-fn alembic_same_verdicts(project: &Path) -> Value {
+fn alembic_same_verdicts(project: &Path, engine: &str) -> Value {
     let python = support::test_python();
     let python = python.to_str().unwrap();
     let run = |split: bool| {
@@ -344,7 +345,7 @@ fn alembic_same_verdicts(project: &Path) -> Value {
         cmd.env("MIGCHECK_SPLIT", "1");
         let mut args = vec![
             "--engine",
-            "postgres",
+            engine,
             "--provider",
             "local",
             "--python",
@@ -368,7 +369,17 @@ fn alembic_same_verdicts(project: &Path) -> Value {
 fn alembic_projects_split_with_the_same_verdicts() {
     let dir = tempfile::tempdir().unwrap();
     write_alembic_project(dir.path(), |i| if i == 1 { vec![] } else { vec![i - 1] });
-    let report = alembic_same_verdicts(dir.path());
+    let report = alembic_same_verdicts(dir.path(), "postgres");
+    assert_eq!(split_from(&report).as_deref(), Some("r0028"));
+    assert_eq!(failed_migrations(&report), vec!["r0005", "r0040"]);
+}
+
+/// The same on MariaDB, whose DDL commits at once: the catch-up's one command too.
+#[test]
+fn alembic_projects_on_mariadb_split_with_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_alembic_project(dir.path(), |i| if i == 1 { vec![] } else { vec![i - 1] });
+    let report = alembic_same_verdicts(dir.path(), "mariadb");
     assert_eq!(split_from(&report).as_deref(), Some("r0028"));
     assert_eq!(failed_migrations(&report), vec!["r0005", "r0040"]);
 }
@@ -384,21 +395,23 @@ fn alembic_projects_with_open_branches_at_the_split_give_the_same_verdicts() {
         29 => vec![20, 28],
         _ => vec![i - 1],
     });
-    let report = alembic_same_verdicts(dir.path());
+    let report = alembic_same_verdicts(dir.path(), "postgres");
     assert_eq!(split_from(&report).as_deref(), Some("r0028"));
     assert_eq!(failed_migrations(&report), vec!["r0005", "r0040"]);
 }
 
-/// A Sqitch plan of 48 changes (psql runs its scripts, as Sqitch runs them), one deploy script
-/// in each half adding an index to the previous table that its revert leaves behind.
-#[test]
-fn sqitch_plans_split_with_the_same_verdicts() {
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path();
+/// A Sqitch plan of 48 changes for `engine` (`pg` or `mysql`), whose scripts the engine's
+/// client runs as Sqitch runs them: one deploy script in each half adds an index to the
+/// previous table that its revert leaves behind.
+fn write_sqitch_plan(project: &Path, engine: &str) {
     for sub in ["deploy", "revert", "verify"] {
         std::fs::create_dir_all(project.join(sub)).unwrap();
     }
-    std::fs::write(project.join("sqitch.conf"), "[core]\n\tengine = pg\n").unwrap();
+    std::fs::write(
+        project.join("sqitch.conf"),
+        format!("[core]\n\tengine = {engine}\n"),
+    )
+    .unwrap();
     let mut plan = String::from("%syntax-version=1.0.0\n%project=long\n\n");
     for i in 1..=MIGRATIONS {
         let requires = if i > 1 {
@@ -418,19 +431,36 @@ fn sqitch_plans_split_with_the_same_verdicts() {
             (
                 "deploy",
                 format!(
-                    "BEGIN;\nCREATE TABLE t{i} (id bigint PRIMARY KEY, v text);\n{index}COMMIT;\n"
+                    "BEGIN;\nCREATE TABLE t{i} (id bigint PRIMARY KEY, v varchar(40));\n{index}COMMIT;\n"
                 ),
             ),
             ("revert", format!("BEGIN;\nDROP TABLE t{i};\nCOMMIT;\n")),
-            ("verify", format!("SELECT id FROM t{i} WHERE false;\n")),
+            ("verify", format!("SELECT id FROM t{i} WHERE 1 = 0;\n")),
         ];
         for (sub, text) in files {
             std::fs::write(project.join(sub).join(format!("t{i}.sql")), text).unwrap();
         }
     }
     std::fs::write(project.join("sqitch.plan"), plan).unwrap();
-    // Sqitch's first half is half the plan: the second catches up in one client session.
-    let report = same_verdicts(project, "postgres");
+}
+
+/// Sqitch's first half is half the plan: the second database catches up with every deploy
+/// script in one psql session (several `--file`).
+#[test]
+fn sqitch_plans_split_with_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_sqitch_plan(dir.path(), "pg");
+    let report = same_verdicts(dir.path(), "postgres");
+    assert_eq!(split_from(&report).as_deref(), Some("t25"));
+    assert_eq!(failed_migrations(&report), vec!["t6", "t41"]);
+}
+
+/// The same with the mariadb client (several `source` in one session).
+#[test]
+fn sqitch_plans_on_mariadb_split_with_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_sqitch_plan(dir.path(), "mysql");
+    let report = same_verdicts(dir.path(), "mariadb");
     assert_eq!(split_from(&report).as_deref(), Some("t25"));
     assert_eq!(failed_migrations(&report), vec!["t6", "t41"]);
 }
