@@ -4,13 +4,15 @@
 //! migcheck. On a machine with a core to spare (and one chain to verify), step mode splits a
 //! long chain in two: this session verifies the first half as usual, while a second session,
 //! on a database of its own, applies the first half's ups once (no snapshots, no round trips,
-//! not observed) and then verifies the second half. Measured on two cores with a 400-migration
-//! chain: 1.5x faster (README, Performance).
+//! not observed; in one run of the tool where the runner has one: `Applier::catch_up`) and
+//! then verifies the second half. Measured on two cores with a 400-migration chain: 1.5x
+//! faster (README, Performance).
 //!
 //! The second half's verdicts are kept only when they are the ones a single database would
 //! have given: the first half applied to its end without halting, its last schema equals the
-//! second database's schema where the second half starts, and no non-deterministic property
-//! was learned in it (whose mask later comparisons would have used). Otherwise the second
+//! second database's schema where the second half starts (but for masked properties), and no
+//! property whose mask the first half learned differed in a comparison or replay of the second
+//! half (with that mask, such a comparison would have been judged otherwise). Otherwise the second
 //! database is dropped and the second half runs here, after the first, as without a split.
 //! When the second half is kept the chain goes on on the second database, which holds the
 //! whole chain.
