@@ -39,9 +39,15 @@ fn write_chain(dir: &Path, special: impl Fn(usize) -> Option<(String, String)>) 
 }
 
 fn run(dir: &Path, engine: &str, split: bool) -> Run {
+    run_with(dir, engine, split, &[])
+}
+
+/// `run` with `extra` arguments (an Alembic project's `--python`).
+fn run_with(dir: &Path, engine: &str, split: bool, extra: &[&str]) -> Run {
     let mut cmd = migcheck();
     cmd.env("MIGCHECK_SPLIT", "1");
     let mut args = vec!["--engine", engine, "--provider", "local"];
+    args.extend_from_slice(extra);
     if !split {
         args.push("--no-split");
     }
@@ -335,69 +341,52 @@ fn write_alembic_project(project: &Path, parents: impl Fn(usize) -> Vec<usize>) 
     }
 }
 
-/// Verify the Alembic project split and with `--no-split`: the same verdicts. Returns the split
-/// run's report.
-fn alembic_same_verdicts(project: &Path, engine: &str) -> Value {
-    let python = support::test_python();
-    let python = python.to_str().unwrap();
-    let run = |split: bool| {
-        let mut cmd = migcheck();
-        cmd.env("MIGCHECK_SPLIT", "1");
-        let mut args = vec![
-            "--engine",
-            engine,
-            "--provider",
-            "local",
-            "--python",
-            python,
-        ];
-        if !split {
-            args.push("--no-split");
-        }
-        let run = verify_with(cmd, project, &args);
-        assert!(matches!(run.code(), 0 | 1), "{}", run.describe());
-        run
-    };
-    let (split, single) = (run(true), run(false));
-    assert_eq!(verdicts(&split), verdicts(&single));
-    split.json.unwrap()
-}
-
-/// A straight chain: the second database catches up with one `alembic upgrade` (Alembic's
-/// first half is 57% of the chain).
-#[test]
-fn alembic_projects_split_with_the_same_verdicts() {
+/// Write an Alembic project (`write_alembic_project`), verify it split and with `--no-split`
+/// on `engine`: the same verdicts, the split at 57% (Alembic's share), the two forgetful
+/// downgrades failing.
+fn alembic_project_splits(engine: &str, parents: impl Fn(usize) -> Vec<usize>) {
     let dir = tempfile::tempdir().unwrap();
-    write_alembic_project(dir.path(), |i| if i == 1 { vec![] } else { vec![i - 1] });
-    let report = alembic_same_verdicts(dir.path(), "postgres");
+    write_alembic_project(dir.path(), parents);
+    let python = support::test_python();
+    let extra = ["--python", python.to_str().unwrap()];
+    let split = run_with(dir.path(), engine, true, &extra);
+    let single = run_with(dir.path(), engine, false, &extra);
+    assert_eq!(verdicts(&split), verdicts(&single));
+    let report = split.json.unwrap();
     assert_eq!(split_from(&report).as_deref(), Some("r0028"));
     assert_eq!(failed_migrations(&report), vec!["r0005", "r0040"]);
+}
+
+fn straight(i: usize) -> Vec<usize> {
+    if i == 1 {
+        vec![]
+    } else {
+        vec![i - 1]
+    }
+}
+
+/// A straight chain: the second database catches up with one `alembic upgrade`.
+#[test]
+fn alembic_projects_split_with_the_same_verdicts() {
+    alembic_project_splits("postgres", straight);
 }
 
 /// The same on MariaDB, whose DDL commits at once: the catch-up's one command too.
 #[test]
 fn alembic_projects_on_mariadb_split_with_the_same_verdicts() {
-    let dir = tempfile::tempdir().unwrap();
-    write_alembic_project(dir.path(), |i| if i == 1 { vec![] } else { vec![i - 1] });
-    let report = alembic_same_verdicts(dir.path(), "mariadb");
-    assert_eq!(split_from(&report).as_deref(), Some("r0028"));
-    assert_eq!(failed_migrations(&report), vec!["r0005", "r0040"]);
+    alembic_project_splits("mariadb", straight);
 }
 
 /// Two branches open where the chain splits (11-20 and 21-28 both on top of 10, merged by
 /// 29): the second database catches up with one `alembic upgrade` per branch head.
 #[test]
 fn alembic_projects_with_open_branches_at_the_split_give_the_same_verdicts() {
-    let dir = tempfile::tempdir().unwrap();
-    write_alembic_project(dir.path(), |i| match i {
+    alembic_project_splits("postgres", |i| match i {
         1 => vec![],
         21 => vec![10],
         29 => vec![20, 28],
         _ => vec![i - 1],
     });
-    let report = alembic_same_verdicts(dir.path(), "postgres");
-    assert_eq!(split_from(&report).as_deref(), Some("r0028"));
-    assert_eq!(failed_migrations(&report), vec!["r0005", "r0040"]);
 }
 
 /// A Sqitch plan of 48 changes for `engine` (`pg` or `mysql`), whose scripts the engine's
@@ -444,23 +433,26 @@ fn write_sqitch_plan(project: &Path, engine: &str) {
     std::fs::write(project.join("sqitch.plan"), plan).unwrap();
 }
 
-/// Sqitch's first half is half the plan: the second database catches up with every deploy
-/// script in one psql session (several `--file`).
-#[test]
-fn sqitch_plans_split_with_the_same_verdicts() {
+/// Write a Sqitch plan for `conf_engine`, verify it split and with `--no-split` on `engine`:
+/// the same verdicts, the split at half the plan (Sqitch's share), the two deploys whose
+/// revert forgets an index failing.
+fn sqitch_plan_splits(conf_engine: &str, engine: &str) {
     let dir = tempfile::tempdir().unwrap();
-    write_sqitch_plan(dir.path(), "pg");
-    let report = same_verdicts(dir.path(), "postgres");
+    write_sqitch_plan(dir.path(), conf_engine);
+    let report = same_verdicts(dir.path(), engine);
     assert_eq!(split_from(&report).as_deref(), Some("t25"));
     assert_eq!(failed_migrations(&report), vec!["t6", "t41"]);
+}
+
+/// The second database catches up with every deploy script in one psql session (several
+/// `--file`).
+#[test]
+fn sqitch_plans_split_with_the_same_verdicts() {
+    sqitch_plan_splits("pg", "postgres");
 }
 
 /// The same with the mariadb client (several `source` in one session).
 #[test]
 fn sqitch_plans_on_mariadb_split_with_the_same_verdicts() {
-    let dir = tempfile::tempdir().unwrap();
-    write_sqitch_plan(dir.path(), "mysql");
-    let report = same_verdicts(dir.path(), "mariadb");
-    assert_eq!(split_from(&report).as_deref(), Some("t25"));
-    assert_eq!(failed_migrations(&report), vec!["t6", "t41"]);
+    sqitch_plan_splits("mysql", "mariadb");
 }
